@@ -1,0 +1,26 @@
+# Saker: the two entry points are `make run` and `make test` (both as root on Debian).
+CARGO ?= cargo
+SAKER := target/release/saker
+
+.PHONY: setup build run test test-unit lint bench
+
+setup:
+	./scripts/setup-debian.sh
+
+build: setup
+	$(CARGO) build --release --workspace
+
+# Live detection with the built-in rules, JSON-free text alerts on stdout.
+run: build
+	$(SAKER) run
+
+# The whole suite: unit, replay-vs-sysdig, live probe, containers, outputs, deploy.
+test: build
+	$(CARGO) test --release --workspace -- --test-threads=2
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: build
+	./bench/run

@@ -1,0 +1,1 @@
+//! saker-capture (work in progress)

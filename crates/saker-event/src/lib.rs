@@ -1,0 +1,8 @@
+//! Falco's event model (exit-only, as in libs ≥ 0.22): the event table and [`Event`].
+//!
+//! Every source (capture files, the live probe) produces [`Event`]s with
+//! parameters laid out exactly as in the scap format, so one decoder and one
+//! state engine serve both.
+
+mod event;
+pub use event::Event;

@@ -1,0 +1,1 @@
+//! saker-outputs (work in progress)

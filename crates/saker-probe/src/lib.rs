@@ -1,0 +1,1 @@
+//! saker-probe (work in progress)

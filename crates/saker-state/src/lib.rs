@@ -1,0 +1,1 @@
+//! saker-state (work in progress)

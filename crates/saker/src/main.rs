@@ -1,0 +1,16 @@
+//! The `saker` binary: wires probe → decode → state → rules → outputs.
+
+use clap::Parser;
+
+mod cli;
+
+fn main() {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("saker: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

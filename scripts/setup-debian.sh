@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian (bookworm) machine lacks to build and test Saker.
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+
+APT_PKGS=(
+  # probe build: clang compiles the CO-RE C program, libbpf-sys builds libbpf statically
+  clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool
+  # reference reader for capture replay tests
+  sysdig
+  # real containers for live tests
+  podman runc containerd busybox-static
+  # syscall storms for benchmarks
+  stress-ng
+  # TLS for the HTTP/CloudWatch outputs
+  libssl-dev ca-certificates
+  python3 python3-pip
+)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python tools used by tests: the AWS emulator and the Kubernetes manifest checks.
+PY=python3
+if ! $PY -c 'import moto, kubernetes_validate' 2>/dev/null; then
+  $PY -m pip install -q 'moto[server]' kubernetes-validate
+fi
+
+# tracefs is needed for classic tracepoints (the TOCTOU enter events).
+if [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
