@@ -6,3 +6,5 @@
 
 mod event;
 pub use event::Event;
+pub mod snapshot;
+pub use snapshot::{FdInfo, FdType, GroupInfo, ProcInfo, Snapshot, SockInfo, UserInfo};
