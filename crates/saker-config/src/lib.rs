@@ -1,0 +1,1 @@
+//! saker-config (work in progress)
