@@ -3,6 +3,7 @@
 use clap::Parser;
 
 mod cli;
+mod cmd;
 
 fn main() {
     let args = cli::Cli::parse();

@@ -1,0 +1,48 @@
+//! `saker list-fields`: the field registry, as text or JSON.
+
+use saker_fields::{ArgKind, FIELDS};
+
+pub fn run(json: bool) -> anyhow::Result<i32> {
+    if json {
+        let list: Vec<serde_json::Value> = FIELDS
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "class": f.class(),
+                    "type": f.ty.name(),
+                    "arg": arg_name(f.arg),
+                    "desc": f.desc,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    let mut class = "";
+    for f in FIELDS {
+        if f.class() != class {
+            class = f.class();
+            println!("\n{class} fields");
+            println!("{}", "-".repeat(class.len() + 7));
+        }
+        let name = match f.arg {
+            ArgKind::None => f.name.to_string(),
+            ArgKind::IndexOptional | ArgKind::KeyOptional => format!("{}[...]", f.name),
+            _ => format!("{}[ARG]", f.name),
+        };
+        println!("{:<44} {:<8} {}", name, f.ty.name(), f.desc);
+    }
+    Ok(0)
+}
+
+fn arg_name(a: ArgKind) -> Option<&'static str> {
+    match a {
+        ArgKind::None => None,
+        ArgKind::IndexOptional => Some("index (optional)"),
+        ArgKind::IndexRequired => Some("index"),
+        ArgKind::KeyOptional => Some("key (optional)"),
+        ArgKind::KeyRequired => Some("key"),
+        ArgKind::IndexOrKeyRequired => Some("index or key"),
+    }
+}
