@@ -1,0 +1,103 @@
+"""Shared helpers for the deploy tests: offline chart rendering (deploy/render.py, the Helm SDK
+from PyPI helm-python-sdk), kubernetes-validate, and the saker binary."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+HERE = Path(__file__).resolve().parent
+CUSTOM_RULES_VALUES = HERE / "values-custom-rules.yaml"
+
+sys.path.insert(0, str(DEPLOY))
+import render as chart  # noqa: E402  (deploy/render.py)
+
+# Kubernetes versions the manifests are validated against (kubernetes-validate bundles
+# 1.25-1.37): 1.30, the first with securityContext.appArmorProfile (the render targets the
+# Helm SDK's default Kubernetes version, which is newer), and a recent EKS version.
+K8S_VERSIONS = ["1.30.0", "1.34.0"]
+
+# Kinds without a schema in kubernetes-validate (CRDs); they may only produce a warning.
+CRD_KINDS = {"ServiceMonitor"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: builds the release binary (reuses the target dir)")
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def render_docs(values: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
+    """Render the chart and parse every manifest."""
+    stream = chart.manifest_stream(chart.render(values, **kw))
+    return [d for d in yaml.safe_load_all(stream) if d]
+
+
+def render_stream(values: dict[str, Any] | None = None, **kw: Any) -> str:
+    return chart.manifest_stream(chart.render(values, **kw))
+
+
+def custom_rules_values() -> dict[str, Any]:
+    return chart.load_values([CUSTOM_RULES_VALUES])
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    hits = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(hits) == 1, f"expected one {kind} {name or ''}, found {len(hits)}: {[d['kind'] for d in docs]}"
+    return hits[0]
+
+
+def kinds(docs: list[dict[str, Any]]) -> list[str]:
+    return [d["kind"] for d in docs]
+
+
+def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return find(docs, "DaemonSet")["spec"]["template"]["spec"]
+
+
+def saker_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    containers = pod_spec(docs)["containers"]
+    return next(c for c in containers if c["name"] == "saker")
+
+
+def saker_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    cm = find(docs, "ConfigMap", "saker")
+    return yaml.safe_load(cm["data"]["saker.yaml"])
+
+
+def kubernetes_validate(path: Path, version: str) -> tuple[int, str]:
+    """Run the kubernetes-validate CLI with --strict; returns (exit code, output)."""
+    exe = shutil.which("kubernetes-validate")
+    cmd = [exe] if exe else [sys.executable, "-m", "kubernetes_validate"]
+    proc = subprocess.run(
+        [*cmd, "--strict", "-k", version, str(path)], capture_output=True, text=True, check=False
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def validated_resources(output: str) -> set[str]:
+    """kind/name of every resource kubernetes-validate reported as passed."""
+    return set(re.findall(r"passed for resource (\S+) against", output))
+
+
+def saker_bin() -> Path:
+    """target/release/saker (built by `make test` before the tests run), or $SAKER_BIN.
+    Skips only outside CI when the binary is absent; in CI its absence fails the test."""
+    path = Path(os.environ.get("SAKER_BIN", REPO / "target" / "release" / "saker"))
+    if not path.is_file():
+        if in_ci():
+            pytest.fail(f"{path} is missing in CI: `make test` builds it before the tests")
+        pytest.skip(f"{path} not built yet (run `cargo build --release -p saker`)")
+    return path
