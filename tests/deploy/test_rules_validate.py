@@ -1,0 +1,71 @@
+"""The rules the chart renders into the rules.d ConfigMap load with `saker validate`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, custom_rules_values, find, render_docs, saker_bin
+
+BROKEN_RULES = """\
+- rule: Uses a macro nobody defined
+  desc: must not load
+  condition: not_a_defined_macro_anywhere and proc.name = sh
+  output: "never (proc=%proc.name)"
+  priority: WARNING
+"""
+
+
+def write_rules_d(tmp_path: Path, values) -> Path:
+    """The rules ConfigMap rendered by the chart, laid out as the pod sees /etc/saker/rules.d."""
+    cm = find(render_docs(values), "ConfigMap", "saker-rules")
+    rules_d = tmp_path / "rules.d"
+    rules_d.mkdir()
+    for name, text in cm["data"].items():
+        (rules_d / name).write_text(text)
+    return rules_d
+
+
+def validate(*files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(saker_bin()), "validate", *map(str, files)], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def default_rules_file() -> Path | None:
+    """The shipped default rules (also installed as /etc/saker/saker_rules.yaml in the image)."""
+    hits = []
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if not d.startswith(("target", ".git"))]
+        if "saker_rules.yaml" in files:
+            hits.append(Path(root) / "saker_rules.yaml")
+    return sorted(hits)[0] if hits else None
+
+
+def test_rendered_custom_rules_load_alone(tmp_path):
+    rules_d = write_rules_d(tmp_path, custom_rules_values())
+    proc = validate(rules_d / "rules-custom.yaml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The directory form, as rules_files names it in saker.yaml.
+    proc = validate(rules_d)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rendered_custom_rules_load_after_the_default_rules(tmp_path):
+    defaults = default_rules_file()
+    if defaults is None:
+        pytest.skip("no saker_rules.yaml in the tree yet (the default ruleset, issue #5)")
+    rules_d = write_rules_d(tmp_path, custom_rules_values())
+    proc = validate(defaults, rules_d)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_validate_rejects_a_broken_rules_file_from_the_chart(tmp_path):
+    """Negative control: a rules.d entry that cannot load makes `saker validate` fail, so the
+    passing tests above are meaningful."""
+    rules_d = write_rules_d(tmp_path, {"customRules": {"broken.yaml": BROKEN_RULES}})
+    proc = validate(rules_d / "broken.yaml")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "not_a_defined_macro_anywhere" in proc.stdout + proc.stderr
