@@ -1,0 +1,273 @@
+//! A small YAML document tree that keeps the position of every node.
+//!
+//! Built from `saphyr-parser` events. Scalars stay raw strings, as yaml-cpp
+//! hands them to Falco's loader; conversion to bool/uint happens per key.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::collections::HashMap;
+
+/// A position in a rules file. `line` and `column` are 0-based like yaml-cpp
+/// marks (Falco's JSON `position`); `offset` counts characters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+}
+
+impl Pos {
+    fn from_span(span: &Span) -> Pos {
+        let m = span.start;
+        Pos {
+            line: m.line().saturating_sub(1),
+            column: m.col(),
+            offset: m.index(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Null,
+    /// A scalar, with whether it was quoted (quoted scalars are never null).
+    Scalar(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub pos: Pos,
+}
+
+impl Node {
+    /// The value of `key` in a mapping (first occurrence), with the key's node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.get_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_scalar() == Some(key))
+                .map(|(k, v)| (k, v)),
+            _ => None,
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get_entry(key).is_some()
+    }
+
+    pub fn as_scalar(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Scalar(_) => "scalar",
+            NodeKind::Seq(_) => "sequence",
+            NodeKind::Map(_) => "mapping",
+        }
+    }
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub message: String,
+    pub pos: Pos,
+}
+
+/// Parses every document of `text`. A document with no content is `Null`.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        last_pos: Pos::default(),
+    };
+    let mut docs = Vec::new();
+    loop {
+        let (ev, span) = b.next()?;
+        match ev {
+            Event::StreamEnd => break,
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::DocumentStart(_) => {
+                let (ev, span) = b.next()?;
+                if matches!(ev, Event::DocumentEnd) {
+                    docs.push(Node {
+                        kind: NodeKind::Null,
+                        pos: Pos::from_span(&span),
+                    });
+                } else {
+                    docs.push(b.node(ev, span)?);
+                }
+            }
+            other => {
+                return Err(YamlError {
+                    message: format!("unexpected YAML event {other:?}"),
+                    pos: Pos::from_span(&span),
+                })
+            }
+        }
+    }
+    Ok(docs)
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    anchors: HashMap<usize, Node>,
+    last_pos: Pos,
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
+        match self.parser.next_event() {
+            Some(Ok((ev, span))) => {
+                self.last_pos = Pos::from_span(&span);
+                Ok((ev, span))
+            }
+            Some(Err(e)) => {
+                let m = e.marker();
+                Err(YamlError {
+                    message: e.info().to_string(),
+                    pos: Pos {
+                        line: m.line().saturating_sub(1),
+                        column: m.col(),
+                        offset: m.index(),
+                    },
+                })
+            }
+            None => Err(YamlError {
+                message: "unexpected end of YAML stream".into(),
+                pos: self.last_pos,
+            }),
+        }
+    }
+
+    fn node(&mut self, ev: Event<'a>, span: Span) -> Result<Node, YamlError> {
+        let pos = Pos::from_span(&span);
+        let (node, anchor) = match ev {
+            Event::Scalar(v, style, anchor, _tag) => {
+                let null = style == ScalarStyle::Plain
+                    && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                let kind = if null {
+                    NodeKind::Null
+                } else {
+                    NodeKind::Scalar(v.into_owned())
+                };
+                (Node { kind, pos }, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (ev, span) = self.next()?;
+                    if matches!(ev, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(ev, span)?);
+                }
+                (
+                    Node {
+                        kind: NodeKind::Seq(items),
+                        pos,
+                    },
+                    anchor,
+                )
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut entries = Vec::new();
+                loop {
+                    let (ev, span) = self.next()?;
+                    if matches!(ev, Event::MappingEnd) {
+                        break;
+                    }
+                    let k = self.node(ev, span)?;
+                    let (ev, span) = self.next()?;
+                    let v = self.node(ev, span)?;
+                    entries.push((k, v));
+                }
+                (
+                    Node {
+                        kind: NodeKind::Map(entries),
+                        pos,
+                    },
+                    anchor,
+                )
+            }
+            Event::Alias(id) => {
+                let mut n = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                    message: "unknown anchor".into(),
+                    pos,
+                })?;
+                n.pos = pos;
+                return Ok(n);
+            }
+            other => {
+                return Err(YamlError {
+                    message: format!("unexpected YAML event {other:?}"),
+                    pos,
+                })
+            }
+        };
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+/// yaml-cpp's boolean spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            Some(true)
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_and_documents() {
+        let docs = parse_documents("- rule: a\n  desc: b\n---\n- list: l\n  items: []\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let NodeKind::Seq(items) = &docs[0].kind else {
+            panic!("not a seq")
+        };
+        let (k, v) = items[0].get_entry("desc").unwrap();
+        assert_eq!((k.pos.line, k.pos.column), (1, 2));
+        assert_eq!(v.as_scalar(), Some("b"));
+        assert_eq!(docs[1].get("items"), None);
+    }
+
+    #[test]
+    fn null_and_quoted() {
+        let docs = parse_documents("a: \nb: ''\nc: ~\n").unwrap();
+        assert!(docs[0].get("a").unwrap().is_null());
+        assert_eq!(docs[0].get("b").unwrap().as_scalar(), Some(""));
+        assert!(docs[0].get("c").unwrap().is_null());
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse_documents("- rule: x\n    desc: y\n").unwrap_err();
+        assert_eq!(e.pos.line, 1, "{e:?}");
+    }
+}
