@@ -1,12 +1,12 @@
 //! The Falco rules language: loader, condition compiler, evaluator and output formatter.
 
 pub mod alert;
+pub mod ast;
 pub mod engine;
 pub mod errors;
 pub mod exceptions;
+pub mod lex;
 pub mod lists;
 pub mod load;
-pub mod ast;
-pub mod lex;
 pub mod parse;
 pub use alert::{Alert, OutputValue, Priority};
