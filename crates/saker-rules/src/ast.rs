@@ -237,6 +237,14 @@ pub enum Operand {
 }
 
 impl Operand {
+    /// The operand as written in messages: `proc.aname[1]`, `tolower(proc.name)`.
+    pub fn text(&self) -> String {
+        match self {
+            Operand::Field(f) => f.text(),
+            Operand::Transform(t) => t.to_string(),
+        }
+    }
+
     pub fn pos(&self) -> usize {
         match self {
             Operand::Field(f) => f.pos,

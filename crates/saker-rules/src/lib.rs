@@ -2,6 +2,8 @@
 
 pub mod alert;
 pub mod ast;
+pub mod compile;
+pub mod eval;
 pub mod engine;
 pub mod errors;
 pub mod exceptions;

@@ -1,0 +1,258 @@
+//! The compiled filter and its evaluator.
+
+use crate::ast::Modifier;
+use crate::compile::glob::Glob;
+use crate::compile::pmatch::PathSet;
+use crate::compile::transform::Extract;
+use crate::compile::values::{bytes_of, contains, eq_lit, icontains, num_of, rel, Lit, ValueSet};
+use saker_fields::{EventView, Value};
+use std::cmp::Ordering;
+
+/// A compiled condition. Cheap to evaluate; `Send + Sync`.
+#[derive(Debug)]
+pub struct Filter {
+    pub(crate) root: Node,
+}
+
+impl Filter {
+    /// True if the event satisfies the condition.
+    pub fn eval(&self, ev: &dyn EventView) -> bool {
+        self.root.eval(ev)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Check(Box<CheckNode>),
+}
+
+impl Node {
+    fn eval(&self, ev: &dyn EventView) -> bool {
+        match self {
+            Node::And(c) => c.iter().all(|n| n.eval(ev)),
+            Node::Or(c) => c.iter().any(|n| n.eval(ev)),
+            Node::Not(n) => !n.eval(ev),
+            Node::Check(c) => c.eval(ev),
+        }
+    }
+}
+
+/// How a list-valued extraction is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListMode {
+    /// Any element satisfies (ancestors, both sides for =/in/relational).
+    Any,
+    /// Every element satisfies (both sides for `!=`: neither side equals).
+    All,
+    /// `in` on a list field: every element in the set (empty list ⇒ true).
+    SetAll,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RelOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl RelOp {
+    fn want(self) -> fn(Ordering) -> bool {
+        match self {
+            RelOp::Lt => |o| o == Ordering::Less,
+            RelOp::Le => |o| o != Ordering::Greater,
+            RelOp::Gt => |o| o == Ordering::Greater,
+            RelOp::Ge => |o| o != Ordering::Less,
+        }
+    }
+}
+
+/// A comparison against one scalar value.
+#[derive(Debug)]
+pub(crate) enum Cmp {
+    Exists,
+    Eq(Lit),
+    Ne(Lit),
+    Rel(RelOp, Lit),
+    Contains(Vec<u8>),
+    /// Needle already lower-cased.
+    IContains(Vec<u8>),
+    StartsWith(Vec<u8>),
+    EndsWith(Vec<u8>),
+    Glob(Glob),
+    Regex(regex::Regex),
+    Set(ValueSet),
+    PMatch(PathSet),
+    Modified(Modifier, Vec<Cmp>),
+    /// Field-to-field comparison: operator and right-hand extraction.
+    Field(FieldOp, Extract),
+}
+
+/// Operators allowed between two fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldOp {
+    Eq,
+    Ne,
+    Rel(RelOp),
+    Contains,
+    IContains,
+    StartsWith,
+    EndsWith,
+    Glob,
+    IGlob,
+    In,
+}
+
+#[derive(Debug)]
+pub(crate) struct CheckNode {
+    pub lhs: Extract,
+    pub cmp: Cmp,
+    pub list_mode: ListMode,
+}
+
+impl CheckNode {
+    fn eval(&self, ev: &dyn EventView) -> bool {
+        let Some(v) = self.lhs.eval(ev) else {
+            return false;
+        };
+        if let Cmp::Exists = self.cmp {
+            return true;
+        }
+        match &v {
+            Value::List(items) => match self.list_mode {
+                ListMode::Any => items.iter().any(|x| self.cmp.test(x, ev)),
+                ListMode::All => items.iter().all(|x| self.cmp.test(x, ev)),
+                ListMode::SetAll => items.iter().all(|x| self.cmp.test(x, ev)),
+            },
+            _ => self.cmp.test(&v, ev),
+        }
+    }
+}
+
+impl Cmp {
+    /// Applies the comparison to one (scalar) value.
+    fn test(&self, v: &Value, ev: &dyn EventView) -> bool {
+        match self {
+            Cmp::Exists => true,
+            Cmp::Eq(l) => eq_lit(v, l),
+            Cmp::Ne(l) => !eq_lit(v, l),
+            Cmp::Rel(op, l) => rel(v, l, op.want()),
+            Cmp::Contains(n) => bytes_of(v).is_some_and(|b| contains(b, n)),
+            Cmp::IContains(n) => bytes_of(v).is_some_and(|b| icontains(b, n)),
+            Cmp::StartsWith(n) => bytes_of(v).is_some_and(|b| b.starts_with(n)),
+            Cmp::EndsWith(n) => bytes_of(v).is_some_and(|b| b.ends_with(n)),
+            Cmp::Glob(g) => bytes_of(v).is_some_and(|b| g.matches(b)),
+            Cmp::Regex(r) => bytes_of(v).is_some_and(|b| r.is_match(&String::from_utf8_lossy(b))),
+            Cmp::Set(s) => s.contains(v),
+            Cmp::PMatch(p) => bytes_of(v).is_some_and(|b| p.matches(b)),
+            Cmp::Modified(m, parts) => {
+                let hits = parts.iter().filter(|c| c.test(v, ev)).count();
+                match m {
+                    Modifier::OneOf => hits == 1,
+                    Modifier::AnyOf => hits > 0,
+                    Modifier::AllOf => hits == parts.len(),
+                }
+            }
+            Cmp::Field(op, rhs) => {
+                let Some(r) = rhs.eval(ev) else {
+                    return false;
+                };
+                field_cmp(*op, v, &r)
+            }
+        }
+    }
+}
+
+fn dyn_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Str(x) | Value::Buf(x), Value::Str(y) | Value::Buf(y)) => x == y,
+        (Value::Ip(x), Value::Ip(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => match (num_of(a), num_of(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
+}
+
+/// Compares two extracted values (field-to-field checks).
+fn field_cmp(op: FieldOp, a: &Value, b: &Value) -> bool {
+    if let FieldOp::In = op {
+        return match b {
+            Value::List(items) => {
+                let set = ValueSet::from_values(items);
+                match a {
+                    Value::List(l) => l.iter().all(|x| set.contains(x)),
+                    x => set.contains(x),
+                }
+            }
+            y => dyn_eq(a, y),
+        };
+    }
+    let text = || bytes_of(a).zip(bytes_of(b));
+    match op {
+        FieldOp::Eq => dyn_eq(a, b),
+        FieldOp::Ne => !dyn_eq(a, b),
+        FieldOp::Rel(r) => {
+            let o = match (num_of(a), num_of(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => match text() {
+                    Some((x, y)) => x.cmp(y),
+                    None => return false,
+                },
+            };
+            r.want()(o)
+        }
+        FieldOp::Contains => text().is_some_and(|(x, y)| contains(x, y)),
+        FieldOp::IContains => text().is_some_and(|(x, y)| icontains(x, &y.to_ascii_lowercase())),
+        FieldOp::StartsWith => text().is_some_and(|(x, y)| x.starts_with(y)),
+        FieldOp::EndsWith => text().is_some_and(|(x, y)| x.ends_with(y)),
+        FieldOp::Glob => text().is_some_and(|(x, y)| Glob::new(y, false).matches(x)),
+        FieldOp::IGlob => text().is_some_and(|(x, y)| Glob::new(y, true).matches(x)),
+        FieldOp::In => false,
+    }
+}
+
+/// A simple [`EventView`] over a map from field text (`proc.name`,
+/// `proc.aname[2]`, `evt.arg[flags]`) to values; for tests and benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct MapView {
+    pub etype: u16,
+    pub values: std::collections::HashMap<String, Value<'static>>,
+}
+
+impl MapView {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Key under which `f` is looked up.
+    pub fn key(f: &saker_fields::FieldRef) -> String {
+        match &f.arg {
+            saker_fields::FieldArg::None => f.id.name().to_string(),
+            saker_fields::FieldArg::Index(i) => format!("{}[{i}]", f.id.name()),
+            saker_fields::FieldArg::Key(k) => format!("{}[{k}]", f.id.name()),
+        }
+    }
+
+    pub fn with(mut self, key: &str, v: Value<'static>) -> Self {
+        self.values.insert(key.to_string(), v);
+        self
+    }
+
+    pub fn set(&mut self, key: &str, v: Value<'static>) {
+        self.values.insert(key.to_string(), v);
+    }
+}
+
+impl EventView for MapView {
+    fn event_type(&self) -> u16 {
+        self.etype
+    }
+    fn extract(&self, field: &saker_fields::FieldRef) -> Option<Value<'_>> {
+        self.values.get(&Self::key(field)).cloned()
+    }
+}
