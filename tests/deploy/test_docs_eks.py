@@ -1,0 +1,103 @@
+"""docs/eks.md stays true: its Helm commands render, its custom rule is the tested one, and the
+names it tells users to type exist in the chart and manifests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+import helm_python as helm
+import yaml
+from conftest import CUSTOM_RULES_VALUES, DEPLOY, REPO, chart, find, pod_spec, render_docs, saker_config, saker_container
+
+DOC = REPO / "docs" / "eks.md"
+SHELL_VARS = {
+    "AWS_REGION": "eu-west-1",
+    "ACCOUNT_ID": "111122223333",
+    "REGISTRY": "111122223333.dkr.ecr.eu-west-1.amazonaws.com",
+    "ROLE_ARN": "arn:aws:iam::111122223333:role/saker-cloudwatch",
+    "CLUSTER": "saker-demo",
+}
+
+
+def code_blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), re.DOTALL)
+
+
+def shell_commands() -> list[list[str]]:
+    cmds = []
+    for block in code_blocks("sh"):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" # ")[0].strip()
+            if line and not line.startswith("#"):
+                for var, val in SHELL_VARS.items():
+                    line = line.replace(f"${var}", val)
+                cmds.append(shlex.split(line))
+    return cmds
+
+
+def helm_values(cmd: list[str]) -> dict:
+    """The values a `helm install/upgrade` command line passes, applied in order."""
+    values: dict = {}
+    it = iter(cmd)
+    for arg in it:
+        if arg == "--set":
+            values = chart.merge_values(values, helm.parse_set_string(next(it)))
+        elif arg == "--set-string":
+            values = chart.merge_values(values, helm.parse_set_string_values(next(it)))
+        elif arg == "-f":
+            name = next(it)
+            assert name == "custom-rules.yaml", name
+            values = chart.merge_values(values, chart.load_values([CUSTOM_RULES_VALUES]))
+    return values
+
+
+def test_every_helm_command_in_the_guide_renders():
+    helm_cmds = [c for c in shell_commands() if c[:2] in (["helm", "install"], ["helm", "upgrade"])]
+    assert len(helm_cmds) == 3, helm_cmds
+    for cmd in helm_cmds:
+        assert "./deploy/helm/saker" in cmd
+        assert (REPO / "deploy/helm/saker/Chart.yaml").is_file()
+        docs = render_docs(helm_values(cmd), namespace=cmd[cmd.index("-n" if "-n" in cmd else "--namespace") + 1])
+        assert find(docs, "DaemonSet")["metadata"]["namespace"] == "saker"
+
+    option_a = render_docs(helm_values(helm_cmds[0]))
+    assert saker_container(option_a)["image"] == f"{SHELL_VARS['REGISTRY']}/saker:0.1.0"
+    sa = find(option_a, "ServiceAccount")
+    assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": SHELL_VARS["ROLE_ARN"]}
+    cw = saker_config(option_a)["cloudwatch_output"]
+    assert cw["enabled"] is True and cw["region"] == SHELL_VARS["AWS_REGION"]
+    # The IRSA role eksctl creates is for the service account the chart names.
+    eksctl = next(c for c in shell_commands() if c[:3] == ["eksctl", "create", "iamserviceaccount"])
+    assert eksctl[eksctl.index("--name") + 1] == pod_spec(option_a)["serviceAccountName"]
+    assert eksctl[eksctl.index("--namespace") + 1] == sa["metadata"]["namespace"]
+
+    option_b = render_docs(helm_values(helm_cmds[1]))
+    assert saker_config(option_b)["cloudwatch_output"]["enabled"] is False
+    assert saker_config(option_b)["json_output"] is True
+
+
+def test_the_guide_custom_rule_is_the_tested_values_file():
+    blocks = [b for b in code_blocks("yaml") if b.startswith("customRules:")]
+    assert len(blocks) == 1
+    assert yaml.safe_load(blocks[0]) == yaml.safe_load(CUSTOM_RULES_VALUES.read_text())
+
+
+def test_kubectl_selectors_and_fluent_bit_edits_match_the_manifests():
+    labels = find(render_docs(), "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    for cmd in shell_commands():
+        if cmd[:2] == ["kubectl", "logs"] and "-l" in cmd:
+            key, value = cmd[cmd.index("-l") + 1].split("=")
+            assert labels.get(key) == value
+    # The sed edits in option B must hit text that is in the manifest.
+    manifest = (DEPLOY / "fluent-bit" / "fluent-bit.yaml").read_text()
+    sed = next(c for c in shell_commands() if c[:1] == ["sed"])
+    for expr in [sed[i + 1] for i, a in enumerate(sed) if a == "-e"]:
+        _, old, _new, _ = expr.split("#")
+        assert old in manifest, old
+    # Every repository path the guide names exists.
+    for path in set(re.findall(r"`((?:deploy|tests|docs)/[\w./-]+)`", DOC.read_text())):
+        assert (REPO / path).exists(), path
+    assert os.access(DEPLOY / "aws" / "metric-filters.sh", os.X_OK)
