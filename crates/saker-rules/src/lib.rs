@@ -4,6 +4,7 @@ pub mod alert;
 pub mod ast;
 pub mod compile;
 pub mod eval;
+pub mod evttypes;
 pub mod engine;
 pub mod errors;
 pub mod exceptions;
