@@ -12,4 +12,6 @@ pub mod lex;
 pub mod lists;
 pub mod load;
 pub mod parse;
+pub mod ruleset;
+pub mod validate;
 pub use alert::{Alert, OutputValue, Priority};

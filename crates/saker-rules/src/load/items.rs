@@ -382,7 +382,7 @@ impl Reader<'_> {
         let c = self.with(chain, "list", &name, item.pos);
         self.check_keys(item, &["list", "items", "append", "override"], &c);
         if !is_valid_list_name(&name) {
-            self.warn(WarningCode::InvalidListName, format!("List has an invalid name. List names should match a regular expression: [^()\"'[:space:]=,]+"), &c);
+            self.warn(WarningCode::InvalidListName, "List has an invalid name. List names should match a regular expression: [^()\"'[:space:]=,]+", &c);
         }
         let Some(iv) = item.get("items") else {
             return Err(self.yerr("Item has no mapping for key 'items'", &c));

@@ -2,6 +2,7 @@
 //! append/override semantics. Compilation lives in [`crate::engine`].
 
 pub mod items;
+pub mod lang;
 pub mod overrides;
 pub mod yaml;
 

@@ -90,7 +90,40 @@ pub struct YamlError {
 }
 
 /// Parses every document of `text`. A document with no content is `Null`.
+///
+/// yaml-cpp (Falco's parser) accepts flow collections whose continuation
+/// lines are not indented deeper than their key (upstream rules close
+/// `items: [` with `]` aligned with `items`); saphyr rejects them with
+/// "invalid indentation". We accept such files by indenting the reported
+/// line and retrying, a bounded number of times.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut first_err = match parse_strict(text) {
+        Ok(d) => return Ok(d),
+        Err(e) => e,
+    };
+    if !first_err.message.contains("invalid indentation") {
+        return Err(first_err);
+    }
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let mut err_line = first_err.pos.line;
+    for _ in 0..256 {
+        let Some(l) = lines.get_mut(err_line) else {
+            break;
+        };
+        l.insert_str(0, "  ");
+        match parse_strict(&lines.join("\n")) {
+            Ok(d) => return Ok(d),
+            Err(e) if e.message.contains("invalid indentation") => err_line = e.pos.line,
+            Err(e) => {
+                first_err = e;
+                break;
+            }
+        }
+    }
+    Err(first_err)
+}
+
+fn parse_strict(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),

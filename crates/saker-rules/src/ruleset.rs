@@ -1,0 +1,365 @@
+//! The compiled, selected rules, indexed by event type (§3.11, §1.14), and alert rendering (§4.3).
+
+use crate::engine::{RuleMatching, Selection};
+use crate::load::lang::{EventTypes, Filter, Format};
+use crate::{Alert, OutputValue, Priority};
+use saker_fields::{EventView, FieldArg, FieldRef, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Index of a rule in [`Ruleset::rules`].
+pub type RuleIdx = usize;
+
+/// A rule's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleInfo {
+    pub name: String,
+    pub desc: String,
+    pub priority: Priority,
+    pub source: String,
+    /// Sorted and deduplicated.
+    pub tags: Vec<String>,
+    /// The `enabled` flag from the rules files.
+    pub enabled: bool,
+    pub capture: bool,
+    /// Milliseconds; 0 = the configured default.
+    pub capture_duration: u32,
+    pub exception_fields: Vec<String>,
+    /// The final condition text (with exceptions, lists substituted).
+    pub condition: String,
+    /// The final output format (with suggested/extra fields).
+    pub output: String,
+}
+
+#[derive(Clone)]
+pub struct CompiledRule {
+    pub info: RuleInfo,
+    pub(crate) filter: Arc<Filter>,
+    pub(crate) format: Arc<Format>,
+    pub(crate) evttypes: EventTypes,
+}
+
+impl std::fmt::Debug for CompiledRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRule")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How alerts are rendered (§7 keys).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlertOptions {
+    /// Prefix with `%evt.time.iso8601` instead of `%evt.time`.
+    pub time_format_iso_8601: bool,
+}
+
+/// Event type ids for an event name, from the shared event table.
+/// `None` while no table is available: the ruleset then indexes by name and
+/// reads `evt.type` from each event.
+fn ids_for_name(_name: &str) -> Option<Vec<u16>> {
+    None
+}
+
+/// Evaluation lists per event type, in enable order; "all types" rules are in every list.
+#[derive(Debug, Default, Clone)]
+struct Index {
+    by_id: HashMap<u16, Vec<RuleIdx>>,
+    by_name: HashMap<String, Vec<RuleIdx>>,
+    any: Vec<RuleIdx>,
+}
+
+/// The rules an engine evaluates.
+#[derive(Debug, Clone)]
+pub struct Ruleset {
+    rules: Vec<CompiledRule>,
+    /// Enabled rules in enable order.
+    order: Vec<RuleIdx>,
+    index: Index,
+    rule_matching: RuleMatching,
+    n_macros: usize,
+    n_lists: usize,
+    evt_type_field: Option<FieldRef>,
+}
+
+impl Ruleset {
+    pub(crate) fn new(
+        rules: Vec<CompiledRule>,
+        rule_matching: RuleMatching,
+        n_macros: usize,
+        n_lists: usize,
+    ) -> Self {
+        let order = (0..rules.len())
+            .filter(|&i| rules[i].info.enabled)
+            .collect();
+        let mut rs = Ruleset {
+            rules,
+            order,
+            index: Index::default(),
+            rule_matching,
+            n_macros,
+            n_lists,
+            evt_type_field: saker_fields::lookup("evt.type")
+                .map(|id| FieldRef::new(id, FieldArg::None)),
+        };
+        rs.reindex();
+        rs
+    }
+
+    /// Every loaded rule (enabled or not), in definition order.
+    pub fn rules(&self) -> impl Iterator<Item = (RuleIdx, &RuleInfo)> {
+        self.rules.iter().enumerate().map(|(i, r)| (i, &r.info))
+    }
+
+    pub fn info(&self, idx: RuleIdx) -> &RuleInfo {
+        &self.rules[idx].info
+    }
+
+    pub fn find(&self, name: &str) -> Option<RuleIdx> {
+        self.rules.iter().position(|r| r.info.name == name)
+    }
+
+    pub fn is_enabled(&self, idx: RuleIdx) -> bool {
+        self.order.contains(&idx)
+    }
+
+    /// Enabled rules in evaluation order.
+    pub fn enabled(&self) -> &[RuleIdx] {
+        &self.order
+    }
+
+    /// Counts of (rules loaded into the ruleset, macros, lists).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.rules.len(), self.n_macros, self.n_lists)
+    }
+
+    pub fn rule_matching(&self) -> RuleMatching {
+        self.rule_matching
+    }
+
+    /// Enables a rule (appended to the evaluation order) or disables it.
+    pub fn set_enabled(&mut self, idx: RuleIdx, on: bool) {
+        self.set_enabled_no_index(idx, on);
+        self.reindex();
+    }
+
+    fn set_enabled_no_index(&mut self, idx: RuleIdx, on: bool) {
+        let pos = self.order.iter().position(|&i| i == idx);
+        match (on, pos) {
+            (true, None) => self.order.push(idx),
+            (false, Some(p)) => {
+                self.order.remove(p);
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies one enable/disable selection (rule wildcard pattern or exact tag).
+    pub fn apply_selection(&mut self, s: &Selection) {
+        let (on, pattern, by_tag) = match s {
+            Selection::EnableRule(p) => (true, p, false),
+            Selection::DisableRule(p) => (false, p, false),
+            Selection::EnableTag(t) => (true, t, true),
+            Selection::DisableTag(t) => (false, t, true),
+        };
+        let hit = |r: &RuleInfo| {
+            if by_tag {
+                r.tags.iter().any(|x| x == pattern)
+            } else {
+                wildcard_match(pattern, &r.name)
+            }
+        };
+        let hits: Vec<RuleIdx> = (0..self.rules.len())
+            .filter(|&i| hit(&self.rules[i].info))
+            .collect();
+        for i in hits {
+            self.set_enabled_no_index(i, on);
+        }
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        let mut idx = Index::default();
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        for &i in &self.order {
+            if let EventTypes::Names(n) = &self.rules[i].evttypes {
+                names.extend(n.iter().map(String::as_str));
+            }
+        }
+        for name in &names {
+            match ids_for_name(name) {
+                Some(ids) => ids.into_iter().for_each(|id| {
+                    idx.by_id.entry(id).or_default();
+                }),
+                None => {
+                    idx.by_name.entry(name.to_string()).or_default();
+                }
+            }
+        }
+        for &i in &self.order {
+            match &self.rules[i].evttypes {
+                EventTypes::All => {
+                    idx.any.push(i);
+                    idx.by_id.values_mut().for_each(|v| v.push(i));
+                    idx.by_name.values_mut().for_each(|v| v.push(i));
+                }
+                EventTypes::Names(n) => {
+                    for name in n {
+                        match ids_for_name(name) {
+                            Some(ids) => ids
+                                .into_iter()
+                                .for_each(|id| push_once(idx.by_id.entry(id).or_default(), i)),
+                            None => push_once(idx.by_name.entry(name.clone()).or_default(), i),
+                        }
+                    }
+                }
+            }
+        }
+        self.index = idx;
+    }
+
+    /// The rules to evaluate for an event, in order.
+    fn candidates(&self, ev: &dyn EventView) -> &[RuleIdx] {
+        if let Some(v) = self.index.by_id.get(&ev.event_type()) {
+            return v;
+        }
+        if !self.index.by_name.is_empty() {
+            if let Some(f) = &self.evt_type_field {
+                if let Some(Value::Str(name)) = ev.extract(f) {
+                    if let Some(v) = std::str::from_utf8(&name)
+                        .ok()
+                        .and_then(|n| self.index.by_name.get(n))
+                    {
+                        return v;
+                    }
+                }
+            }
+        }
+        &self.index.any
+    }
+
+    /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
+    pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
+        for &i in self.candidates(ev) {
+            if self.rules[i].filter.eval(ev) {
+                out.push(i);
+                if self.rule_matching == RuleMatching::First {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Event type names the enabled rules need; `None` if some rule needs every type.
+    pub fn needed_event_types(&self) -> Option<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for &i in &self.order {
+            match &self.rules[i].evttypes {
+                EventTypes::All => return None,
+                EventTypes::Names(n) => out.extend(n.iter().cloned()),
+            }
+        }
+        Some(out)
+    }
+
+    /// Event type ids the enabled rules need (via the event table); `None` if every type is needed
+    /// or the table does not know a name.
+    pub fn needed_event_ids(&self) -> Option<BTreeSet<u16>> {
+        let mut out = BTreeSet::new();
+        for n in self.needed_event_types()? {
+            out.extend(ids_for_name(&n)?);
+        }
+        Some(out)
+    }
+
+    /// Renders the alert for a match (§4.3): output line with the time prefix, output fields, tags.
+    pub fn alert(
+        &self,
+        idx: RuleIdx,
+        ev: &dyn EventView,
+        time_ns: u64,
+        hostname: &str,
+        opts: &AlertOptions,
+    ) -> Alert {
+        let r = &self.rules[idx];
+        let message = r.format.render(ev);
+        let (prefix_field, time_text) = if opts.time_format_iso_8601 {
+            ("evt.time.iso8601", crate::load::lang::time_iso8601(time_ns))
+        } else {
+            ("evt.time", crate::load::lang::time_local(time_ns))
+        };
+        let mut output_fields = vec![(prefix_field.to_string(), OutputValue::U64(time_ns))];
+        for (k, v) in r.format.fields(ev) {
+            if !output_fields.iter().any(|(ok, _)| *ok == k) {
+                output_fields.push((k, v));
+            }
+        }
+        Alert {
+            time_ns,
+            rule: r.info.name.clone(),
+            priority: r.info.priority,
+            source: r.info.source.clone(),
+            hostname: hostname.to_string(),
+            output: format!("{time_text}: {} {message}", r.info.priority),
+            output_fields,
+            tags: r.info.tags.clone(),
+        }
+    }
+}
+
+fn push_once(v: &mut Vec<RuleIdx>, i: RuleIdx) {
+    if v.last() != Some(&i) {
+        v.push(i);
+    }
+}
+
+/// Falco's rule-name wildcard match: `*` is greedy and non-backtracking (each
+/// literal segment after a `*` is matched at its first occurrence only).
+/// An empty pattern matches everything.
+pub fn wildcard_match(pattern: &str, s: &str) -> bool {
+    if pattern.is_empty() {
+        return true;
+    }
+    let segs: Vec<&str> = pattern.split('*').collect();
+    let last = segs.len() - 1;
+    let mut pos = 0usize;
+    for (i, seg) in segs.iter().enumerate() {
+        if i == 0 {
+            if !s.starts_with(seg) {
+                return false;
+            }
+            pos = seg.len();
+        } else if seg.is_empty() {
+            if i == last {
+                return true;
+            }
+        } else {
+            match s[pos..].find(seg) {
+                Some(f) => pos += f + seg.len(),
+                None => return false,
+            }
+        }
+    }
+    pos == s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match(
+            "Read sensitive*",
+            "Read sensitive file untrusted"
+        ));
+        assert!(wildcard_match("*shell*", "Run shell untrusted"));
+        assert!(wildcard_match("exact", "exact"));
+        assert!(!wildcard_match("exact", "exactly"));
+        assert!(!wildcard_match("*a", "aba"), "non-backtracking");
+        assert!(wildcard_match("*a", "ba"));
+        assert!(wildcard_match("", "anything"));
+        assert!(wildcard_match("a*b*c", "aXbYc"));
+        assert!(!wildcard_match("a*c", "ab"));
+    }
+}
