@@ -8,6 +8,7 @@ pub mod evttypes;
 pub mod engine;
 pub mod errors;
 pub mod exceptions;
+pub mod format;
 pub mod lex;
 pub mod lists;
 pub mod load;
