@@ -1,3 +1,7 @@
+use crate::decode::{decode_value, trim_nul, ParamValue};
+use crate::render::render_param_raw;
+use crate::table::{self, EventInfo, ParamType};
+
 /// One kernel event in the current (exit-only) model.
 ///
 /// Parameters are kept as raw little-endian bytes, exactly as scap stores them,
@@ -54,6 +58,94 @@ impl Event {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
+    }
+}
+
+impl Event {
+    /// Table entry of this event's type.
+    pub fn info(&self) -> Option<&'static EventInfo> {
+        table::info(self.etype)
+    }
+
+    /// `evt.type` name (`NA` for ids outside the table; syscall name for generic events).
+    pub fn type_name(&self) -> &'static str {
+        if self.etype <= 1 {
+            if let Some(n) = self
+                .param(0)
+                .filter(|b| b.len() == 2)
+                .and_then(|b| table::syscall_name(u16::from_le_bytes([b[0], b[1]])))
+            {
+                return n;
+            }
+        }
+        self.info().map_or("NA", |i| i.name)
+    }
+
+    pub fn is_enter(&self) -> bool {
+        self.etype & 1 == 0
+    }
+
+    pub fn is_exit(&self) -> bool {
+        !self.is_enter()
+    }
+
+    /// Typed value of parameter `i` (`None` if the event has no such parameter
+    /// in its data or in the table).
+    pub fn decode(&self, i: usize) -> Option<ParamValue<'_>> {
+        let pi = self.info()?.params.get(i)?;
+        Some(decode_value(pi, self.param(i)?))
+    }
+
+    /// Index of the parameter called `name` in this event's table entry.
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.info()?.param_index(name)
+    }
+
+    /// Raw bytes of the parameter called `name`.
+    pub fn raw_by_name(&self, name: &str) -> Option<&[u8]> {
+        self.param(self.param_index(name)?)
+    }
+
+    /// Typed value of the parameter called `name`.
+    pub fn param_by_name(&self, name: &str) -> Option<ParamValue<'_>> {
+        self.decode(self.param_index(name)?)
+    }
+
+    /// Return value (`evt.rawres`): the first parameter when it is the result
+    /// (`res`, or the fd/pid an fd/pid-returning exit event reports first).
+    pub fn res(&self) -> Option<i64> {
+        if self.is_enter() {
+            return None;
+        }
+        let pi = self.info()?.params.first()?;
+        let is_res = pi.name == "res"
+            || (matches!(pi.ty, ParamType::Fd | ParamType::Pid | ParamType::Errno)
+                && matches!(pi.name, "fd" | "res_or_fd"));
+        if !is_res {
+            return None;
+        }
+        self.decode(0)?.as_i64()
+    }
+
+    /// Integer value of the parameter called `name`.
+    pub fn int_by_name(&self, name: &str) -> Option<i64> {
+        self.param_by_name(name)?.as_i64()
+    }
+
+    /// String/buffer value of the parameter called `name` (NUL stripped).
+    pub fn bytes_by_name(&self, name: &str) -> Option<&[u8]> {
+        let i = self.param_index(name)?;
+        let b = self.param(i)?;
+        let ty = self.info()?.params[i].ty;
+        Some(if ty.is_string() { trim_nul(b) } else { b })
+    }
+
+    /// `evt.arg.X` text of parameter `i` without state resolution.
+    pub fn render_param(&self, i: usize, out: &mut String) -> bool {
+        match self.param(i) {
+            Some(b) => render_param_raw(self.etype, i, b, out),
+            None => false,
+        }
     }
 }
 

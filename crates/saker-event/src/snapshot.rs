@@ -125,8 +125,15 @@ pub enum SockInfo {
         l4proto: u8,
     },
     /// A listening/bound IP socket.
-    IpServer { ip: IpAddr, port: u16, l4proto: u8 },
-    Unix { source: u64, dest: u64 },
+    IpServer {
+        ip: IpAddr,
+        port: u16,
+        l4proto: u8,
+    },
+    Unix {
+        source: u64,
+        dest: u64,
+    },
 }
 
 /// One open fd of a thread, as known before the event stream starts.
