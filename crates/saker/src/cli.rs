@@ -94,6 +94,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Command::ListFields { json } => crate::cmd::list_fields::run(json),
+        Command::Validate { json, files } => crate::cmd::validate::run(&files, json),
         _ => anyhow::bail!("not implemented yet"),
     }
 }

@@ -1,1 +1,2 @@
 pub mod list_fields;
+pub mod validate;
