@@ -145,10 +145,20 @@ pub struct Context {
 }
 
 impl Context {
-    /// The item (rule/macro/list/...) the problem belongs to: the first
+    /// The item (rule/macro/list/...) the problem belongs to, else the first
     /// location after the file itself.
     pub fn item(&self) -> Option<&Location> {
-        self.locations.get(1)
+        const ITEMS: [&str; 5] = [
+            "rule",
+            "macro",
+            "list",
+            "required_engine_version",
+            "required plugin versions",
+        ];
+        self.locations
+            .iter()
+            .find(|l| ITEMS.contains(&l.item_type.as_str()))
+            .or_else(|| self.locations.get(1))
     }
     /// The most precise location.
     pub fn last(&self) -> Option<&Location> {

@@ -199,6 +199,13 @@ impl Reader<'_> {
         match &v.kind {
             NodeKind::Scalar(s) => Ok(s.clone()),
             NodeKind::Null => Err(self.yerr(format!("Mapping for key '{key}' is empty"), &c)),
+            NodeKind::Map(_) if matches!(key, "rule" | "macro" | "list") => {
+                let mut e = self.yerr("Value is not a scalar value", &c);
+                e.hint = Some(format!(
+                    "the keys under `{key}:` are indented deeper than `{key}:`, so YAML reads them as a nested mapping; keys of an item must be aligned with `{key}:`"
+                ));
+                Err(e)
+            }
             _ => Err(self.yerr("Value is not a scalar value", &c)),
         }
     }

@@ -1,7 +1,7 @@
 //! The one place the loader calls the condition-language API (compile,
 //! event types, output formats), so signature changes stay local.
 
-use crate::ast::{Expr, Op, Operand, Rhs};
+use crate::ast::Expr;
 use crate::OutputValue;
 use saker_fields::EventView;
 use std::collections::BTreeSet;
@@ -40,83 +40,12 @@ impl EventTypes {
     }
 }
 
-/// Interim §3.11 computation until `crate::evttypes` lands: sets of names,
-/// `None` = all types; negation pushed to the leaves.
+/// §3.11 event types, by name. A co-finite set (`evt.type != x`) is indexed
+/// as "all types": the filter itself still rejects the excluded types.
 pub fn event_types(expr: &Expr) -> EventTypes {
-    match types(expr, false) {
-        Some(n) => EventTypes::Names(n),
-        None => EventTypes::All,
-    }
-}
-
-type Set = Option<BTreeSet<String>>;
-
-fn inter(a: Set, b: Set) -> Set {
-    match (a, b) {
-        (None, x) | (x, None) => x,
-        (Some(a), Some(b)) => Some(a.intersection(&b).cloned().collect()),
-    }
-}
-
-fn union(a: Set, b: Set) -> Set {
-    match (a, b) {
-        (None, _) | (_, None) => None,
-        (Some(mut a), Some(b)) => {
-            a.extend(b);
-            Some(a)
-        }
-    }
-}
-
-fn types(e: &Expr, neg: bool) -> Set {
-    match e {
-        Expr::And(c) | Expr::Or(c) => {
-            let is_and = matches!(e, Expr::And(_)) != neg;
-            let mut it = c.iter().map(|x| types(x, neg));
-            let first = it.next().unwrap_or(None);
-            it.fold(
-                first,
-                |acc, s| if is_and { inter(acc, s) } else { union(acc, s) },
-            )
-        }
-        Expr::Not(x) => types(x, !neg),
-        Expr::MacroRef { .. } => None,
-        Expr::Check(c) => {
-            let Operand::Field(f) = &c.lhs else {
-                return None;
-            };
-            if f.arg.is_some() {
-                return None;
-            }
-            let vals: Vec<String> = match &c.rhs {
-                Rhs::Value(v) => vec![v.text().into_owned()],
-                Rhs::List(l) => l.iter().map(|v| v.text().into_owned()).collect(),
-                _ => return None,
-            };
-            if f.name == "evt.num" {
-                let zero = vals.iter().all(|v| v.trim() == "0");
-                let empty = match c.op {
-                    Op::Eq | Op::EqEq | Op::In => zero,
-                    Op::Lt => vals.iter().all(|v| v.trim() == "1"),
-                    Op::Le => zero,
-                    _ => false,
-                };
-                return if empty && !neg {
-                    Some(BTreeSet::new())
-                } else {
-                    None
-                };
-            }
-            if f.name != "evt.type" && f.name != "syscall.type" {
-                return None;
-            }
-            let names: BTreeSet<String> = vals.into_iter().collect();
-            match (c.op, neg) {
-                (Op::Eq | Op::EqEq | Op::In, false) | (Op::Ne, true) => Some(names),
-                // A complement over an unknown universe: treat as all types.
-                _ => None,
-            }
-        }
+    match crate::evttypes::evttypes(expr) {
+        crate::evttypes::EvtTypes::Only(s) => EventTypes::Names(s),
+        _ => EventTypes::All,
     }
 }
 
