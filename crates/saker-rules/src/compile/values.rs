@@ -254,7 +254,7 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Decodes an even-length hex string (`bcontains`/`bstartswith` operands).
 pub fn parse_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if text.len() & 1 == 1 {
         return None;
     }
     text.chunks(2)
