@@ -1,1 +1,20 @@
-//! saker-probe (work in progress)
+//! Saker's live source.
+//!
+//! * [`Probe`]: a CO-RE eBPF probe (C, `bpf/probe.bpf.c`, compiled by clang in
+//!   build.rs, loaded with libbpf-rs). It emits the exit-only scap v2 events
+//!   of the selected syscalls plus procexit, into two ring buffers (a small
+//!   one for clone/exec/exit, a large one for the rest), and counts events and
+//!   drops per CPU. Unselected syscalls run no BPF code: each selected syscall
+//!   gets its own `syscalls:sys_exit_<name>` tracepoint program.
+//! * [`procfs::scan`]: the /proc walk that seeds the thread and fd tables.
+
+mod config;
+mod error;
+mod loader;
+pub mod procfs;
+mod record;
+
+pub use config::{lookup, ProbeConfig, SyscallDef, FALLBACK_CAPABLE, STATE_SET, SYSCALLS};
+pub use error::{ProbeError, RecordError};
+pub use loader::{check_environment, has_exit_tracepoint, Counters, Family, Probe, ProbeStats};
+pub use record::parse_record;

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps, counters and the scap v2 event builder shared by every program. */
+#pragma once
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+/* Event area: every write index is masked with EV_MASK, so the area is twice
+ * the maximum event size to give the verifier a provable bound. */
+/* Hides a value's known range from clang so the mask that follows is kept
+ * and the verifier sees the bound. */
+#define barrier_var(v) asm volatile("" : "+r"(v))
+
+#define MAX_EV 0x10000
+#define EV_MASK 0xFFFF
+#define HDR_LEN 26
+#define MAX_STR 4096
+#define MAX_ARGS 4096
+/* Path assembly area (dentry names are written backwards from TMP_END). */
+#define TMP_SIZE 4096
+#define TMP_MASK (TMP_SIZE - 1)
+#define TMP_END (TMP_SIZE - 1)
+
+/* Counter families (index into `counters`); the first three go to the state ring. */
+enum fam {
+	FAM_CLONE = 0,
+	FAM_EXEC = 1,
+	FAM_EXIT = 2,
+	FAM_OPEN = 3,
+	FAM_CLOSE = 4,
+	FAM_NET = 5,
+	FAM_FILEOP = 6,
+	FAM_OTHER = 7,
+	FAM_MAX = 8,
+};
+
+/* Walk state lives in the map value, not on the stack, so the verifier sees
+ * unknown scalars each bpf_loop iteration and the callback converges. */
+struct walk {
+	u64 d;
+	u64 vm;
+	u64 mnt;
+	u32 pos;
+	u32 pad;
+};
+
+struct aux {
+	struct walk w;
+	u8 ev[MAX_EV * 2];
+	u8 tmp[TMP_SIZE + 512];
+	u8 sa[256];
+};
+
+struct counter {
+	u64 events;
+	u64 drops_buffer;
+	u64 drops_size;
+};
+
+struct settings {
+	u64 boot_ts; /* epoch ns at boot, written by userspace after load */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized to the number of possible CPUs */
+	__type(key, u32);
+	__type(value, struct aux);
+} auxmap SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FAM_MAX);
+	__type(key, u32);
+	__type(value, struct counter);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct settings);
+} settings SEC(".maps");
+
+/* Syscall ids handled by the generic sys_exit fallback (no per-syscall
+ * tracepoint on this kernel); value = PPM_SC code + 1, 0 = not selected. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, u32);
+	__type(value, u32);
+} fallback_sc SEC(".maps");
+
+/* Small ring for clone/exec/exit so a flood of file events cannot starve state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} rb_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} rb_main SEC(".maps");
+
+struct evb {
+	struct aux *a;
+	u64 pos;
+	u32 idx;
+	u32 nparams;
+	u32 fam;
+	u16 type;
+};
+
+static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fam)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+	b->a = bpf_map_lookup_elem(&auxmap, &cpu);
+	if (!b->a)
+		return 0;
+	b->type = type;
+	b->nparams = nparams;
+	b->idx = 0;
+	b->fam = fam;
+	b->pos = HDR_LEN + nparams * 2;
+	return 1;
+}
+
+static __always_inline u8 *ev_cur(struct evb *b)
+{
+	return &b->a->ev[b->pos & EV_MASK];
+}
+
+/* Records the length of the parameter just written at the cursor. */
+static __always_inline void ev_len(struct evb *b, u32 len)
+{
+	u32 off = HDR_LEN + (b->idx & 31) * 2;
+	*(u16 *)&b->a->ev[off] = (u16)len;
+	b->idx++;
+	b->pos += len;
+}
+
+static __always_inline void push_u8(struct evb *b, u8 v)
+{
+	*(u8 *)ev_cur(b) = v;
+	ev_len(b, 1);
+}
+static __always_inline void push_u16(struct evb *b, u16 v)
+{
+	*(u16 *)ev_cur(b) = v;
+	ev_len(b, 2);
+}
+static __always_inline void push_u32(struct evb *b, u32 v)
+{
+	*(u32 *)ev_cur(b) = v;
+	ev_len(b, 4);
+}
+static __always_inline void push_u64(struct evb *b, u64 v)
+{
+	*(u64 *)ev_cur(b) = v;
+	ev_len(b, 8);
+}
+static __always_inline void push_empty(struct evb *b)
+{
+	ev_len(b, 0);
+}
+
+/* User string including its NUL; missing (len 0) when unreadable. */
+static __always_inline void push_user_str(struct evb *b, const void *p)
+{
+	long n = -1;
+	if (p)
+		n = bpf_probe_read_user_str(ev_cur(b), MAX_STR, p);
+	ev_len(b, n > 0 ? n : 0);
+}
+
+static __always_inline void push_kernel_str(struct evb *b, const void *p, u32 max)
+{
+	long n = -1;
+	if (p)
+		n = bpf_probe_read_kernel_str(ev_cur(b), max & (MAX_STR * 2 - 1), p);
+	ev_len(b, n > 0 ? n : 0);
+}
+
+static __always_inline u64 boot_ts(void)
+{
+	u32 k = 0;
+	struct settings *s = bpf_map_lookup_elem(&settings, &k);
+	return s ? s->boot_ts : 0;
+}
+
+static __always_inline void count(u32 fam, int drop_buffer, int drop_size)
+{
+	struct counter *c = bpf_map_lookup_elem(&counters, &fam);
+	if (!c)
+		return;
+	c->events++;
+	if (drop_buffer)
+		c->drops_buffer++;
+	if (drop_size)
+		c->drops_size++;
+}
+
+/* Completes the header, appends the 2-byte cpu trailer and outputs the
+ * record without waking the consumer (it polls). */
+static __always_inline int ev_submit(struct evb *b)
+{
+	u64 size = b->pos;
+	u8 *ev = b->a->ev;
+	if (size >= MAX_EV - 2) {
+		count(b->fam, 0, 1);
+		return 0;
+	}
+	*(u64 *)&ev[0] = boot_ts() + bpf_ktime_get_boot_ns();
+	*(u64 *)&ev[8] = (u32)bpf_get_current_pid_tgid();
+	*(u32 *)&ev[16] = (u32)size;
+	*(u16 *)&ev[20] = b->type;
+	*(u32 *)&ev[22] = b->nparams;
+	*(u16 *)&ev[size & EV_MASK] = (u16)bpf_get_smp_processor_id();
+	void *rb = b->fam <= FAM_EXIT ? (void *)&rb_state : (void *)&rb_main;
+	long err = bpf_ringbuf_output(rb, ev, (size & EV_MASK) + 2, BPF_RB_NO_WAKEUP);
+	count(b->fam, err != 0, 0);
+	return 0;
+}

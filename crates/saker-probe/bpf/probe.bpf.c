@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Saker's live probe. One classic tracepoint program per selected syscall
+ * exit (unselected syscalls run no BPF at all), the sched_process_exec/exit
+ * tracepoints, and a generic tp_btf/sys_exit fallback only for selected
+ * syscalls this kernel has no per-syscall tracepoint for. Every record is a
+ * complete scap v2 exit event (exit-only model) plus a 2-byte cpu trailer. */
+#include "common.h"
+#include "task.h"
+#include "proc.h"
+#include "simple.h"
+#include "net.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TP(tp, prog) \
+	SEC("tracepoint/syscalls/sys_exit_" #tp) int prog(struct trace_event_raw_sys_exit *ctx)
+#define RET (ctx->ret)
+#define REGS (cur_regs())
+#define SIMPLE(tp, type, fam, n, desc) \
+	TP(tp, x_##tp) { return h_simple(RET, REGS, type, fam, n, desc); }
+
+#define R P(K_RES, 0)
+
+/* process */
+TP(clone, x_clone) { return h_clone(RET, REGS, 223, 0); }
+TP(fork, x_fork) { return h_clone(RET, REGS, 225, 1); }
+TP(vfork, x_vfork) { return h_clone(RET, REGS, 227, 2); }
+TP(clone3, x_clone3) { return h_clone(RET, REGS, 335, 3); }
+TP(execve, x_execve) { return h_exec_fail(RET, REGS, 0); }
+TP(execveat, x_execveat) { return h_exec_fail(RET, REGS, 1); }
+
+/* files */
+TP(open, x_open) { return h_open(RET, REGS, 0); }
+TP(openat, x_openat) { return h_open(RET, REGS, 1); }
+TP(openat2, x_openat2) { return h_open(RET, REGS, 2); }
+TP(creat, x_creat) { return h_open(RET, REGS, 3); }
+SIMPLE(close, 5, FAM_CLOSE, 2, D2(R, P(K_INT, 0)))
+SIMPLE(dup, 367, FAM_OTHER, 2, D2(R, P(K_INT, 0)))
+SIMPLE(dup2, 363, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_INT, 1)))
+SIMPLE(dup3, 365, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_INT, 1), P(K_OFL, 2)))
+TP(pipe, x_pipe) { return h_pipe(RET, REGS, 0); }
+TP(pipe2, x_pipe2) { return h_pipe(RET, REGS, 1); }
+SIMPLE(chdir, 95, FAM_OTHER, 2, D2(R, P(K_STR, 0)))
+SIMPLE(fchdir, 97, FAM_OTHER, 2, D2(R, P(K_INT, 0)))
+SIMPLE(memfd_create, 405, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)))
+SIMPLE(symlink, 179, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_STR, 1)))
+SIMPLE(symlinkat, 181, FAM_FILEOP, 4, D4(R, P(K_STR, 0), P(K_INT, 1), P(K_STR, 2)))
+SIMPLE(link, 309, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_STR, 1)))
+SIMPLE(linkat, 311, FAM_FILEOP, 6,
+       D6(R, P(K_INT, 0), P(K_STR, 1), P(K_INT, 2), P(K_STR, 3), P(K_U32, 4)))
+SIMPLE(rename, 175, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_STR, 1)))
+SIMPLE(renameat, 177, FAM_FILEOP, 5, D5(R, P(K_INT, 0), P(K_STR, 1), P(K_INT, 2), P(K_STR, 3)))
+SIMPLE(renameat2, 319, FAM_FILEOP, 6,
+       D6(R, P(K_INT, 0), P(K_STR, 1), P(K_INT, 2), P(K_STR, 3), P(K_U32, 4)))
+SIMPLE(unlink, 301, FAM_FILEOP, 2, D2(R, P(K_STR, 0)))
+SIMPLE(unlinkat, 303, FAM_FILEOP, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2)))
+SIMPLE(mkdir, 277, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_MODE, 1)))
+SIMPLE(mkdirat, 305, FAM_FILEOP, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_MODE, 2)))
+SIMPLE(rmdir, 279, FAM_FILEOP, 2, D2(R, P(K_STR, 0)))
+SIMPLE(chmod, 315, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_MODE, 1)))
+SIMPLE(fchmod, 317, FAM_FILEOP, 3, D3(R, P(K_INT, 0), P(K_MODE, 1)))
+SIMPLE(fchmodat, 313, FAM_FILEOP, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_MODE, 2)))
+SIMPLE(chown, 379, FAM_FILEOP, 4, D4(R, P(K_STR, 0), P(K_U32, 1), P(K_U32, 2)))
+SIMPLE(lchown, 381, FAM_FILEOP, 4, D4(R, P(K_STR, 0), P(K_U32, 1), P(K_U32, 2)))
+SIMPLE(fchown, 383, FAM_FILEOP, 4, D4(R, P(K_INT, 0), P(K_U32, 1), P(K_U32, 2)))
+SIMPLE(fchownat, 385, FAM_FILEOP, 6,
+       D6(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2), P(K_U32, 3), P(K_U32, 4)))
+SIMPLE(mount, 257, FAM_FILEOP, 5, D5(R, P(K_STR, 0), P(K_STR, 1), P(K_STR, 2), P(K_MNTFL, 3)))
+/* x86-64 umount2 is SYSCALL_DEFINE2(umount, …): its tracepoint is sys_exit_umount. */
+TP(umount, x_umount2) { return h_simple(RET, REGS, 391, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_U32, 1))); }
+
+/* credentials, namespaces, sessions */
+SIMPLE(setuid, 199, FAM_OTHER, 2, D2(R, P(K_U32, 0)))
+SIMPLE(setgid, 201, FAM_OTHER, 2, D2(R, P(K_U32, 0)))
+SIMPLE(setresuid, 193, FAM_OTHER, 4, D4(R, P(K_U32, 0), P(K_U32, 1), P(K_U32, 2)))
+SIMPLE(setresgid, 195, FAM_OTHER, 4, D4(R, P(K_U32, 0), P(K_U32, 1), P(K_U32, 2)))
+SIMPLE(setreuid, 427, FAM_OTHER, 3, D3(R, P(K_U32, 0), P(K_U32, 1)))
+SIMPLE(setregid, 429, FAM_OTHER, 3, D3(R, P(K_U32, 0), P(K_U32, 1)))
+SIMPLE(setsid, 275, FAM_OTHER, 1, D1(R))
+SIMPLE(setpgid, 295, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_INT, 1)))
+TP(capset, x_capset) { return h_capset(RET, REGS); }
+SIMPLE(unshare, 285, FAM_OTHER, 2, D2(R, P(K_CLFL, 0)))
+SIMPLE(setns, 241, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_CLFL, 1)))
+TP(prctl, x_prctl) { return h_prctl(RET, REGS); }
+TP(ptrace, x_ptrace) { return h_ptrace(RET, REGS); }
+SIMPLE(kill, 129, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_U8, 1)))
+SIMPLE(tkill, 131, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_U8, 1)))
+SIMPLE(tgkill, 133, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_INT, 1), P(K_U8, 2)))
+SIMPLE(bpf, 369, FAM_OTHER, 2, D2(R, P(K_U32, 0)))
+SIMPLE(userfaultfd, 321, FAM_OTHER, 2, D2(R, P(K_OFL, 0)))
+SIMPLE(init_module, 411, FAM_OTHER, 4, D4(R, P(K_EMPTY, 0), P(K_U64, 1), P(K_STR, 2)))
+SIMPLE(finit_module, 413, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2)))
+SIMPLE(delete_module, 425, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)))
+
+/* network */
+SIMPLE(socket, 19, FAM_NET, 5, D5(R, P(K_U32, 0), P(K_U32, 1), P(K_U32, 2), P(K_OFL, 1)))
+SIMPLE(listen, 25, FAM_NET, 3, D3(R, P(K_INT, 0), P(K_I32, 1)))
+TP(bind, x_bind) { return h_bind(RET, REGS); }
+TP(connect, x_connect) { return h_connect(RET, REGS); }
+TP(accept, x_accept) { return h_accept(RET, REGS, 0); }
+TP(accept4, x_accept4) { return h_accept(RET, REGS, 1); }
+TP(sendto, x_sendto) { return h_sendto(RET, REGS); }
+TP(sendmsg, x_sendmsg) { return h_sendmsg(RET, REGS); }
+
+/* Generic fallback for selected syscalls without a tracepoint here (e.g. the
+ * module syscalls on a kernel built without modules). Attached only when
+ * needed, because a generic sys_exit program runs on every syscall. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_fallback, struct pt_regs *regs, long ret)
+{
+	u32 id = BPF_CORE_READ(regs, orig_ax);
+	if (id >= 512)
+		return 0;
+	u32 *sc = bpf_map_lookup_elem(&fallback_sc, &id);
+	if (!sc || !*sc)
+		return 0;
+	if (id == 175)
+		return h_simple(ret, regs, 411, FAM_OTHER, 4, D4(R, P(K_EMPTY, 0), P(K_U64, 1), P(K_STR, 2)));
+	if (id == 313)
+		return h_simple(ret, regs, 413, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2)));
+	if (id == 176)
+		return h_simple(ret, regs, 425, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)));
+	/* GENERIC_X (1): ID (PPM_SC code), nativeID */
+	struct evb b;
+	if (!ev_start(&b, 1, 2, FAM_OTHER))
+		return 0;
+	push_u16(&b, *sc - 1);
+	push_u16(&b, id);
+	return ev_submit(&b);
+}

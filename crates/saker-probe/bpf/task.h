@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Syscall arguments, task fields, dentry paths and cgroup paths. */
+#pragma once
+#include "common.h"
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define MAX_COMP 40
+#define MAX_CG_COMP 6
+#define PPM_AT_FDCWD -100
+#define FMODE_CREATED_BIT (1 << 20)
+
+static __always_inline struct pt_regs *cur_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* x86-64 syscall argument registers: di si dx r10 r8 r9. */
+static __always_inline unsigned long sc_arg(struct pt_regs *regs, int i)
+{
+	switch (i) {
+	case 0: return BPF_CORE_READ(regs, di);
+	case 1: return BPF_CORE_READ(regs, si);
+	case 2: return BPF_CORE_READ(regs, dx);
+	case 3: return BPF_CORE_READ(regs, r10);
+	case 4: return BPF_CORE_READ(regs, r8);
+	default: return BPF_CORE_READ(regs, r9);
+	}
+}
+
+static __always_inline struct task_struct *cur_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task_btf();
+}
+
+static __always_inline u32 encode_dev(u32 dev)
+{
+	u32 major = dev >> 20, minor = dev & 0xfffff;
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+/* Number of a struct pid in its own (deepest) namespace, or in the root one. */
+static __always_inline s64 pid_nr_level(struct pid *p, int own)
+{
+	if (!p)
+		return 0;
+	u32 level = own ? BPF_CORE_READ(p, level) : 0;
+	int nr = 0;
+	bpf_probe_read_kernel(&nr, sizeof(nr), &p->numbers[level & 31].nr);
+	return nr;
+}
+
+static __always_inline u32 pidns_level(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, thread_pid, level);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+struct walk_ctx {
+	struct aux *a;
+};
+
+/* One step of the dentry walk; bpf_loop keeps the verifier's work linear. */
+static long path_step(u32 i, void *arg)
+{
+	struct aux *a = ((struct walk_ctx *)arg)->a;
+	struct dentry *d = (void *)a->w.d;
+	struct vfsmount *vm = (void *)a->w.vm;
+	struct mount *mnt = (void *)a->w.mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == mnt_root || d == parent) {
+		if (d != mnt_root)
+			return 1;
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (mp == mnt)
+			return 1;
+		a->w.d = (u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		a->w.mnt = (u64)mp;
+		a->w.vm = (u64)mp + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	u32 len = BPF_CORE_READ(d, d_name.len) & 0xff;
+	const u8 *name = BPF_CORE_READ(d, d_name.name);
+	u32 pos = a->w.pos & TMP_MASK;
+	if (len + 1 >= pos)
+		return 1;
+	pos -= len;
+	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len, name);
+	pos -= 1;
+	a->tmp[pos & TMP_MASK] = '/';
+	a->w.pos = pos;
+	a->w.d = (u64)parent;
+	return 0;
+}
+
+/* Builds the absolute path of (dentry, vfsmount) backwards in a->tmp,
+ * crossing mount points like d_path. Returns the start offset; the path
+ * ends with the NUL at TMP_END. */
+static __always_inline u32 build_path(struct aux *a, struct dentry *d, struct vfsmount *vm)
+{
+	struct walk_ctx c = {.a = a};
+	a->w.d = (u64)d;
+	a->w.vm = (u64)vm;
+	a->w.mnt = (u64)vm - bpf_core_field_offset(struct mount, mnt);
+	a->w.pos = TMP_END;
+	a->tmp[TMP_END] = 0;
+	bpf_loop(MAX_COMP, path_step, &c, 0);
+	u32 pos = a->w.pos & TMP_MASK;
+	if (pos == TMP_END) {
+		pos--;
+		a->tmp[pos & TMP_MASK] = '/';
+	}
+	return pos;
+}
+
+/* Copies the path assembled by build_path as a NUL-terminated parameter. */
+static __always_inline void push_tmp_path(struct evb *b, u32 start)
+{
+	u32 len = TMP_SIZE - (start & TMP_MASK);
+	bpf_probe_read_kernel(ev_cur(b), len & (TMP_SIZE * 2 - 1), &b->a->tmp[start & TMP_MASK]);
+	ev_len(b, len & (TMP_SIZE * 2 - 1));
+}
+
+static __always_inline void push_file_path(struct evb *b, struct file *f)
+{
+	if (!f) {
+		push_empty(b);
+		return;
+	}
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	push_tmp_path(b, build_path(b->a, d, vm));
+}
+
+/* args/env areas of the current mm: [start, end) copied in one read. When
+ * `split_exe` is set, argv[0] becomes one parameter and the rest another. */
+static __always_inline void push_mm_area(struct evb *b, unsigned long start, unsigned long end,
+					 int split_exe)
+{
+	unsigned long len = end - start;
+	if (!start || end <= start) {
+		if (split_exe)
+			push_empty(b);
+		push_empty(b);
+		return;
+	}
+	if (len > MAX_ARGS)
+		len = MAX_ARGS;
+	barrier_var(len);
+	u8 *dst = ev_cur(b);
+	if (bpf_probe_read_user(dst, len & (MAX_ARGS * 2 - 1), (void *)start) != 0) {
+		if (split_exe)
+			push_empty(b);
+		push_empty(b);
+		return;
+	}
+	dst[(len - 1) & (MAX_ARGS * 2 - 1)] = 0;
+	if (split_exe) {
+		long exe = bpf_probe_read_user_str(dst, MAX_STR, (void *)start);
+		if (exe <= 0 || exe > len)
+			exe = len;
+		dst[(exe - 1) & (MAX_ARGS * 2 - 1)] = 0;
+		ev_len(b, exe);
+		len -= exe;
+	}
+	ev_len(b, len);
+}
+
+/* A kernfs node's path (cgroup), at most MAX_CG_COMP components. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+};
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+};
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+static long cg_step(u32 i, void *arg)
+{
+	struct aux *a = ((struct walk_ctx *)arg)->a;
+	struct kernfs_node *kn = (void *)a->w.d;
+	if (!kn)
+		return 1;
+	struct kernfs_node *parent = kn_parent(kn);
+	if (!parent)
+		return 1; /* the hierarchy root has no name in the path */
+	const char *name = BPF_CORE_READ(kn, name);
+	long n = bpf_probe_read_kernel_str(a->sa, sizeof(a->sa), name);
+	if (n <= 1)
+		return 1;
+	u32 len = (n - 1) & 255;
+	u32 pos = a->w.pos & TMP_MASK;
+	if (len + 1 >= pos)
+		return 1;
+	pos -= len;
+	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len, a->sa);
+	pos -= 1;
+	a->tmp[pos & TMP_MASK] = '/';
+	a->w.pos = pos;
+	a->w.d = (u64)parent;
+	return 0;
+}
+
+/* Writes "prefix=/a/b/c\0" at cursor+off and returns the bytes written. */
+static __always_inline u32 write_cgroup(struct evb *b, u32 off, const char *prefix, u32 plen,
+					struct kernfs_node *kn)
+{
+	struct aux *a = b->a;
+	struct walk_ctx c = {.a = a};
+	a->w.d = (u64)kn;
+	a->w.pos = TMP_END;
+	a->tmp[TMP_END] = 0;
+	bpf_loop(MAX_CG_COMP, cg_step, &c, 0);
+	u32 pos = a->w.pos & TMP_MASK;
+	if (pos == TMP_END) {
+		pos--;
+		a->tmp[pos & TMP_MASK] = '/';
+	}
+	u64 at = b->pos + off;
+	bpf_probe_read_kernel(&a->ev[at & EV_MASK], plen & 15, prefix);
+	at += plen;
+	u32 len = TMP_SIZE - (pos & TMP_MASK);
+	bpf_probe_read_kernel(&a->ev[at & EV_MASK], len & (TMP_SIZE * 2 - 1), &a->tmp[pos & TMP_MASK]);
+	return plen + len;
+}
+
+static __always_inline struct kernfs_node *subsys_kn(struct task_struct *t, int id)
+{
+	struct css_set *cs = BPF_CORE_READ(t, cgroups);
+	struct cgroup_subsys_state *css = NULL;
+	bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[id & 15]);
+	if (!css)
+		return NULL;
+	return BPF_CORE_READ(css, cgroup, kn);
+}
+
+/* cgroups param: "subsys=path\0" for cpuset, cpu, cpuacct, io, memory (when
+ * built in) and the default (v2) hierarchy as "unified=path". */
+static __always_inline void push_cgroups(struct evb *b, struct task_struct *t)
+{
+	u32 off = 0;
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuset_cgrp_id))
+		off += write_cgroup(b, off, "cpuset=", 7,
+				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpuset_cgrp_id)));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id))
+		off += write_cgroup(b, off & 0x7fff, "cpu=", 4,
+				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuacct_cgrp_id))
+		off += write_cgroup(b, off & 0x7fff, "cpuacct=", 8,
+				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpuacct_cgrp_id)));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, io_cgrp_id))
+		off += write_cgroup(b, off & 0x7fff, "io=", 3,
+				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, io_cgrp_id)));
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		off += write_cgroup(b, off & 0x7fff, "memory=", 7,
+				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)));
+	struct kernfs_node *dfl = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	off += write_cgroup(b, off & 0x7fff, "unified=", 8, dfl);
+	ev_len(b, off & 0x7fff);
+}
+
+static __always_inline u64 inode_time_ns(struct inode *ino, int mtime)
+{
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		if (mtime)
+			return BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ull +
+			       BPF_CORE_READ(ino, i_mtime_nsec);
+		return BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ull + BPF_CORE_READ(ino, i_ctime_nsec);
+	}
+	return 0;
+}
+
+static __always_inline u32 open_flags_to_ppm(u32 f)
+{
+	u32 r = 0;
+	switch (f & 3) {
+	case 0: r = 1; break;
+	case 1: r = 2; break;
+	case 2: r = 3; break;
+	}
+	if (f & 0100) r |= 1 << 2;        /* O_CREAT */
+	if (f & 02000) r |= 1 << 3;       /* O_APPEND */
+	if (f & 010000) r |= 1 << 4;      /* O_DSYNC */
+	if (f & 0200) r |= 1 << 5;        /* O_EXCL */
+	if (f & 04000) r |= 1 << 6;       /* O_NONBLOCK */
+	if (f & 04000000) r |= 1 << 7;    /* __O_SYNC */
+	if (f & 01000) r |= 1 << 8;       /* O_TRUNC */
+	if (f & 040000) r |= 1 << 9;      /* O_DIRECT */
+	if (f & 0200000) r |= 1 << 10;    /* O_DIRECTORY */
+	if (f & 0100000) r |= 1 << 11;    /* O_LARGEFILE */
+	if (f & 02000000) r |= 1 << 12;   /* O_CLOEXEC */
+	if (f & 020000000) r |= 1 << 13;  /* __O_TMPFILE */
+	return r;
+}
+
+static __always_inline u32 open_mode(u32 flags, u32 mode)
+{
+	if (flags & (0100 | 020000000))
+		return mode & 07777;
+	return 0;
+}
+
+/* Linux CLONE_* / namespace flags → PPM_CL_*. */
+static __always_inline u32 clone_flags_to_ppm(u64 f)
+{
+	u32 r = 0;
+	if (f & 0x00000400) r |= 1 << 0;  /* CLONE_FILES */
+	if (f & 0x00000200) r |= 1 << 1;  /* CLONE_FS */
+	if (f & 0x80000000) r |= 1 << 2;  /* CLONE_IO */
+	if (f & 0x08000000) r |= 1 << 3;  /* CLONE_NEWIPC */
+	if (f & 0x40000000) r |= 1 << 4;  /* CLONE_NEWNET */
+	if (f & 0x00020000) r |= 1 << 5;  /* CLONE_NEWNS */
+	if (f & 0x20000000) r |= 1 << 6;  /* CLONE_NEWPID */
+	if (f & 0x04000000) r |= 1 << 7;  /* CLONE_NEWUTS */
+	if (f & 0x00008000) r |= 1 << 8;  /* CLONE_PARENT */
+	if (f & 0x00100000) r |= 1 << 9;  /* CLONE_PARENT_SETTID */
+	if (f & 0x00002000) r |= 1 << 10; /* CLONE_PTRACE */
+	if (f & 0x00000800) r |= 1 << 11; /* CLONE_SIGHAND */
+	if (f & 0x00040000) r |= 1 << 12; /* CLONE_SYSVSEM */
+	if (f & 0x00010000) r |= 1 << 13; /* CLONE_THREAD */
+	if (f & 0x00800000) r |= 1 << 14; /* CLONE_UNTRACED */
+	if (f & 0x00000100) r |= 1 << 15; /* CLONE_VM */
+	if (f & 0x10000000) r |= 1 << 20; /* CLONE_NEWUSER */
+	if (f & 0x00200000) r |= 1 << 23; /* CLONE_CHILD_CLEARTID */
+	if (f & 0x01000000) r |= 1 << 24; /* CLONE_CHILD_SETTID */
+	if (f & 0x00080000) r |= 1 << 25; /* CLONE_SETTLS */
+	if (f & 0x00004000) r |= 1 << 27; /* CLONE_VFORK */
+	if (f & 0x02000000) r |= 1 << 28; /* CLONE_NEWCGROUP */
+	return r;
+}

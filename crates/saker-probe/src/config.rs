@@ -1,0 +1,227 @@
+//! What the probe captures: the selected syscalls, computed at load time from
+//! the event types the rules need ∪ the state set.
+
+use std::collections::BTreeSet;
+
+/// One syscall the probe can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyscallDef {
+    /// Falco/scap name (`evt.type`).
+    pub name: &'static str,
+    /// Program name in the eBPF object.
+    pub prog: &'static str,
+    /// `syscalls:sys_exit_<tracepoint>` name on this architecture.
+    pub tracepoint: &'static str,
+    /// x86-64 syscall number.
+    pub nr: u32,
+    /// Exit event type id produced.
+    pub event: u16,
+}
+
+macro_rules! sc {
+    ($name:literal, $tp:literal, $nr:expr, $ev:expr) => {
+        SyscallDef {
+            name: $name,
+            prog: concat!("x_", $name),
+            tracepoint: $tp,
+            nr: $nr,
+            event: $ev,
+        }
+    };
+    ($name:literal, $nr:expr, $ev:expr) => {
+        sc!($name, $name, $nr, $ev)
+    };
+}
+
+/// Every syscall the probe implements (x86-64 numbering).
+pub const SYSCALLS: &[SyscallDef] = &[
+    sc!("clone", 56, 223),
+    sc!("fork", 57, 225),
+    sc!("vfork", 58, 227),
+    sc!("clone3", 435, 335),
+    sc!("execve", 59, 293),
+    sc!("execveat", 322, 331),
+    sc!("open", 2, 3),
+    sc!("openat", 257, 307),
+    sc!("openat2", 437, 327),
+    sc!("creat", 85, 59),
+    sc!("close", 3, 5),
+    sc!("dup", 32, 367),
+    sc!("dup2", 33, 363),
+    sc!("dup3", 292, 365),
+    sc!("pipe", 22, 61),
+    sc!("pipe2", 293, 393),
+    sc!("chdir", 80, 95),
+    sc!("fchdir", 81, 97),
+    sc!("memfd_create", 319, 405),
+    sc!("symlink", 88, 179),
+    sc!("symlinkat", 266, 181),
+    sc!("link", 86, 309),
+    sc!("linkat", 265, 311),
+    sc!("rename", 82, 175),
+    sc!("renameat", 264, 177),
+    sc!("renameat2", 316, 319),
+    sc!("unlink", 87, 301),
+    sc!("unlinkat", 263, 303),
+    sc!("mkdir", 83, 277),
+    sc!("mkdirat", 258, 305),
+    sc!("rmdir", 84, 279),
+    sc!("chmod", 90, 315),
+    sc!("fchmod", 91, 317),
+    sc!("fchmodat", 268, 313),
+    sc!("chown", 92, 379),
+    sc!("lchown", 94, 381),
+    sc!("fchown", 93, 383),
+    sc!("fchownat", 260, 385),
+    sc!("mount", 165, 257),
+    sc!("umount2", "umount", 166, 391),
+    sc!("setuid", 105, 199),
+    sc!("setgid", 106, 201),
+    sc!("setresuid", 117, 193),
+    sc!("setresgid", 119, 195),
+    sc!("setreuid", 113, 427),
+    sc!("setregid", 114, 429),
+    sc!("setsid", 112, 275),
+    sc!("setpgid", 109, 295),
+    sc!("capset", 126, 353),
+    sc!("unshare", 272, 285),
+    sc!("setns", 308, 241),
+    sc!("prctl", 157, 401),
+    sc!("ptrace", 101, 169),
+    sc!("kill", 62, 129),
+    sc!("tkill", 200, 131),
+    sc!("tgkill", 234, 133),
+    sc!("bpf", 321, 369),
+    sc!("userfaultfd", 323, 321),
+    sc!("init_module", 175, 411),
+    sc!("finit_module", 313, 413),
+    sc!("delete_module", 176, 425),
+    sc!("socket", 41, 19),
+    sc!("listen", 50, 25),
+    sc!("bind", 49, 21),
+    sc!("connect", 42, 23),
+    sc!("accept", 43, 247),
+    sc!("accept4", 288, 389),
+    sc!("sendto", 44, 31),
+    sc!("sendmsg", 46, 49),
+];
+
+/// Syscalls the generic sys_exit fallback can report when the kernel has no
+/// per-syscall tracepoint for them.
+pub const FALLBACK_CAPABLE: &[&str] = &["init_module", "finit_module", "delete_module"];
+
+/// The part of Falco's state set (§3.4) this probe implements: process
+/// lifecycle, fd table, cwd, credentials and session changes.
+pub const STATE_SET: &[&str] = &[
+    "accept", "accept4", "bind", "capset", "chdir", "clone", "clone3", "close", "connect", "creat",
+    "dup", "dup2", "dup3", "execve", "execveat", "fchdir", "fork", "memfd_create", "mount", "open",
+    "openat", "openat2", "pipe", "pipe2", "prctl", "setgid", "setregid", "setresgid", "setresuid",
+    "setreuid", "setsid", "setuid", "socket", "umount2", "userfaultfd", "vfork",
+];
+
+pub fn lookup(name: &str) -> Option<&'static SyscallDef> {
+    let name = match name {
+        "umount" => "umount2",
+        n => n,
+    };
+    SYSCALLS.iter().find(|d| d.name == name)
+}
+
+/// Load-time selection. `procexit` (sched_process_exit) is always on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Syscall names (scap `evt.type` names) the rules need.
+    pub syscalls: BTreeSet<String>,
+    /// Add [`STATE_SET`] (needed for a correct thread/fd table).
+    pub state_set: bool,
+    /// Bytes of the ring for clone/exec/exit (power of two).
+    pub state_ring_bytes: u32,
+    /// Bytes of the ring for everything else (power of two).
+    pub main_ring_bytes: u32,
+    /// Attach the generic sys_exit program for selected syscalls without a
+    /// per-syscall tracepoint. It runs on every syscall (~+56% on getpid
+    /// here), so callers may turn it off and lose those syscalls instead.
+    pub generic_fallback: bool,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            syscalls: BTreeSet::new(),
+            state_set: true,
+            state_ring_bytes: 4 << 20,
+            main_ring_bytes: 16 << 20,
+            generic_fallback: true,
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// Rules' event types + the state set. Names the probe does not implement
+    /// (e.g. `read`) are kept; [`ProbeConfig::selected`] reports them.
+    pub fn for_event_types<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ProbeConfig {
+            syscalls: names.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The implemented syscalls selected, and the requested names the probe
+    /// cannot produce (tracepoint events like `procexit` are not syscalls and
+    /// are not reported as missing).
+    pub fn selected(&self) -> (Vec<&'static SyscallDef>, Vec<String>) {
+        let mut names: BTreeSet<&str> = self.syscalls.iter().map(String::as_str).collect();
+        if self.state_set {
+            names.extend(STATE_SET.iter().copied());
+        }
+        let mut defs = Vec::new();
+        let mut missing = Vec::new();
+        for n in names {
+            match lookup(n) {
+                Some(d) => {
+                    if !defs.contains(&d) {
+                        defs.push(d)
+                    }
+                }
+                None if matches!(n, "procexit" | "sched_process_exit") => {}
+                None => missing.push(n.to_string()),
+            }
+        }
+        (defs, missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection_merges_rules_and_state() {
+        let c = ProbeConfig::for_event_types(["openat", "read", "procexit", "umount"]);
+        let (defs, missing) = c.selected();
+        let names: Vec<_> = defs.iter().map(|d| d.name).collect();
+        assert!(names.contains(&"openat") && names.contains(&"execve") && names.contains(&"umount2"));
+        assert!(!names.contains(&"getpid") && !names.contains(&"ptrace"));
+        assert_eq!(missing, vec!["read".to_string()]);
+        let bare = ProbeConfig {
+            state_set: false,
+            ..ProbeConfig::for_event_types(["ptrace"])
+        };
+        let (defs, _) = bare.selected();
+        assert_eq!(defs.len(), 1);
+        assert_eq!(defs[0].event, 169);
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for d in SYSCALLS {
+            assert_eq!(d.event % 2, 1, "{} must be an exit event", d.name);
+            assert!(d.nr < 512);
+            assert_eq!(lookup(d.name), Some(d));
+        }
+    }
+}

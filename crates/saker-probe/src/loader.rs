@@ -1,0 +1,428 @@
+//! Loading, attaching and reading the probe.
+
+use crate::config::{ProbeConfig, SyscallDef, FALLBACK_CAPABLE};
+use crate::error::ProbeError;
+use crate::record::parse_record;
+use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use saker_event::Event;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+static PROBE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
+
+const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+const TRACEFS: &str = "/sys/kernel/tracing";
+/// How long the consumer sleeps when both rings are empty (the probe never
+/// wakes it: records are submitted with BPF_RB_NO_WAKEUP).
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
+
+/// Counter families, as indexed in the probe's `counters` map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Clone = 0,
+    Exec = 1,
+    Exit = 2,
+    Open = 3,
+    Close = 4,
+    Net = 5,
+    FileOp = 6,
+    Other = 7,
+}
+
+impl Family {
+    pub const ALL: [Family; 8] = [
+        Family::Clone,
+        Family::Exec,
+        Family::Exit,
+        Family::Open,
+        Family::Close,
+        Family::Net,
+        Family::FileOp,
+        Family::Other,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Clone => "clone_fork",
+            Family::Exec => "execve",
+            Family::Exit => "procexit",
+            Family::Open => "open",
+            Family::Close => "close",
+            Family::Net => "net",
+            Family::FileOp => "dir_file",
+            Family::Other => "other",
+        }
+    }
+    /// Clone, exec and exit use the dedicated state ring.
+    pub fn is_state(self) -> bool {
+        matches!(self, Family::Clone | Family::Exec | Family::Exit)
+    }
+}
+
+/// One family's counters on one CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Events the probe tried to emit (delivered or dropped).
+    pub events: u64,
+    /// Lost because the ring buffer was full.
+    pub drops_buffer: u64,
+    /// Lost because the event exceeded 64 KiB.
+    pub drops_size: u64,
+}
+
+/// Snapshot of the probe's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeStats {
+    /// `per_cpu[cpu][family as usize]`.
+    pub per_cpu: Vec<[Counters; 8]>,
+    /// Records userspace rejected as malformed.
+    pub bad_records: u64,
+    /// Events handed to `poll` callbacks.
+    pub delivered: u64,
+}
+
+impl ProbeStats {
+    pub fn events(&self) -> u64 {
+        self.per_cpu.iter().flatten().map(|c| c.events).sum()
+    }
+    pub fn drops(&self) -> u64 {
+        self.per_cpu
+            .iter()
+            .flatten()
+            .map(|c| c.drops_buffer + c.drops_size)
+            .sum()
+    }
+    pub fn family(&self, f: Family) -> Counters {
+        let mut t = Counters::default();
+        for cpu in &self.per_cpu {
+            let c = cpu[f as usize];
+            t.events += c.events;
+            t.drops_buffer += c.drops_buffer;
+            t.drops_size += c.drops_size;
+        }
+        t
+    }
+    pub fn cpu_drops(&self, cpu: usize) -> u64 {
+        self.per_cpu
+            .get(cpu)
+            .map(|c| c.iter().map(|x| x.drops_buffer + x.drops_size).sum())
+            .unwrap_or(0)
+    }
+}
+
+/// Root and BTF: the two things the probe cannot work without.
+pub fn check_environment() -> Result<(), ProbeError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(ProbeError::NotRoot);
+    }
+    if !Path::new(BTF_PATH).exists() {
+        return Err(ProbeError::NoBtf(BTF_PATH.into()));
+    }
+    Ok(())
+}
+
+fn raise_memlock() {
+    // Best effort: kernels >= 5.11 charge BPF memory to the memcg anyway.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to a local rlimit.
+    unsafe {
+        let inf = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) != 0
+            && libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0
+        {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        }
+    }
+}
+
+fn ensure_tracefs() -> Result<(), ProbeError> {
+    if Path::new(TRACEFS).join("events").exists() {
+        return Ok(());
+    }
+    let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+    let (src, dst, fs) = (c("nodev"), c(TRACEFS), c("tracefs"));
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        return Err(ProbeError::Tracefs(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Whether `syscalls:sys_exit_<name>` exists on this kernel.
+pub fn has_exit_tracepoint(name: &str) -> bool {
+    Path::new(TRACEFS)
+        .join("events/syscalls")
+        .join(format!("sys_exit_{name}"))
+        .exists()
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a local timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn check_ring(which: &'static str, bytes: u32) -> Result<(), ProbeError> {
+    if bytes < 8192 || !bytes.is_power_of_two() {
+        return Err(ProbeError::RingSize { which, bytes });
+    }
+    Ok(())
+}
+
+/// The loaded, attached probe. Not `Send`: poll it from the thread that loaded it.
+pub struct Probe {
+    // Field order is drop order: stop consuming, detach, then unload.
+    rb: RingBuffer<'static>,
+    links: Vec<Link>,
+    obj: Object,
+    pending: Rc<RefCell<Vec<Event>>>,
+    bad: Rc<Cell<u64>>,
+    next_num: u64,
+    delivered: u64,
+    attached: Vec<String>,
+    unavailable: Vec<String>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("attached", &self.attached)
+            .field("unavailable", &self.unavailable)
+            .finish()
+    }
+}
+
+impl Probe {
+    /// Loads and attaches only the programs the configuration selects.
+    pub fn load(config: &ProbeConfig) -> Result<Probe, ProbeError> {
+        check_environment()?;
+        check_ring("state ring", config.state_ring_bytes)?;
+        check_ring("main ring", config.main_ring_bytes)?;
+        raise_memlock();
+        ensure_tracefs()?;
+
+        let (defs, mut unavailable) = config.selected();
+        let mut classic: Vec<&SyscallDef> = Vec::new();
+        let mut fallback: Vec<&SyscallDef> = Vec::new();
+        for d in defs {
+            if has_exit_tracepoint(d.tracepoint) {
+                classic.push(d);
+            } else if config.generic_fallback && FALLBACK_CAPABLE.contains(&d.name) {
+                fallback.push(d);
+            } else {
+                unavailable.push(d.name.to_string());
+            }
+        }
+        let mut wanted: BTreeSet<&str> = classic.iter().map(|d| d.prog).collect();
+        wanted.insert("sched_exit");
+        if classic
+            .iter()
+            .chain(&fallback)
+            .any(|d| matches!(d.name, "execve" | "execveat"))
+        {
+            wanted.insert("sched_exec");
+        }
+        if !fallback.is_empty() {
+            wanted.insert("sys_exit_fallback");
+        }
+
+        let mut open = ObjectBuilder::default()
+            .open_memory(PROBE_OBJ)
+            .map_err(ProbeError::bpf("opening the embedded object"))?;
+        for mut p in open.progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            p.set_autoload(wanted.contains(name.as_str()));
+        }
+        let ncpu = libbpf_rs::num_possible_cpus()
+            .map_err(ProbeError::bpf("counting possible CPUs"))? as u32;
+        for mut m in open.maps_mut() {
+            let size = match m.name().to_str() {
+                Some("auxmap") => Some(ncpu),
+                Some("rb_state") => Some(config.state_ring_bytes),
+                Some("rb_main") => Some(config.main_ring_bytes),
+                _ => None,
+            };
+            if let Some(n) = size {
+                let what = format!("sizing map {:?}", m.name());
+                m.set_max_entries(n).map_err(ProbeError::bpf(what))?;
+            }
+        }
+        let obj = open
+            .load()
+            .map_err(ProbeError::bpf("loading programs (verifier)"))?;
+
+        let boot_ts = clock_ns(libc::CLOCK_REALTIME).saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
+        let mut settings = None;
+        let mut fb_map = None;
+        let mut rings = Vec::new();
+        for m in obj.maps() {
+            match m.name().to_str() {
+                Some("settings") => settings = Some(m),
+                Some("fallback_sc") => fb_map = Some(m),
+                Some("rb_state") | Some("rb_main") => rings.push(m),
+                _ => {}
+            }
+        }
+        let settings = settings.ok_or_else(|| missing_map("settings"))?;
+        settings
+            .update(&0u32.to_ne_bytes(), &boot_ts.to_ne_bytes(), MapFlags::ANY)
+            .map_err(ProbeError::bpf("writing settings"))?;
+        let fb_map = fb_map.ok_or_else(|| missing_map("fallback_sc"))?;
+        for d in &fallback {
+            fb_map
+                .update(&d.nr.to_ne_bytes(), &1u32.to_ne_bytes(), MapFlags::ANY)
+                .map_err(ProbeError::bpf(format!("selecting {} in the fallback", d.name)))?;
+        }
+
+        let pending: Rc<RefCell<Vec<Event>>> = Rc::default();
+        let bad: Rc<Cell<u64>> = Rc::default();
+        let mut builder = RingBufferBuilder::new();
+        for m in &rings {
+            let (p, b) = (pending.clone(), bad.clone());
+            builder
+                .add(m, move |rec: &[u8]| {
+                    match parse_record(rec) {
+                        Ok(ev) => p.borrow_mut().push(ev),
+                        Err(_) => b.set(b.get() + 1),
+                    }
+                    0
+                })
+                .map_err(ProbeError::bpf("adding a ring buffer"))?;
+        }
+        let rb = builder
+            .build()
+            .map_err(ProbeError::bpf("creating the ring buffer consumer"))?;
+        drop(rings);
+
+        let mut links = Vec::new();
+        let mut attached = Vec::new();
+        for p in obj.progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            if !wanted.contains(name.as_str()) {
+                continue;
+            }
+            let link = p
+                .attach()
+                .map_err(ProbeError::bpf(format!("attaching {name}")))?;
+            links.push(link);
+            attached.push(name);
+        }
+        attached.sort();
+        Ok(Probe {
+            rb,
+            links,
+            obj,
+            pending,
+            bad,
+            next_num: 0,
+            delivered: 0,
+            attached,
+            unavailable,
+        })
+    }
+
+    /// Program names attached (e.g. `x_openat`, `sched_exec`).
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
+    /// Requested syscalls the probe cannot report on this kernel/config.
+    pub fn unavailable(&self) -> &[String] {
+        &self.unavailable
+    }
+
+    /// Drains both rings, merges them by timestamp, numbers the events and
+    /// hands each to `f`. Returns as soon as a batch was delivered, or after
+    /// `timeout` with 0. Sleeps ~1 ms between empty checks.
+    pub fn poll<F: FnMut(&Event)>(&mut self, timeout: Duration, mut f: F) -> Result<usize, ProbeError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.rb
+                .consume()
+                .map_err(ProbeError::bpf("consuming the ring buffers"))?;
+            let mut batch = std::mem::take(&mut *self.pending.borrow_mut());
+            if !batch.is_empty() {
+                batch.sort_by_key(|e| e.ts);
+                for ev in batch.iter_mut() {
+                    self.next_num += 1;
+                    ev.num = self.next_num;
+                    f(ev);
+                }
+                self.delivered += batch.len() as u64;
+                return Ok(batch.len());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(0);
+            }
+            std::thread::sleep(IDLE_SLEEP.min(deadline - now));
+        }
+    }
+
+    /// Per-CPU event and drop counters by family.
+    pub fn stats(&self) -> Result<ProbeStats, ProbeError> {
+        let counters = self
+            .obj
+            .maps()
+            .find(|m| m.name() == "counters")
+            .ok_or_else(|| missing_map("counters"))?;
+        let mut per_cpu: Vec<[Counters; 8]> = Vec::new();
+        for fam in Family::ALL {
+            let vals = counters
+                .lookup_percpu(&(fam as u32).to_ne_bytes(), MapFlags::ANY)
+                .map_err(ProbeError::bpf("reading counters"))?
+                .unwrap_or_default();
+            if per_cpu.len() < vals.len() {
+                per_cpu.resize(vals.len(), [Counters::default(); 8]);
+            }
+            for (cpu, v) in vals.iter().enumerate() {
+                let word = |i: usize| {
+                    v.get(i * 8..i * 8 + 8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_ne_bytes)
+                        .unwrap_or(0)
+                };
+                per_cpu[cpu][fam as usize] = Counters {
+                    events: word(0),
+                    drops_buffer: word(1),
+                    drops_size: word(2),
+                };
+            }
+        }
+        Ok(ProbeStats {
+            per_cpu,
+            bad_records: self.bad.get(),
+            delivered: self.delivered,
+        })
+    }
+
+    /// Number of attached links (programs).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+}
+
+fn missing_map(name: &str) -> ProbeError {
+    ProbeError::Bpf {
+        what: format!("finding map {name}"),
+        source: libbpf_rs::Error::from(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "map missing from the embedded object",
+        )),
+    }
+}

@@ -1,0 +1,120 @@
+//! Bounds-checked conversion of a ring-buffer record (scap v2 event + u16 cpu
+//! trailer) into a [`saker_event::Event`]. Nothing in the record is trusted.
+
+use crate::error::RecordError;
+use saker_event::Event;
+
+pub const HDR_LEN: usize = 26;
+pub const MAX_PARAMS: u32 = 32;
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// Parses one record. `num` is left at 0 (the consumer numbers events after
+/// merging the rings by timestamp).
+pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
+    if rec.len() < HDR_LEN {
+        return Err(RecordError::Short(rec.len()));
+    }
+    let ts = u64_at(rec, 0);
+    let tid = u64_at(rec, 8) as i64;
+    let len = u32_at(rec, 16) as usize;
+    let etype = u16_at(rec, 20);
+    let nparams = u32_at(rec, 22);
+    if len > rec.len() || len < HDR_LEN {
+        return Err(RecordError::LenTooBig {
+            len,
+            avail: rec.len(),
+        });
+    }
+    if nparams > MAX_PARAMS {
+        return Err(RecordError::TooManyParams(nparams));
+    }
+    let lens_end = HDR_LEN + 2 * nparams as usize;
+    if lens_end > len {
+        return Err(RecordError::ParamOverflow {
+            sum: lens_end,
+            avail: len,
+        });
+    }
+    let cpu = if rec.len() >= len + 2 {
+        u16_at(rec, len)
+    } else {
+        0
+    };
+    let mut ev = Event::new(0, ts, tid, cpu, etype);
+    let mut off = lens_end;
+    for i in 0..nparams as usize {
+        let plen = u16_at(rec, HDR_LEN + 2 * i) as usize;
+        let end = off + plen;
+        if end > len {
+            return Err(RecordError::ParamOverflow { sum: end, avail: len });
+        }
+        ev.push_param(&rec[off..end]);
+        off = end;
+    }
+    if off != len {
+        return Err(RecordError::ParamOverflow { sum: off, avail: len });
+    }
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(etype: u16, params: &[&[u8]], cpu: Option<u16>) -> Vec<u8> {
+        let body: usize = params.iter().map(|p| p.len()).sum();
+        let len = HDR_LEN + 2 * params.len() + body;
+        let mut r = Vec::new();
+        r.extend_from_slice(&7u64.to_le_bytes());
+        r.extend_from_slice(&42u64.to_le_bytes());
+        r.extend_from_slice(&(len as u32).to_le_bytes());
+        r.extend_from_slice(&etype.to_le_bytes());
+        r.extend_from_slice(&(params.len() as u32).to_le_bytes());
+        for p in params {
+            r.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        }
+        for p in params {
+            r.extend_from_slice(p);
+        }
+        if let Some(c) = cpu {
+            r.extend_from_slice(&c.to_le_bytes());
+        }
+        r
+    }
+
+    #[test]
+    fn parses_params_and_cpu_trailer() {
+        let r = record(5, &[&3i64.to_le_bytes(), b"/etc\0", b""], Some(1));
+        let ev = parse_record(&r).unwrap();
+        assert_eq!((ev.ts, ev.tid, ev.etype, ev.cpu), (7, 42, 5, 1));
+        assert_eq!(ev.nparams(), 3);
+        assert_eq!(ev.param(1), Some(&b"/etc\0"[..]));
+        assert_eq!(ev.param(2), Some(&b""[..]));
+    }
+
+    #[test]
+    fn rejects_lying_lengths() {
+        assert_eq!(parse_record(&[0u8; 10]), Err(RecordError::Short(10)));
+        let mut r = record(5, &[b"abcd"], None);
+        r[26] = 200; // param length beyond the event
+        assert!(matches!(parse_record(&r), Err(RecordError::ParamOverflow { .. })));
+        let mut r = record(5, &[b"abcd"], None);
+        r[16] = 255; // event length beyond the record
+        assert!(matches!(parse_record(&r), Err(RecordError::LenTooBig { .. })));
+        let mut r = record(5, &[b"abcd"], None);
+        r[22] = 33;
+        assert_eq!(parse_record(&r), Err(RecordError::TooManyParams(33)));
+        let mut r = record(5, &[b"abcd"], None);
+        r[26] = 2; // lengths sum short of len
+        assert!(matches!(parse_record(&r), Err(RecordError::ParamOverflow { .. })));
+    }
+}
