@@ -110,6 +110,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(opts: LoadOptions) -> Self {
+        lang::install_event_checks();
         Engine {
             opts,
             col: Collector::default(),

@@ -54,11 +54,11 @@ pub struct AlertOptions {
     pub time_format_iso_8601: bool,
 }
 
-/// Event type ids for an event name, from the shared event table.
-/// `None` while no table is available: the ruleset then indexes by name and
-/// reads `evt.type` from each event.
-fn ids_for_name(_name: &str) -> Option<Vec<u16>> {
-    None
+/// Event type ids for an event name, from the shared event table (`None` for
+/// names the table does not know: those are indexed by name).
+fn ids_for_name(name: &str) -> Option<Vec<u16>> {
+    let ids = crate::load::lang::ids_for_name(name);
+    (!ids.is_empty()).then(|| ids.to_vec())
 }
 
 /// Evaluation lists per event type, in enable order; "all types" rules are in every list.
@@ -282,14 +282,14 @@ impl Ruleset {
         opts: &AlertOptions,
     ) -> Alert {
         let r = &self.rules[idx];
-        let message = r.format.render(ev);
+        let message = r.format.render_string(ev);
         let (prefix_field, time_text) = if opts.time_format_iso_8601 {
             ("evt.time.iso8601", crate::load::lang::time_iso8601(time_ns))
         } else {
             ("evt.time", crate::load::lang::time_local(time_ns))
         };
         let mut output_fields = vec![(prefix_field.to_string(), OutputValue::U64(time_ns))];
-        for (k, v) in r.format.fields(ev) {
+        for (k, v) in r.format.render_fields(ev) {
             if !output_fields.iter().any(|(ok, _)| *ok == k) {
                 output_fields.push((k, v));
             }

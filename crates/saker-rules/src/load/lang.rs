@@ -2,8 +2,6 @@
 //! event types, output formats), so signature changes stay local.
 
 use crate::ast::Expr;
-use crate::OutputValue;
-use saker_fields::EventView;
 use std::collections::BTreeSet;
 
 pub use crate::eval::Filter;
@@ -40,37 +38,45 @@ impl EventTypes {
     }
 }
 
-/// §3.11 event types, by name. A co-finite set (`evt.type != x`) is indexed
-/// as "all types": the filter itself still rejects the excluded types.
+/// §3.11 event types, by name. A co-finite set (`evt.type != x`) is resolved
+/// against every name of the event table.
 pub fn event_types(expr: &Expr) -> EventTypes {
     match crate::evttypes::evttypes(expr) {
         crate::evttypes::EvtTypes::Only(s) => EventTypes::Names(s),
-        _ => EventTypes::All,
+        t if t.is_all() => EventTypes::All,
+        t => EventTypes::Names(t.resolve(saker_event::table::all_names())),
     }
 }
 
-/// A parsed output format. Interim until `crate::format` lands: the text is kept as is.
-#[derive(Debug)]
-pub struct Format {
-    text: String,
+/// Event ids for an event name (empty for unknown names).
+pub fn ids_for_name(name: &str) -> &'static [u16] {
+    saker_event::table::ids_for_name(name)
 }
+
+/// Makes the compiler reject unknown `evt.type` names and `evt.arg.X` names,
+/// using the event table (Falco: "unknown event type X").
+pub fn install_event_checks() {
+    fn arg_known(name: &str) -> bool {
+        use std::collections::HashSet;
+        use std::sync::OnceLock;
+        static NAMES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+        NAMES
+            .get_or_init(|| {
+                (0..=u16::MAX)
+                    .map_while(saker_event::table::info)
+                    .flat_map(|e| e.params.iter().map(|p| p.name))
+                    .collect()
+            })
+            .contains(name)
+    }
+    crate::compile::set_event_table_checks(saker_event::table::is_known_name, arg_known);
+}
+
+/// A parsed output format.
+pub type Format = crate::format::OutputFormat;
 
 pub fn parse_format(text: &str) -> Result<Format, String> {
-    if text.ends_with('%') {
-        return Err("invalid formatting syntax: formatting cannot end with a %".into());
-    }
-    Ok(Format {
-        text: text.to_string(),
-    })
-}
-
-impl Format {
-    pub fn render(&self, _ev: &dyn EventView) -> String {
-        self.text.clone()
-    }
-    pub fn fields(&self, _ev: &dyn EventView) -> Vec<(String, OutputValue)> {
-        Vec::new()
-    }
+    Format::parse(text).map_err(|e| e.message)
 }
 
 /// `HH:MM:SS.nnnnnnnnn` in local time (Falco's `%evt.time`).
