@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
+mod rules;
 
 fn main() {
     let args = cli::Cli::parse();

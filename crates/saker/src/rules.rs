@@ -1,0 +1,164 @@
+//! Which rules a run loads: config `rules_files` (or `-r`), the built-in
+//! ruleset embedded in the binary, and rule selections from config and flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use saker_config::{Config, RuleMatching as CfgMatching, RuleSelection};
+use saker_rules::engine::{Engine, LoadOptions, RuleMatching, Selection};
+use saker_rules::errors::LoadResult;
+use saker_rules::ruleset::Ruleset;
+
+use crate::cli::RulesOpts;
+
+/// Saker's own ruleset, shipped inside the binary.
+pub const BUILTIN_RULES: &str = include_str!("../../../rules/saker_rules.yaml");
+/// Where packages and the image install the same file; when absent the embedded copy is used.
+pub const BUILTIN_RULES_PATH: &str = "/etc/saker/saker_rules.yaml";
+
+/// A loaded ruleset and the per-file results (warnings included).
+pub struct Loaded {
+    pub ruleset: Ruleset,
+    pub results: Vec<LoadResult>,
+    /// The files (or `builtin`) that were loaded, for metrics and logs.
+    pub sources: Vec<String>,
+}
+
+pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
+    let mut selections = Vec::new();
+    for s in &cfg.rules {
+        let (sel, enable) = match s {
+            RuleSelection::Enable(s) => (s, true),
+            RuleSelection::Disable(s) => (s, false),
+        };
+        if let Some(r) = &sel.rule {
+            selections.push(if enable {
+                Selection::EnableRule(r.clone())
+            } else {
+                Selection::DisableRule(r.clone())
+            });
+        }
+        if let Some(t) = &sel.tag {
+            selections.push(if enable {
+                Selection::EnableTag(t.clone())
+            } else {
+                Selection::DisableTag(t.clone())
+            });
+        }
+    }
+    // `--enable-rule X` means "only X" like Falco's `-D`/`-t` family: disable all first.
+    if !opts.enable_rule.is_empty() || !opts.enable_tag.is_empty() {
+        selections.push(Selection::DisableRule("*".into()));
+    }
+    selections.extend(opts.enable_rule.iter().cloned().map(Selection::EnableRule));
+    selections.extend(opts.enable_tag.iter().cloned().map(Selection::EnableTag));
+    selections.extend(opts.disable_rule.iter().cloned().map(Selection::DisableRule));
+    selections.extend(opts.disable_tag.iter().cloned().map(Selection::DisableTag));
+    LoadOptions {
+        min_priority: cfg.priority,
+        rule_matching: match cfg.rule_matching {
+            CfgMatching::First => RuleMatching::First,
+            CfgMatching::All => RuleMatching::All,
+        },
+        selections,
+        ..LoadOptions::default()
+    }
+}
+
+/// Loads the rules a run uses. `-r` replaces the configured files.
+pub fn load(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<Loaded> {
+    let explicit = !opts.rules.is_empty() || cfg.rules_files.is_some() || cfg.rules_file.is_some();
+    let paths: Vec<PathBuf> = if opts.rules.is_empty() {
+        cfg.rules_paths()
+    } else {
+        opts.rules.clone()
+    };
+    load_paths(&paths, load_options(cfg, opts), explicit)
+}
+
+pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow::Result<Loaded> {
+    let mut eng = Engine::new(lo);
+    let mut results = Vec::new();
+    let mut sources = Vec::new();
+    for p in paths {
+        if p == Path::new(BUILTIN_RULES_PATH) && !p.exists() {
+            results.push(eng.load_text("builtin:saker_rules.yaml", BUILTIN_RULES));
+            sources.push("builtin".to_string());
+            continue;
+        }
+        if !p.exists() {
+            // Default locations (rules.d) may be absent; a path the user named may not.
+            if explicit && !is_default_dir(p) {
+                bail!("rules file {} does not exist", p.display());
+            }
+            continue;
+        }
+        results.extend(eng.load_path(p));
+        sources.push(p.display().to_string());
+    }
+    if !eng.ok() {
+        let mut msg = String::new();
+        for r in results.iter().filter(|r| !r.successful()) {
+            msg.push_str(&r.to_text());
+        }
+        bail!("rules failed to load:\n{}", msg.trim_end());
+    }
+    Ok(Loaded {
+        ruleset: eng.ruleset(),
+        results,
+        sources,
+    })
+}
+
+fn is_default_dir(p: &Path) -> bool {
+    p == Path::new("/etc/saker/rules.d")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_load_when_the_installed_copy_is_absent() {
+        let cfg = Config::default();
+        let l = load(&cfg, &RulesOpts::default()).unwrap();
+        assert_eq!(l.sources[0], "builtin");
+        assert!(l.ruleset.enabled().len() >= 20, "built-in ruleset too small");
+    }
+
+    #[test]
+    fn a_missing_rules_file_named_by_the_user_is_an_error() {
+        let opts = RulesOpts {
+            rules: vec!["/nonexistent/rules.yaml".into()],
+            ..Default::default()
+        };
+        let e = load(&Config::default(), &opts).err().unwrap();
+        assert!(e.to_string().contains("/nonexistent/rules.yaml does not exist"));
+    }
+
+    #[test]
+    fn enable_rule_keeps_only_the_named_rules() {
+        let dir = std::env::temp_dir().join(format!("saker-sel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.yaml");
+        std::fs::write(
+            &f,
+            "- rule: A\n  desc: a\n  condition: evt.type=open\n  output: a\n  priority: INFO\n\
+             - rule: B\n  desc: b\n  condition: evt.type=close\n  output: b\n  priority: INFO\n",
+        )
+        .unwrap();
+        let opts = RulesOpts {
+            rules: vec![f],
+            enable_rule: vec!["B".into()],
+            ..Default::default()
+        };
+        let l = load(&Config::default(), &opts).unwrap();
+        let names: Vec<_> = l
+            .ruleset
+            .enabled()
+            .iter()
+            .map(|&i| l.ruleset.info(i).name.clone())
+            .collect();
+        assert_eq!(names, vec!["B".to_string()]);
+    }
+}
