@@ -1,0 +1,811 @@
+//! One live test per built-in rule (and per example custom rule): start `saker run`, perform the
+//! behaviour for real, stop, and check that this rule and only the expected ones fired for it.
+//! Run as root on a BTF kernel; container cases use podman (runc) with a busybox image.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+fn builtin() -> Vec<PathBuf> {
+    Vec::new()
+}
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shells
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn terminal_shell_in_container() {
+    if should_skip("terminal_shell_in_container") {
+        return;
+    }
+    let tok = token("tty");
+    let ctr = Container::background(&tok);
+    let mut scope = Scope::with_token(&tok);
+    scope.container_ids.push(ctr.id.clone());
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            let out = s.run(Command::new("podman").args(["exec", "-t", &ctr.name, "sh", "-c", "exit 0"]));
+            ok(&out, "podman exec -t");
+        },
+        scope,
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Terminal shell in container",
+        &[],
+        &[("proc.name", "sh"), ("container.id", &ctr.id[..12]), ("user.name", "root")],
+    );
+}
+
+#[test]
+fn shell_spawned_by_server_process() {
+    if should_skip("shell_spawned_by_server_process") {
+        return;
+    }
+    let tok = token("websh");
+    let dir = Scratch::new(&tok);
+    let nginx = dir.file("nginx");
+    std::os::unix::fs::symlink("/bin/dash", &nginx).unwrap();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            let script = format!("sh -c 'exit 0' {tok}; true");
+            let out = s.run(Command::new(&nginx).arg("-c").arg(script));
+            ok(&out, "fake nginx");
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Shell spawned by a server process",
+        &[],
+        &[("proc.name", "sh"), ("proc.pname", "nginx"), ("user.name", "root")],
+    );
+}
+
+#[test]
+fn shell_binary_run_from_unusual_location() {
+    if should_skip("shell_binary_run_from_unusual_location") {
+        return;
+    }
+    let tok = token("oddsh");
+    let dir = Scratch::new(&tok);
+    let sh = dir.file("sh");
+    std::fs::copy("/bin/dash", &sh).unwrap();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new(&sh).args(["-c", "exit 0", &tok])), "copied shell"),
+        Scope::with_token(&tok),
+    );
+    let exe = sh.to_string_lossy().to_string();
+    assert_fired(
+        &alerts,
+        &scope,
+        "Shell binary run from an unusual location",
+        &[],
+        &[("proc.name", "sh"), ("proc.exepath", &exe)],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Privileged containers and namespaces
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn privileged_container_started() {
+    if should_skip("privileged_container_started") {
+        return;
+    }
+    let tok = token("priv");
+    let ctr = Container::create(&tok, &["--privileged"], "echo up; true");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&ctr.start_attached(s), "privileged container"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Privileged container started",
+        &[],
+        &[("proc.name", "sh"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn host_escape_tool_in_privileged_container() {
+    if should_skip("host_escape_tool_in_privileged_container") {
+        return;
+    }
+    let tok = token("escape");
+    let ctr = Container::create(&tok, &["--privileged"], "nsenter --help >/dev/null 2>&1; true");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Host escape tool run in privileged container",
+        &["Privileged container started"],
+        &[("proc.name", "nsenter"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn process_entered_another_namespace() {
+    if should_skip("process_entered_another_namespace") {
+        return;
+    }
+    let tok = token("setns");
+    let me = std::process::id().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new("nsenter").args(["-t", &me, "-n", "true", &tok])), "nsenter"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Process entered another namespace",
+        &[],
+        &[("proc.name", "nsenter"), ("user.name", "root")],
+    );
+}
+
+#[test]
+fn process_created_new_namespaces() {
+    if should_skip("process_created_new_namespaces") {
+        return;
+    }
+    let tok = token("unshare");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new("unshare").args(["-U", "true", &tok])), "unshare -U"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Process created new namespaces",
+        &[],
+        &[("proc.name", "unshare"), ("evt.arg.flags", "~CLONE_NEWUSER")],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sensitive files and credentials
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sensitive_file_read_by_untrusted_program() {
+    if should_skip("sensitive_file_read_by_untrusted_program") {
+        return;
+    }
+    let tok = token("shadow");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh("cat /etc/shadow >/dev/null; true"), "cat /etc/shadow"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Sensitive file read by untrusted program",
+        &[],
+        &[("proc.name", "cat"), ("fd.name", "/etc/shadow"), ("user.name", "root")],
+    );
+}
+
+#[test]
+fn cloud_credentials_file_read() {
+    if should_skip("cloud_credentials_file_read") {
+        return;
+    }
+    let tok = token("awscreds");
+    let dir = Scratch::new(&tok);
+    std::fs::create_dir_all(dir.file(".aws")).unwrap();
+    let creds = dir.file(".aws/credentials");
+    std::fs::write(&creds, "[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n").unwrap();
+    let path = creds.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("cat {path} >/dev/null; true")), "cat credentials"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Cloud credentials file read",
+        &[],
+        &[("proc.name", "cat"), ("fd.name", &path)],
+    );
+}
+
+#[test]
+fn cloud_metadata_service_contacted_from_container() {
+    if should_skip("cloud_metadata_service_contacted_from_container") {
+        return;
+    }
+    let tok = token("imds");
+    // The metadata address is made local to the container's own network namespace, so the
+    // connection succeeds without touching the host network.
+    let script = "ip addr add 169.254.169.254/32 dev lo; (nc -l -p 80 >/dev/null &); sleep 1; \
+                  echo GET | nc -w 1 169.254.169.254 80; true";
+    let ctr = Container::create(&tok, &["--cap-add", "NET_ADMIN"], script);
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Cloud metadata service contacted from container",
+        &[],
+        &[("proc.name", "nc"), ("fd.name", "~169.254.169.254:80"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes to system locations
+// ---------------------------------------------------------------------------------------------
+
+fn touch_case(dir: &str, rule: &str) {
+    let tok = token("write");
+    let target = PathBuf::from(dir).join(&tok);
+    let _cleanup = RemoveOnDrop(target.clone());
+    let path = target.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("touch {path}; true")), "touch"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(&alerts, &scope, rule, &[], &[("proc.name", "touch"), ("fd.name", &path)]);
+}
+
+#[test]
+fn file_written_below_etc() {
+    if should_skip("file_written_below_etc") {
+        return;
+    }
+    touch_case("/etc", "File written below /etc");
+}
+
+#[test]
+fn file_written_below_binary_directory() {
+    if should_skip("file_written_below_binary_directory") {
+        return;
+    }
+    touch_case("/usr/local/bin", "File written below a binary directory");
+}
+
+#[test]
+fn file_written_below_library_directory() {
+    if should_skip("file_written_below_library_directory") {
+        return;
+    }
+    touch_case("/usr/lib", "File written below a library or boot directory");
+}
+
+#[test]
+fn file_written_below_root() {
+    if should_skip("file_written_below_root") {
+        return;
+    }
+    touch_case("/root", "File written below /root");
+}
+
+#[test]
+fn core_system_binary_modified() {
+    if should_skip("core_system_binary_modified") {
+        return;
+    }
+    let tok = token("login");
+    // The image's /bin/login is a regular file; the host's binaries are never touched.
+    let ctr = Container::create(&tok, &[], "echo '# changed' >> /bin/login; true");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&ctr.start_attached(s), "container"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Core system binary modified",
+        &["File written below a binary directory"],
+        &[("fd.name", "/bin/login"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links, modes and ownership
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn symlink_created_to_sensitive_file() {
+    if should_skip("symlink_created_to_sensitive_file") {
+        return;
+    }
+    let tok = token("symlink");
+    let dir = Scratch::new(&tok);
+    let link = dir.file("link").to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("ln -s /etc/shadow {link}; true")), "ln -s"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Symlink created to a sensitive file",
+        &[],
+        &[("proc.name", "ln"), ("evt.arg.target", "/etc/shadow"), ("evt.arg.linkpath", &link)],
+    );
+}
+
+#[test]
+fn hardlink_created_to_sensitive_file() {
+    if should_skip("hardlink_created_to_sensitive_file") {
+        return;
+    }
+    let tok = token("hardlink");
+    let dir = Scratch::new(&tok);
+    let link = dir.file("hard").to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            s.sh(&format!("ln /etc/shadow {link}; true"));
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Hardlink created to a sensitive file",
+        &[],
+        &[("proc.name", "ln"), ("evt.arg.oldpath", "/etc/shadow"), ("evt.arg.newpath", &link)],
+    );
+}
+
+#[test]
+fn setuid_bit_set_on_file() {
+    if should_skip("setuid_bit_set_on_file") {
+        return;
+    }
+    let tok = token("setuid");
+    let dir = Scratch::new(&tok);
+    let file = dir.file("tool");
+    std::fs::write(&file, "x").unwrap();
+    let path = file.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("chmod u+s {path}; true")), "chmod u+s"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Setuid or setgid bit set on a file",
+        &[],
+        &[("proc.name", "chmod"), ("evt.arg.mode", "~S_ISUID"), ("evt.arg.filename", &path)],
+    );
+}
+
+#[test]
+fn permissions_or_owner_of_sensitive_file_changed() {
+    if should_skip("permissions_or_owner_of_sensitive_file_changed") {
+        return;
+    }
+    let tok = token("shadowattr");
+    // Re-apply the current mode and owner: the syscalls happen, nothing changes.
+    let meta = std::fs::metadata("/etc/shadow").expect("stat /etc/shadow");
+    let mode = format!("{:o}", meta.permissions().mode() & 0o7777);
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", meta.uid(), meta.gid())
+    };
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ok(&s.sh(&format!("chmod {mode} /etc/shadow; chown {owner} /etc/shadow; true")), "chmod/chown")
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Permissions or owner of a sensitive file changed",
+        &[],
+        &[("proc.name", "chmod"), ("evt.arg.filename", "/etc/shadow")],
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| scope.owns(a) && a.field("proc.name").as_deref() == Some("chown")),
+        "the chown of /etc/shadow raised no alert"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP listener that accepts and drains connections in the background.
+fn listener(addr: &str) -> u16 {
+    let l = std::net::TcpListener::bind(addr).expect("bind listener");
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut conn, &mut std::io::sink());
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn outbound_connection_from_container_by_network_tool() {
+    if should_skip("outbound_connection_from_container_by_network_tool") {
+        return;
+    }
+    let tok = token("outbound");
+    let port = listener("0.0.0.0:0");
+    let script = format!(
+        "gw=$(ip route | awk '/default/ {{print $3}}'); echo hello | nc -w 2 $gw {port}; true"
+    );
+    let ctr = Container::create(&tok, &[], &script);
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Outbound connection from container by a network tool",
+        &[],
+        &[("proc.name", "nc"), ("fd.sport", &port.to_string()), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn raw_packet_socket_opened_in_container() {
+    if should_skip("raw_packet_socket_opened_in_container") {
+        return;
+    }
+    let tok = token("packet");
+    let script = "gw=$(ip route | awk '/default/ {print $3}'); arping -c 1 -w 1 -I eth0 $gw; true";
+    let ctr = Container::create(&tok, &["--cap-add", "NET_RAW"], script);
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Raw packet socket opened in container",
+        &[],
+        &[("proc.name", "arping"), ("evt.arg.domain", "AF_PACKET"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn shell_streams_redirected_to_network_connection() {
+    if should_skip("shell_streams_redirected_to_network_connection") {
+        return;
+    }
+    let tok = token("revshell");
+    let port = listener("127.0.0.1:0");
+    let script = format!("exec 1<>/dev/tcp/127.0.0.1/{port}; echo hi");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new("bash").args(["-c", &script, &tok])), "bash /dev/tcp"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Shell standard streams redirected to a network connection",
+        &[],
+        &[("proc.name", "bash"), ("evt.rawres", "1"), ("fd.name", &format!("~127.0.0.1:{port}"))],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sensitive programs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ssh_client_tool_run_in_container() {
+    if should_skip("ssh_client_tool_run_in_container") {
+        return;
+    }
+    let tok = token("ssh");
+    // busybox has no ssh applet: the exec itself is what the rule sees.
+    let ctr = Container::create(&tok, &[], "ssh -V 2>/dev/null; true");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "SSH client tool run in container",
+        &[],
+        &[("proc.name", "ssh"), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn user_or_password_management_tool_run() {
+    if should_skip("user_or_password_management_tool_run") {
+        return;
+    }
+    let tok = token("pwck");
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            // Read-only check of the account files.
+            s.sh("pwck -r >/dev/null 2>&1; true");
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "User or password management tool run",
+        &[],
+        &[("proc.name", "pwck"), ("user.name", "root")],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Covering tracks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn log_file_cleared_or_deleted() {
+    if should_skip("log_file_cleared_or_deleted") {
+        return;
+    }
+    let tok = token("log");
+    let log = PathBuf::from("/var/log").join(format!("{tok}.log"));
+    let _cleanup = RemoveOnDrop(log.clone());
+    std::fs::write(&log, "evidence\n").unwrap();
+    let path = log.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!(": > {path}; rm -f {path}; true")), "truncate and rm"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(&alerts, &scope, "Log file cleared or deleted", &[], &[("proc.name", "sh"), ("fd.name", &path)]);
+    assert!(
+        alerts.iter().any(|a| scope.owns(a)
+            && a.rule == "Log file cleared or deleted"
+            && a.field("proc.name").as_deref() == Some("rm")),
+        "deleting the log raised no alert"
+    );
+}
+
+#[test]
+fn secure_deletion_tool_run() {
+    if should_skip("secure_deletion_tool_run") {
+        return;
+    }
+    let tok = token("shred");
+    let dir = Scratch::new(&tok);
+    let file = dir.file("secret");
+    std::fs::write(&file, "secret").unwrap();
+    let path = file.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("shred -u {path}; true")), "shred"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Secure deletion tool run",
+        &[],
+        &[("proc.name", "shred"), ("proc.cmdline", &format!("~{path}"))],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution tricks, kernel, other processes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fileless_execution_from_memory() {
+    if should_skip("fileless_execution_from_memory") {
+        return;
+    }
+    let tok = token("memfd");
+    let script = "import os, sys\n\
+                  fd = os.memfd_create('saker-payload')\n\
+                  os.write(fd, open('/bin/true', 'rb').read())\n\
+                  os.execv('/proc/self/fd/%d' % fd, ['payload', sys.argv[1]])\n";
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "memfd exec"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Fileless execution from memory",
+        &[],
+        &[("proc.exepath", "~memfd:saker-payload"), ("proc.cmdline", &format!("~{tok}"))],
+    );
+}
+
+#[test]
+fn program_run_from_dev_shm() {
+    if should_skip("program_run_from_dev_shm") {
+        return;
+    }
+    let tok = token("shm");
+    let exe = PathBuf::from("/dev/shm").join(&tok);
+    let _cleanup = RemoveOnDrop(exe.clone());
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let path = exe.to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new(&exe).arg(&tok)), "exec from /dev/shm"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(&alerts, &scope, "Program run from /dev/shm", &[], &[("proc.exepath", &path)]);
+}
+
+#[test]
+fn kernel_module_load_attempted() {
+    if should_skip("kernel_module_load_attempted") {
+        return;
+    }
+    let tok = token("kmod");
+    // finit_module on /dev/null: refused (or ENOSYS without module support), but attempted.
+    let script = "import ctypes, os\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  fd = os.open('/dev/null', os.O_RDONLY)\n\
+                  libc.syscall(313, fd, b'', 0)\n";
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "finit_module"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Kernel module load attempted",
+        &[],
+        &[("evt.type", "finit_module"), ("proc.name", "~python3")],
+    );
+}
+
+#[test]
+fn process_attached_with_ptrace() {
+    if should_skip("process_attached_with_ptrace") {
+        return;
+    }
+    let tok = token("ptrace");
+    let script = "import ctypes, os, signal, time\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    time.sleep(10)\n    os._exit(0)\n\
+                  time.sleep(0.2)\n\
+                  assert libc.ptrace(16, pid, None, None) == 0, ctypes.get_errno()\n\
+                  os.waitpid(pid, 0)\n\
+                  libc.ptrace(17, pid, None, None)\n\
+                  os.kill(pid, signal.SIGKILL)\n\
+                  os.waitpid(pid, 0)\n";
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "ptrace attach"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Process attached to another with ptrace",
+        &[],
+        &[("evt.arg.request", "PTRACE_ATTACH"), ("proc.name", "~python3")],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The EKS tutorial's custom rules, loaded after the built-in ones
+// ---------------------------------------------------------------------------------------------
+
+fn custom_case(program: &str, rule: &str) {
+    let tok = token(program);
+    let ctr = Container::create(&tok, &[], &format!("{program} >/dev/null 2>&1; true"));
+    let rules = vec![builtin_rules(), custom_rules_example()];
+    let (alerts, scope) = live(
+        &rules,
+        |s| {
+            ctr.start_attached(s);
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        rule,
+        &[],
+        &[("proc.name", program), ("container.id", &ctr.id[..12])],
+    );
+}
+
+#[test]
+fn custom_rule_whoami_in_container() {
+    if should_skip("custom_rule_whoami_in_container") {
+        return;
+    }
+    custom_case("whoami", "whoami run in a container");
+}
+
+#[test]
+fn custom_rule_locate_in_container() {
+    if should_skip("custom_rule_locate_in_container") {
+        return;
+    }
+    custom_case("locate", "locate run in a container");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping (no root needed): every rule is documented and has a live test above.
+// ---------------------------------------------------------------------------------------------
+
+fn rule_names(yaml: &str) -> Vec<String> {
+    yaml.lines()
+        .filter_map(|l| l.strip_prefix("- rule: "))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn every_rule_is_documented_and_live_tested() {
+    let rules = std::fs::read_to_string(builtin_rules()).expect("read built-in rules");
+    let custom = std::fs::read_to_string(custom_rules_example()).expect("read example rules");
+    let docs = std::fs::read_to_string(common::repo_root().join("docs/rules.md")).expect("read docs");
+    let tests = include_str!("live_rules.rs");
+    let names: Vec<String> = rule_names(&rules).into_iter().chain(rule_names(&custom)).collect();
+    assert_eq!(names.len(), 32, "rule count changed: update docs/rules.md and the live tests");
+    for name in &names {
+        assert!(docs.contains(&format!("| {name} |")), "docs/rules.md does not list '{name}'");
+        assert!(tests.contains(&format!("\"{name}\"")), "no live test asserts '{name}'");
+    }
+}
