@@ -164,6 +164,11 @@ static __always_inline void push_mm_area(struct evb *b, unsigned long start, uns
 		len = MAX_ARGS;
 	barrier_var(len);
 	u8 *dst = ev_cur(b);
+	/* argv[0]'s length first: the string read may zero the rest of its last
+	 * word, so the bulk copy below must come after it. */
+	long exe = 0;
+	if (split_exe)
+		exe = bpf_probe_read_user_str(dst, MAX_STR, (void *)start);
 	if (bpf_probe_read_user(dst, len & (MAX_ARGS * 2 - 1), (void *)start) != 0) {
 		if (split_exe)
 			push_empty(b);
@@ -172,7 +177,6 @@ static __always_inline void push_mm_area(struct evb *b, unsigned long start, uns
 	}
 	dst[(len - 1) & (MAX_ARGS * 2 - 1)] = 0;
 	if (split_exe) {
-		long exe = bpf_probe_read_user_str(dst, MAX_STR, (void *)start);
 		if (exe <= 0 || exe > len)
 			exe = len;
 		dst[(exe - 1) & (MAX_ARGS * 2 - 1)] = 0;

@@ -1,0 +1,352 @@
+//! Live tests: load the probe, cause real syscalls, check the events.
+//! They need root and kernel BTF; they skip (with a printed reason) only when
+//! one of those is really absent.
+
+use saker_event::Event;
+use saker_probe::{check_environment, Family, Probe, ProbeConfig, ProbeError};
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+fn probe(syscalls: &[&str]) -> Option<Probe> {
+    match check_environment() {
+        Err(e @ (ProbeError::NotRoot | ProbeError::NoBtf(_))) => {
+            eprintln!("SKIP: {e}");
+            return None;
+        }
+        Err(e) => panic!("{e}"),
+        Ok(()) => {}
+    }
+    let cfg = ProbeConfig {
+        state_set: false,
+        ..ProbeConfig::for_event_types(syscalls.iter().copied())
+    };
+    Some(Probe::load(&cfg).unwrap_or_else(|e| panic!("load: {e}")))
+}
+
+/// Polls until `done` holds on the events collected so far (or 5 s pass).
+fn collect(p: &mut Probe, mut done: impl FnMut(&[Event]) -> bool) -> Vec<Event> {
+    let mut evs = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        p.poll(Duration::from_millis(50), |e| evs.push(e.clone()))
+            .unwrap();
+        if done(&evs) {
+            break;
+        }
+    }
+    evs
+}
+
+fn i64p(e: &Event, i: usize) -> i64 {
+    i64::from_le_bytes(e.param(i).unwrap().try_into().unwrap())
+}
+fn u32p(e: &Event, i: usize) -> u32 {
+    u32::from_le_bytes(e.param(i).unwrap().try_into().unwrap())
+}
+fn strp(e: &Event, i: usize) -> String {
+    let b = e.param(i).unwrap();
+    assert_eq!(b.last(), Some(&0), "param {i} of event {} must end with NUL", e.etype);
+    String::from_utf8_lossy(&b[..b.len() - 1]).into_owned()
+}
+fn gettid() -> i64 {
+    // SAFETY: no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+fn tmpdir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("saker-probe-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+fn cstr(s: &std::path::Path) -> CString {
+    CString::new(s.as_os_str().as_encoded_bytes()).unwrap()
+}
+
+#[test]
+fn openat_reports_kernel_absolute_path_flags_and_inode() {
+    let Some(mut p) = probe(&["openat"]) else { return };
+    let dir = tmpdir("openat");
+    let cdir = cstr(&dir);
+    // SAFETY: valid C strings; fds closed below.
+    let (dfd, fd) = unsafe {
+        let dfd = libc::open(cdir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        let fd = libc::openat(dfd, c"f.txt".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o640);
+        (dfd, fd)
+    };
+    assert!(fd >= 0);
+    let me = gettid();
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 307 && e.tid == me && i64p(e, 0) == fd as i64)
+    });
+    let e = evs
+        .iter()
+        .find(|e| e.etype == 307 && e.tid == me && i64p(e, 0) == fd as i64)
+        .expect("openat exit event");
+    assert_eq!(e.nparams(), 7);
+    assert_eq!(i64p(e, 1), dfd as i64, "dirfd");
+    let path = dir.join("f.txt");
+    assert_eq!(strp(e, 2), path.to_string_lossy(), "name is the absolute kernel path");
+    let flags = u32p(e, 3);
+    assert_eq!(flags & 3, 2, "PPM_O_WRONLY");
+    assert_ne!(flags & (1 << 2), 0, "PPM_O_CREAT");
+    assert_ne!(flags & (1 << 14), 0, "PPM_O_F_CREATED");
+    assert_eq!(u32p(e, 4), 0o640, "mode");
+    let md = std::fs::metadata(&path).unwrap();
+    assert_eq!(i64p(e, 6) as u64, md.ino(), "ino");
+    assert_ne!(u32p(e, 5), 0, "dev");
+    // SAFETY: fds opened above.
+    unsafe {
+        libc::close(fd);
+        libc::close(dfd);
+    }
+    // A failed open carries the user's string and no inode.
+    let missing = cstr(&dir.join("nope/x"));
+    // SAFETY: valid C string.
+    let r = unsafe { libc::openat(libc::AT_FDCWD, missing.as_ptr(), libc::O_RDONLY) };
+    assert_eq!(r, -1);
+    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.etype == 307 && e.tid == me));
+    let e = evs.iter().find(|e| e.etype == 307 && e.tid == me).unwrap();
+    assert_eq!(i64p(e, 0), -(libc::ENOENT as i64));
+    assert_eq!(i64p(e, 1), -100, "AT_FDCWD");
+    assert_eq!(strp(e, 2), missing.to_string_lossy());
+    assert_eq!(i64p(e, 6), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn exec_clone_and_procexit_of_a_child() {
+    let Some(mut p) = probe(&["execve", "clone", "clone3", "fork", "vfork"]) else { return };
+    let me = std::process::id() as i64;
+    // ptid is the kernel's real_parent: the thread that spawned the child.
+    let spawner = gettid();
+    let child = std::process::Command::new("/bin/true")
+        .args(["alpha", "beta"])
+        .spawn()
+        .unwrap();
+    let cpid = child.id() as i64;
+    let mut child = child;
+    child.wait().unwrap();
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 186 && e.tid == cpid)
+            && evs.iter().any(|e| e.etype == 293 && e.tid == cpid)
+    });
+    let exec = evs
+        .iter()
+        .find(|e| e.etype == 293 && e.tid == cpid)
+        .expect("execve exit from the child");
+    assert_eq!(exec.nparams(), 31);
+    assert_eq!(i64p(exec, 0), 0);
+    assert_eq!(strp(exec, 1), "/bin/true", "exe = argv[0]");
+    assert_eq!(exec.param(2).unwrap(), b"alpha\0beta\0", "args");
+    assert_eq!(i64p(exec, 3), cpid, "tid");
+    assert_eq!(i64p(exec, 4), cpid, "pid");
+    assert_eq!(i64p(exec, 5), spawner, "ptid");
+    assert_eq!(strp(exec, 13), "true", "comm");
+    let cg = String::from_utf8_lossy(exec.param(14).unwrap()).into_owned();
+    assert!(cg.contains("memory=/") || cg.contains("unified=/"), "cgroups: {cg:?}");
+    assert!(!exec.param(15).unwrap().is_empty(), "env");
+    let exepath = strp(exec, 27);
+    assert!(exepath.starts_with('/') && exepath.ends_with("/true"), "trusted_exepath {exepath}");
+    assert_eq!(strp(exec, 30), "/bin/true", "filename");
+    assert_ne!(i64p(exec, 23), 0, "exe_ino");
+    assert_eq!(u32p(exec, 26), 0, "euid of root");
+
+    let clone_types = [223u16, 225, 227, 335];
+    let caller = evs
+        .iter()
+        .find(|e| clone_types.contains(&e.etype) && i64p(e, 0) == cpid)
+        .expect("caller-side clone with res = child pid");
+    assert_eq!(caller.nparams(), 21);
+    assert_eq!(i64p(caller, 4), me, "caller pid");
+    let child_side = evs
+        .iter()
+        .find(|e| clone_types.contains(&e.etype) && e.tid == cpid && i64p(e, 0) == 0)
+        .expect("child-side clone with res 0");
+    assert_eq!(i64p(child_side, 3), cpid);
+    assert_eq!(i64p(child_side, 5), spawner, "child's ptid");
+    assert_eq!(i64p(child_side, 18), cpid, "vtid in the host pid namespace");
+
+    let exit = evs.iter().find(|e| e.etype == 186 && e.tid == cpid).unwrap();
+    assert_eq!(exit.nparams(), 5);
+    assert_eq!(i64p(exit, 0), 0, "status");
+    assert!(exit.num > exec.num, "procexit after execve");
+}
+
+#[test]
+fn failed_execve_is_reported_from_sys_exit() {
+    let Some(mut p) = probe(&["execve"]) else { return };
+    let r = std::process::Command::new("/nonexistent-saker/prog").arg("x").spawn();
+    assert!(r.is_err());
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 293 && e.param(30) == Some(b"/nonexistent-saker/prog\0"))
+    });
+    let e = evs
+        .iter()
+        .find(|e| e.etype == 293 && e.param(30) == Some(b"/nonexistent-saker/prog\0"))
+        .expect("failed execve event");
+    assert_eq!(i64p(e, 0), -(libc::ENOENT as i64));
+    assert_eq!(strp(e, 1), "/nonexistent-saker/prog");
+    assert_eq!(e.param(2).unwrap(), b"x\0");
+}
+
+#[test]
+fn symlink_and_chmod_carry_their_arguments() {
+    let Some(mut p) = probe(&["symlink", "chmod"]) else { return };
+    let dir = tmpdir("symlink");
+    let link = dir.join("lnk");
+    let file = dir.join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let (cl, cf) = (cstr(&link), cstr(&file));
+    // SAFETY: valid C strings.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_symlink, c"/etc".as_ptr(), cl.as_ptr()), 0);
+        assert_eq!(libc::syscall(libc::SYS_chmod, cf.as_ptr(), 0o4755), 0);
+    }
+    let me = gettid();
+    let evs = collect(&mut p, |evs| {
+        evs.iter().filter(|e| e.tid == me && (e.etype == 179 || e.etype == 315)).count() == 2
+    });
+    let s = evs.iter().find(|e| e.tid == me && e.etype == 179).expect("symlink");
+    assert_eq!(i64p(s, 0), 0);
+    assert_eq!(strp(s, 1), "/etc");
+    assert_eq!(strp(s, 2), link.to_string_lossy());
+    let c = evs.iter().find(|e| e.tid == me && e.etype == 315).expect("chmod");
+    assert_eq!(strp(c, 1), file.to_string_lossy());
+    assert_eq!(u32p(c, 2), 0o4755);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connect_and_accept_carry_the_tuple() {
+    let Some(mut p) = probe(&["connect", "accept", "accept4", "socket"]) else { return };
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let lport = s.local_addr().unwrap().port();
+    let (_a, _) = l.accept().unwrap();
+    let dport = |e: &Event| e.param(1).filter(|t| t.len() == 13).map(|t| u16::from_le_bytes([t[11], t[12]]));
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 23 && dport(e) == Some(port))
+            && evs.iter().any(|e| matches!(e.etype, 247 | 389) && dport(e) == Some(port))
+    });
+    let c = evs.iter().find(|e| e.etype == 23 && dport(e) == Some(port)).expect("connect");
+    assert_eq!(i64p(c, 0), 0);
+    let t = c.param(1).unwrap();
+    assert_eq!(t[0], 2, "AF_INET");
+    assert_eq!(&t[1..5], &[127, 0, 0, 1]);
+    assert_eq!(u16::from_le_bytes([t[5], t[6]]), lport, "source port");
+    assert_eq!(&t[7..11], &[127, 0, 0, 1]);
+    let addr = c.param(3).unwrap();
+    assert_eq!(addr.len(), 7);
+    assert_eq!(addr[0], 2);
+    assert_eq!(u16::from_le_bytes([addr[5], addr[6]]), port);
+    let a = evs
+        .iter()
+        .find(|e| matches!(e.etype, 247 | 389) && dport(e) == Some(port))
+        .expect("accept");
+    let t = a.param(1).unwrap();
+    assert_eq!(u16::from_le_bytes([t[5], t[6]]), lport, "accept tuple is remote→local");
+    assert!(i64p(a, 0) >= 0);
+    let sock = evs.iter().find(|e| e.etype == 19 && e.tid == gettid());
+    if let Some(sock) = sock {
+        assert_eq!(u32p(sock, 1), 2, "domain AF_INET");
+    }
+}
+
+#[test]
+fn unshare_and_setns_report_ppm_clone_flags() {
+    let Some(mut p) = probe(&["unshare", "setns"]) else { return };
+    let tid = std::thread::spawn(|| {
+        let own = std::fs::File::open("/proc/thread-self/ns/uts").unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscalls on this thread's own namespaces.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWUTS), 0);
+            assert_eq!(libc::setns(own.as_raw_fd(), libc::CLONE_NEWUTS), 0);
+        }
+        (gettid(), own.as_raw_fd() as i64)
+    })
+    .join()
+    .unwrap();
+    let evs = collect(&mut p, |evs| evs.iter().filter(|e| e.tid == tid.0).count() >= 2);
+    let u = evs.iter().find(|e| e.tid == tid.0 && e.etype == 285).expect("unshare");
+    assert_eq!(i64p(u, 0), 0);
+    assert_eq!(u32p(u, 1), 1 << 7, "PPM_CL_CLONE_NEWUTS");
+    let s = evs.iter().find(|e| e.tid == tid.0 && e.etype == 241).expect("setns");
+    assert_eq!(i64p(s, 1), tid.1);
+    assert_eq!(u32p(s, 2), 1 << 7);
+}
+
+#[test]
+fn memfd_and_finit_module_fallback() {
+    let Some(mut p) = probe(&["memfd_create", "finit_module"]) else { return };
+    // SAFETY: valid C string; fd closed below.
+    let fd = unsafe { libc::memfd_create(c"saker-test".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0);
+    // SAFETY: invalid fd on purpose; the call fails.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, -1, c"".as_ptr(), 0) };
+    assert_eq!(r, -1);
+    let me = gettid();
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.tid == me && e.etype == 405) && evs.iter().any(|e| e.tid == me && e.etype == 413)
+    });
+    let m = evs.iter().find(|e| e.tid == me && e.etype == 405).expect("memfd_create");
+    assert_eq!(i64p(m, 0), fd as i64);
+    assert_eq!(strp(m, 1), "saker-test");
+    assert_eq!(u32p(m, 2), libc::MFD_CLOEXEC);
+    let f = evs.iter().find(|e| e.tid == me && e.etype == 413).expect("finit_module (tracepoint or fallback)");
+    assert!(i64p(f, 0) < 0);
+    assert_eq!(i64p(f, 1), -1);
+    // SAFETY: fd from memfd_create.
+    unsafe { libc::close(fd) };
+}
+
+#[test]
+fn unselected_syscalls_run_no_program() {
+    let Some(mut p) = probe(&["openat"]) else { return };
+    assert_eq!(p.attached(), ["sched_exit", "x_openat"], "only the selected program and procexit");
+    let me = gettid();
+    for _ in 0..1000 {
+        // SAFETY: no preconditions.
+        unsafe { libc::getpid() };
+    }
+    let _ = std::fs::File::open("/etc/hostname");
+    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.tid == me && e.etype == 307));
+    let mine: Vec<u16> = evs.iter().filter(|e| e.tid == me).map(|e| e.etype).collect();
+    assert!(mine.contains(&307));
+    assert!(mine.iter().all(|&t| t == 307), "only openat from this thread, got {mine:?}");
+    assert!(evs.iter().all(|e| e.etype == 307 || e.etype == 186));
+}
+
+#[test]
+fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
+    match check_environment() {
+        Err(e) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+        Ok(()) => {}
+    }
+    let cfg = ProbeConfig {
+        state_set: false,
+        main_ring_bytes: 8192,
+        ..ProbeConfig::for_event_types(["openat"])
+    };
+    let mut p = Probe::load(&cfg).unwrap();
+    for _ in 0..5000 {
+        let _ = std::fs::File::open("/etc/hostname");
+    }
+    // A child's exit goes to the state ring, which the flood cannot fill.
+    let mut c = std::process::Command::new("/bin/true").spawn().unwrap();
+    let cpid = c.id() as i64;
+    c.wait().unwrap();
+    let st = p.stats().unwrap();
+    let open = st.family(Family::Open);
+    assert!(open.events >= 5000, "events counted: {open:?}");
+    assert!(open.drops_buffer > 0, "an 8 KiB ring must overflow: {open:?}");
+    assert!((0..st.per_cpu.len()).map(|c| st.cpu_drops(c)).sum::<u64>() == st.drops());
+    assert_eq!(st.family(Family::Exit).drops_buffer, 0);
+    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.etype == 186 && e.tid == cpid));
+    assert!(evs.iter().any(|e| e.etype == 186 && e.tid == cpid), "procexit survived the flood");
+}
