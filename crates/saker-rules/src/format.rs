@@ -20,7 +20,7 @@ pub struct FormatError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Style {
     Plain,
-    /// `evt.time`: local `HH:MM:SS.nnnnnnnnn` (Saker renders local time as UTC).
+    /// `evt.time`: local `HH:MM:SS.nnnnnnnnn`.
     Time,
     /// `evt.time.s`: `HH:MM:SS`.
     TimeS,
@@ -265,16 +265,16 @@ fn render_value(v: Option<&Value>, style: Style) -> String {
         return "<NA>".into();
     };
     match (v, style) {
-        (Value::U64(ns), Style::Time) => time_text(*ns, false, true),
-        (Value::U64(ns), Style::TimeS) => time_text(*ns, false, false),
+        (Value::U64(ns), Style::Time) => time_text(*ns, true, true),
+        (Value::U64(ns), Style::TimeS) => time_text(*ns, true, false),
         (Value::U64(ns), Style::Iso8601) => {
             format!("{}T{}+0000", date_text(*ns), time_text(*ns, false, true))
         }
         (Value::U64(ns), Style::DateTime) => {
-            format!("{} {}", date_text(*ns), time_text(*ns, false, true))
+            format!("{} {}", local_date_text(*ns), time_text(*ns, true, true))
         }
         (Value::U64(ns), Style::DateTimeS) => {
-            format!("{} {}", date_text(*ns), time_text(*ns, false, false))
+            format!("{} {}", local_date_text(*ns), time_text(*ns, true, false))
         }
         (Value::List(items), Style::Parenthesised) => {
             let parts: Vec<String> = items
@@ -309,16 +309,35 @@ fn render_value(v: Option<&Value>, style: Style) -> String {
     }
 }
 
-/// `HH:MM:SS[.nnnnnnnnn]` of a nanosecond epoch timestamp, in UTC.
-fn time_text(ns: u64, _local: bool, with_ns: bool) -> String {
-    let secs = ns / 1_000_000_000;
-    let day_s = secs % 86_400;
+/// `HH:MM:SS[.nnnnnnnnn]` of a nanosecond epoch timestamp, in local time or UTC.
+fn time_text(ns: u64, local: bool, with_ns: bool) -> String {
+    let secs = (ns / 1_000_000_000) as i64;
+    let offset = if local { local_offset_secs(secs) } else { 0 };
+    let day_s = (secs + offset).rem_euclid(86_400);
     let (h, m, s) = (day_s / 3600, (day_s / 60) % 60, day_s % 60);
     if with_ns {
         format!("{h:02}:{m:02}:{s:02}.{:09}", ns % 1_000_000_000)
     } else {
         format!("{h:02}:{m:02}:{s:02}")
     }
+}
+
+/// The local UTC offset at `secs` (Falco prints `evt.time` in local time).
+fn local_offset_secs(secs: i64) -> i64 {
+    use chrono::{Local, Offset, TimeZone};
+    match Local.timestamp_opt(secs, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            i64::from(t.offset().fix().local_minus_utc())
+        }
+        chrono::LocalResult::None => 0,
+    }
+}
+
+/// `YYYY-MM-DD` of a nanosecond epoch timestamp, local time.
+fn local_date_text(ns: u64) -> String {
+    let secs = (ns / 1_000_000_000) as i64;
+    let shifted = secs + local_offset_secs(secs);
+    date_text((shifted.max(0) as u64) * 1_000_000_000)
 }
 
 /// `YYYY-MM-DD` (UTC) of a nanosecond epoch timestamp.

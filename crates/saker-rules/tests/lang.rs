@@ -57,6 +57,8 @@ fn substitution_and_missing_values() {
 
 #[test]
 fn value_rendering() {
+    // Tests run with TZ=UTC (set below) so local time is predictable.
+    std::env::set_var("TZ", "UTC");
     assert_eq!(render("%evt.time"), "12:00:00.000000001");
     assert_eq!(
         render("%evt.time.iso8601"),

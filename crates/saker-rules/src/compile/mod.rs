@@ -40,20 +40,40 @@ type NameCheck = fn(&str) -> bool;
 static EVENT_NAME_CHECK: OnceLock<NameCheck> = OnceLock::new();
 static EVENT_ARG_CHECK: OnceLock<NameCheck> = OnceLock::new();
 
-/// Installs the event-table lookups used to validate `evt.type` literals
+/// Overrides the event-table lookups used to validate `evt.type` literals
 /// ("unknown event type X") and `evt.arg.NAME` ("unknown event argument NAME").
-/// Until called, every name is accepted. First call wins.
+/// By default both consult `saker_event::table`. First call wins.
 pub fn set_event_table_checks(event_name: NameCheck, event_arg: NameCheck) {
     let _ = EVENT_NAME_CHECK.set(event_name);
     let _ = EVENT_ARG_CHECK.set(event_arg);
 }
 
 fn event_name_known(n: &str) -> bool {
-    EVENT_NAME_CHECK.get().is_none_or(|f| f(n))
+    match EVENT_NAME_CHECK.get() {
+        Some(f) => f(n),
+        None => saker_event::table::is_known_name(n),
+    }
+}
+
+/// True if some event of the table has a parameter called `n`.
+fn table_has_param(n: &str) -> bool {
+    use std::collections::HashSet;
+    static NAMES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            (0..=u16::MAX)
+                .map_while(saker_event::table::info)
+                .flat_map(|e| e.params.iter().map(|p| p.name))
+                .collect()
+        })
+        .contains(n)
 }
 
 fn event_arg_known(n: &str) -> bool {
-    EVENT_ARG_CHECK.get().is_none_or(|f| f(n))
+    match EVENT_ARG_CHECK.get() {
+        Some(f) => f(n),
+        None => table_has_param(n),
+    }
 }
 
 /// Fields written `base.KEY` that mean `base[KEY]`.
