@@ -16,18 +16,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DESTDIR="${1:-}"
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+rules=rules/saker_rules.yaml
+# Checked before the long build: an image without its default rules file would not start.
+if [ -n "$DESTDIR" ] && [ ! -s "$rules" ]; then
+  echo "build-binary.sh: no $rules in the source tree; the image needs the default rules file" >&2
+  exit 1
+fi
+
 # --locked: the image must build the dependency versions Cargo.lock pins.
 cargo build --release --locked -p saker
 
 [ -z "$DESTDIR" ] && exit 0
-
-target_dir="${CARGO_TARGET_DIR:-target}"
-rules="$(find . -path ./target -prune -o -path './.git' -prune -o -path "./$target_dir" -prune \
-  -o -type f -name saker_rules.yaml -print | sort | head -n 1)"
-if [ -z "$rules" ]; then
-  echo "build-binary.sh: no saker_rules.yaml in the source tree; the image needs the default rules file" >&2
-  exit 1
-fi
 
 install -D -m 0755 "$target_dir/release/saker" "$DESTDIR/usr/bin/saker"
 install -D -m 0644 deploy/saker.yaml "$DESTDIR/etc/saker/saker.yaml"

@@ -93,9 +93,11 @@ def validated_resources(output: str) -> set[str]:
 
 
 def saker_bin() -> Path:
-    """target/release/saker (built by `make test` before the tests run), or $SAKER_BIN.
-    Skips only outside CI when the binary is absent; in CI its absence fails the test."""
-    path = Path(os.environ.get("SAKER_BIN", REPO / "target" / "release" / "saker"))
+    """target/release/saker (built by `make test` before the tests run; $CARGO_TARGET_DIR is
+    honoured), or $SAKER_BIN. Skips only outside CI when the binary is absent; in CI its absence
+    fails the test."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    path = Path(os.environ.get("SAKER_BIN", target / "release" / "saker"))
     if not path.is_file():
         if in_ci():
             pytest.fail(f"{path} is missing in CI: `make test` builds it before the tests")

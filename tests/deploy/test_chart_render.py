@@ -8,6 +8,7 @@ import posixpath
 import helm_python as helm
 import pytest
 from conftest import (
+    REPO,
     chart,
     custom_rules_values,
     find,
@@ -338,3 +339,18 @@ def test_image_reference():
     assert saker_container(render_docs())["image"] == "ghcr.io/saker-dev/saker:0.1.0"
     img = {"image": {"registry": "111122223333.dkr.ecr.us-east-1.amazonaws.com", "repository": "saker", "tag": "dev"}}
     assert saker_container(render_docs(img))["image"] == "111122223333.dkr.ecr.us-east-1.amazonaws.com/saker:dev"
+
+
+def example_rules_values():
+    """`helm ... --set-file customRules.rules-custom\\.yaml=examples/custom-rules.yaml`."""
+    example = REPO / "examples" / "custom-rules.yaml"
+    if not example.is_file():
+        pytest.skip("examples/custom-rules.yaml not in the tree yet (issue #5)")
+    return helm.parse_set_file(f"customRules.rules-custom\\.yaml={example}"), example.read_text()
+
+
+def test_set_file_puts_a_rules_file_into_rules_d_unchanged():
+    values, text = example_rules_values()
+    docs = render_docs(values)
+    assert find(docs, "ConfigMap", "saker-rules")["data"] == {"rules-custom.yaml": text}
+    assert "/etc/saker/rules.d" in mounts_by_path(docs)

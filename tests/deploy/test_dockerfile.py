@@ -176,13 +176,23 @@ def test_runtime_stage_installs_every_library_the_binary_loads():
 def test_build_script_installs_the_image_layout(tmp_path):
     dest = tmp_path / "out"
     proc = run_build_script(str(dest))
-    has_default_rules = "build-binary.sh: no saker_rules.yaml" not in proc.stderr
-    if not has_default_rules:
-        # The script refuses to produce an image without its default rules file.
-        assert proc.returncode == 1 and not (dest / "usr/bin/saker").exists()
-        pytest.skip("no saker_rules.yaml in the tree yet (the default ruleset, issue #5)")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert os.access(dest / "usr/bin/saker", os.X_OK)
     assert (dest / "etc/saker/saker.yaml").read_text() == (DEPLOY / "saker.yaml").read_text()
-    assert (dest / "etc/saker/saker_rules.yaml").stat().st_size > 0
+    assert (dest / "etc/saker/saker_rules.yaml").read_bytes() == (REPO / "rules" / "saker_rules.yaml").read_bytes()
     assert (dest / "etc/saker/rules.d").is_dir() and not any((dest / "etc/saker/rules.d").iterdir())
+
+
+def test_build_script_refuses_an_image_without_default_rules(tmp_path):
+    """A tree without rules/saker_rules.yaml: the script stops before building, leaving nothing."""
+    work = tmp_path / "src"
+    (work / "deploy").mkdir(parents=True)
+    for rel in ["deploy/build-binary.sh", "deploy/saker.yaml"]:
+        (work / rel).write_bytes((REPO / rel).read_bytes())
+    (work / "deploy" / "build-binary.sh").chmod(0o755)
+    proc = subprocess.run(
+        [str(work / "deploy" / "build-binary.sh"), str(tmp_path / "out")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "no rules/saker_rules.yaml in the source tree" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -35,13 +34,9 @@ def validate(*files: Path) -> subprocess.CompletedProcess[str]:
 
 
 def default_rules_file() -> Path | None:
-    """The shipped default rules (also installed as /etc/saker/saker_rules.yaml in the image)."""
-    hits = []
-    for root, dirs, files in os.walk(REPO):
-        dirs[:] = [d for d in dirs if not d.startswith(("target", ".git"))]
-        if "saker_rules.yaml" in files:
-            hits.append(Path(root) / "saker_rules.yaml")
-    return sorted(hits)[0] if hits else None
+    """The shipped default rules (installed as /etc/saker/saker_rules.yaml in the image)."""
+    path = REPO / "rules" / "saker_rules.yaml"
+    return path if path.is_file() else None
 
 
 def test_rendered_custom_rules_load_alone(tmp_path):
@@ -69,3 +64,14 @@ def test_validate_rejects_a_broken_rules_file_from_the_chart(tmp_path):
     proc = validate(rules_d / "broken.yaml")
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert "not_a_defined_macro_anywhere" in proc.stdout + proc.stderr
+
+
+def test_example_rules_file_passed_with_set_file_loads(tmp_path):
+    example = REPO / "examples" / "custom-rules.yaml"
+    if not example.is_file():
+        pytest.skip("examples/custom-rules.yaml not in the tree yet (issue #5)")
+    import helm_python as helm
+
+    rules_d = write_rules_d(tmp_path, helm.parse_set_file(f"customRules.rules-custom\\.yaml={example}"))
+    proc = validate(rules_d)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
