@@ -11,7 +11,8 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let bpf_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir")).join("bpf");
+    let bpf_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir")).join("bpf");
     let vmlinux = out.join("vmlinux.h");
     println!("cargo:rerun-if-env-changed=SAKER_VMLINUX_H");
     if let Some(given) = env::var_os("SAKER_VMLINUX_H") {
@@ -44,7 +45,14 @@ fn main() {
         ])
         .build()
         .unwrap_or_else(|e| panic!("compiling the eBPF probe: {e:#}"));
-    for f in ["probe.bpf.c", "common.h", "task.h", "proc.h", "simple.h", "net.h"] {
+    for f in [
+        "probe.bpf.c",
+        "common.h",
+        "task.h",
+        "proc.h",
+        "simple.h",
+        "net.h",
+    ] {
         println!("cargo:rerun-if-changed=bpf/{f}");
     }
 }

@@ -113,10 +113,42 @@ pub const FALLBACK_CAPABLE: &[&str] = &["init_module", "finit_module", "delete_m
 /// The part of Falco's state set (§3.4) this probe implements: process
 /// lifecycle, fd table, cwd, credentials and session changes.
 pub const STATE_SET: &[&str] = &[
-    "accept", "accept4", "bind", "capset", "chdir", "clone", "clone3", "close", "connect", "creat",
-    "dup", "dup2", "dup3", "execve", "execveat", "fchdir", "fork", "memfd_create", "mount", "open",
-    "openat", "openat2", "pipe", "pipe2", "prctl", "setgid", "setregid", "setresgid", "setresuid",
-    "setreuid", "setsid", "setuid", "socket", "umount2", "userfaultfd", "vfork",
+    "accept",
+    "accept4",
+    "bind",
+    "capset",
+    "chdir",
+    "clone",
+    "clone3",
+    "close",
+    "connect",
+    "creat",
+    "dup",
+    "dup2",
+    "dup3",
+    "execve",
+    "execveat",
+    "fchdir",
+    "fork",
+    "memfd_create",
+    "mount",
+    "open",
+    "openat",
+    "openat2",
+    "pipe",
+    "pipe2",
+    "prctl",
+    "setgid",
+    "setregid",
+    "setresgid",
+    "setresuid",
+    "setreuid",
+    "setsid",
+    "setuid",
+    "socket",
+    "umount2",
+    "userfaultfd",
+    "vfork",
 ];
 
 pub fn lookup(name: &str) -> Option<&'static SyscallDef> {
@@ -204,7 +236,9 @@ mod tests {
         let c = ProbeConfig::for_event_types(["openat", "read", "procexit", "umount"]);
         let (defs, missing) = c.selected();
         let names: Vec<_> = defs.iter().map(|d| d.name).collect();
-        assert!(names.contains(&"openat") && names.contains(&"execve") && names.contains(&"umount2"));
+        assert!(
+            names.contains(&"openat") && names.contains(&"execve") && names.contains(&"umount2")
+        );
         assert!(!names.contains(&"getpid") && !names.contains(&"ptrace"));
         assert_eq!(missing, vec!["read".to_string()]);
         let bare = ProbeConfig {

@@ -286,7 +286,10 @@ impl Probe {
         for d in &fallback {
             fb_map
                 .update(&d.nr.to_ne_bytes(), &1u32.to_ne_bytes(), MapFlags::ANY)
-                .map_err(ProbeError::bpf(format!("selecting {} in the fallback", d.name)))?;
+                .map_err(ProbeError::bpf(format!(
+                    "selecting {} in the fallback",
+                    d.name
+                )))?;
         }
 
         let pending: Rc<RefCell<Vec<Event>>> = Rc::default();
@@ -349,7 +352,11 @@ impl Probe {
     /// Drains both rings, merges them by timestamp, numbers the events and
     /// hands each to `f`. Returns as soon as a batch was delivered, or after
     /// `timeout` with 0. Sleeps ~1 ms between empty checks.
-    pub fn poll<F: FnMut(&Event)>(&mut self, timeout: Duration, mut f: F) -> Result<usize, ProbeError> {
+    pub fn poll<F: FnMut(&Event)>(
+        &mut self,
+        timeout: Duration,
+        mut f: F,
+    ) -> Result<usize, ProbeError> {
         let deadline = Instant::now() + timeout;
         loop {
             self.rb

@@ -55,13 +55,19 @@ pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
         let plen = u16_at(rec, HDR_LEN + 2 * i) as usize;
         let end = off + plen;
         if end > len {
-            return Err(RecordError::ParamOverflow { sum: end, avail: len });
+            return Err(RecordError::ParamOverflow {
+                sum: end,
+                avail: len,
+            });
         }
         ev.push_param(&rec[off..end]);
         off = end;
     }
     if off != len {
-        return Err(RecordError::ParamOverflow { sum: off, avail: len });
+        return Err(RecordError::ParamOverflow {
+            sum: off,
+            avail: len,
+        });
     }
     Ok(ev)
 }
@@ -106,15 +112,24 @@ mod tests {
         assert_eq!(parse_record(&[0u8; 10]), Err(RecordError::Short(10)));
         let mut r = record(5, &[b"abcd"], None);
         r[26] = 200; // param length beyond the event
-        assert!(matches!(parse_record(&r), Err(RecordError::ParamOverflow { .. })));
+        assert!(matches!(
+            parse_record(&r),
+            Err(RecordError::ParamOverflow { .. })
+        ));
         let mut r = record(5, &[b"abcd"], None);
         r[16] = 255; // event length beyond the record
-        assert!(matches!(parse_record(&r), Err(RecordError::LenTooBig { .. })));
+        assert!(matches!(
+            parse_record(&r),
+            Err(RecordError::LenTooBig { .. })
+        ));
         let mut r = record(5, &[b"abcd"], None);
         r[22] = 33;
         assert_eq!(parse_record(&r), Err(RecordError::TooManyParams(33)));
         let mut r = record(5, &[b"abcd"], None);
         r[26] = 2; // lengths sum short of len
-        assert!(matches!(parse_record(&r), Err(RecordError::ParamOverflow { .. })));
+        assert!(matches!(
+            parse_record(&r),
+            Err(RecordError::ParamOverflow { .. })
+        ));
     }
 }

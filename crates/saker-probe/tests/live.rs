@@ -46,7 +46,12 @@ fn u32p(e: &Event, i: usize) -> u32 {
 }
 fn strp(e: &Event, i: usize) -> String {
     let b = e.param(i).unwrap();
-    assert_eq!(b.last(), Some(&0), "param {i} of event {} must end with NUL", e.etype);
+    assert_eq!(
+        b.last(),
+        Some(&0),
+        "param {i} of event {} must end with NUL",
+        e.etype
+    );
     String::from_utf8_lossy(&b[..b.len() - 1]).into_owned()
 }
 fn gettid() -> i64 {
@@ -65,19 +70,27 @@ fn cstr(s: &std::path::Path) -> CString {
 
 #[test]
 fn openat_reports_kernel_absolute_path_flags_and_inode() {
-    let Some(mut p) = probe(&["openat"]) else { return };
+    let Some(mut p) = probe(&["openat"]) else {
+        return;
+    };
     let dir = tmpdir("openat");
     let cdir = cstr(&dir);
     // SAFETY: valid C strings; fds closed below.
     let (dfd, fd) = unsafe {
         let dfd = libc::open(cdir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
-        let fd = libc::openat(dfd, c"f.txt".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o640);
+        let fd = libc::openat(
+            dfd,
+            c"f.txt".as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY,
+            0o640,
+        );
         (dfd, fd)
     };
     assert!(fd >= 0);
     let me = gettid();
     let evs = collect(&mut p, |evs| {
-        evs.iter().any(|e| e.etype == 307 && e.tid == me && i64p(e, 0) == fd as i64)
+        evs.iter()
+            .any(|e| e.etype == 307 && e.tid == me && i64p(e, 0) == fd as i64)
     });
     let e = evs
         .iter()
@@ -86,7 +99,11 @@ fn openat_reports_kernel_absolute_path_flags_and_inode() {
     assert_eq!(e.nparams(), 7);
     assert_eq!(i64p(e, 1), dfd as i64, "dirfd");
     let path = dir.join("f.txt");
-    assert_eq!(strp(e, 2), path.to_string_lossy(), "name is the absolute kernel path");
+    assert_eq!(
+        strp(e, 2),
+        path.to_string_lossy(),
+        "name is the absolute kernel path"
+    );
     let flags = u32p(e, 3);
     assert_eq!(flags & 3, 2, "PPM_O_WRONLY");
     assert_ne!(flags & (1 << 2), 0, "PPM_O_CREAT");
@@ -105,7 +122,9 @@ fn openat_reports_kernel_absolute_path_flags_and_inode() {
     // SAFETY: valid C string.
     let r = unsafe { libc::openat(libc::AT_FDCWD, missing.as_ptr(), libc::O_RDONLY) };
     assert_eq!(r, -1);
-    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.etype == 307 && e.tid == me));
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 307 && e.tid == me)
+    });
     let e = evs.iter().find(|e| e.etype == 307 && e.tid == me).unwrap();
     assert_eq!(i64p(e, 0), -(libc::ENOENT as i64));
     assert_eq!(i64p(e, 1), -100, "AT_FDCWD");
@@ -116,7 +135,9 @@ fn openat_reports_kernel_absolute_path_flags_and_inode() {
 
 #[test]
 fn exec_clone_and_procexit_of_a_child() {
-    let Some(mut p) = probe(&["execve", "clone", "clone3", "fork", "vfork"]) else { return };
+    let Some(mut p) = probe(&["execve", "clone", "clone3", "fork", "vfork"]) else {
+        return;
+    };
     let me = std::process::id() as i64;
     // ptid is the kernel's real_parent: the thread that spawned the child.
     let spawner = gettid();
@@ -144,10 +165,16 @@ fn exec_clone_and_procexit_of_a_child() {
     assert_eq!(i64p(exec, 5), spawner, "ptid");
     assert_eq!(strp(exec, 13), "true", "comm");
     let cg = String::from_utf8_lossy(exec.param(14).unwrap()).into_owned();
-    assert!(cg.contains("memory=/") || cg.contains("unified=/"), "cgroups: {cg:?}");
+    assert!(
+        cg.contains("memory=/") || cg.contains("unified=/"),
+        "cgroups: {cg:?}"
+    );
     assert!(!exec.param(15).unwrap().is_empty(), "env");
     let exepath = strp(exec, 27);
-    assert!(exepath.starts_with('/') && exepath.ends_with("/true"), "trusted_exepath {exepath}");
+    assert!(
+        exepath.starts_with('/') && exepath.ends_with("/true"),
+        "trusted_exepath {exepath}"
+    );
     assert_eq!(strp(exec, 30), "/bin/true", "filename");
     assert_ne!(i64p(exec, 23), 0, "exe_ino");
     assert_eq!(u32p(exec, 26), 0, "euid of root");
@@ -167,7 +194,10 @@ fn exec_clone_and_procexit_of_a_child() {
     assert_eq!(i64p(child_side, 5), spawner, "child's ptid");
     assert_eq!(i64p(child_side, 18), cpid, "vtid in the host pid namespace");
 
-    let exit = evs.iter().find(|e| e.etype == 186 && e.tid == cpid).unwrap();
+    let exit = evs
+        .iter()
+        .find(|e| e.etype == 186 && e.tid == cpid)
+        .unwrap();
     assert_eq!(exit.nparams(), 5);
     assert_eq!(i64p(exit, 0), 0, "status");
     assert!(exit.num > exec.num, "procexit after execve");
@@ -175,11 +205,16 @@ fn exec_clone_and_procexit_of_a_child() {
 
 #[test]
 fn failed_execve_is_reported_from_sys_exit() {
-    let Some(mut p) = probe(&["execve"]) else { return };
-    let r = std::process::Command::new("/nonexistent-saker/prog").arg("x").spawn();
+    let Some(mut p) = probe(&["execve"]) else {
+        return;
+    };
+    let r = std::process::Command::new("/nonexistent-saker/prog")
+        .arg("x")
+        .spawn();
     assert!(r.is_err());
     let evs = collect(&mut p, |evs| {
-        evs.iter().any(|e| e.etype == 293 && e.param(30) == Some(b"/nonexistent-saker/prog\0"))
+        evs.iter()
+            .any(|e| e.etype == 293 && e.param(30) == Some(b"/nonexistent-saker/prog\0"))
     });
     let e = evs
         .iter()
@@ -192,7 +227,9 @@ fn failed_execve_is_reported_from_sys_exit() {
 
 #[test]
 fn symlink_and_chmod_carry_their_arguments() {
-    let Some(mut p) = probe(&["symlink", "chmod"]) else { return };
+    let Some(mut p) = probe(&["symlink", "chmod"]) else {
+        return;
+    };
     let dir = tmpdir("symlink");
     let link = dir.join("lnk");
     let file = dir.join("file");
@@ -200,18 +237,30 @@ fn symlink_and_chmod_carry_their_arguments() {
     let (cl, cf) = (cstr(&link), cstr(&file));
     // SAFETY: valid C strings.
     unsafe {
-        assert_eq!(libc::syscall(libc::SYS_symlink, c"/etc".as_ptr(), cl.as_ptr()), 0);
+        assert_eq!(
+            libc::syscall(libc::SYS_symlink, c"/etc".as_ptr(), cl.as_ptr()),
+            0
+        );
         assert_eq!(libc::syscall(libc::SYS_chmod, cf.as_ptr(), 0o4755), 0);
     }
     let me = gettid();
     let evs = collect(&mut p, |evs| {
-        evs.iter().filter(|e| e.tid == me && (e.etype == 179 || e.etype == 315)).count() == 2
+        evs.iter()
+            .filter(|e| e.tid == me && (e.etype == 179 || e.etype == 315))
+            .count()
+            == 2
     });
-    let s = evs.iter().find(|e| e.tid == me && e.etype == 179).expect("symlink");
+    let s = evs
+        .iter()
+        .find(|e| e.tid == me && e.etype == 179)
+        .expect("symlink");
     assert_eq!(i64p(s, 0), 0);
     assert_eq!(strp(s, 1), "/etc");
     assert_eq!(strp(s, 2), link.to_string_lossy());
-    let c = evs.iter().find(|e| e.tid == me && e.etype == 315).expect("chmod");
+    let c = evs
+        .iter()
+        .find(|e| e.tid == me && e.etype == 315)
+        .expect("chmod");
     assert_eq!(strp(c, 1), file.to_string_lossy());
     assert_eq!(u32p(c, 2), 0o4755);
     let _ = std::fs::remove_dir_all(&dir);
@@ -219,18 +268,29 @@ fn symlink_and_chmod_carry_their_arguments() {
 
 #[test]
 fn connect_and_accept_carry_the_tuple() {
-    let Some(mut p) = probe(&["connect", "accept", "accept4", "socket"]) else { return };
+    let Some(mut p) = probe(&["connect", "accept", "accept4", "socket"]) else {
+        return;
+    };
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let lport = s.local_addr().unwrap().port();
     let (_a, _) = l.accept().unwrap();
-    let dport = |e: &Event| e.param(1).filter(|t| t.len() == 13).map(|t| u16::from_le_bytes([t[11], t[12]]));
+    let dport = |e: &Event| {
+        e.param(1)
+            .filter(|t| t.len() == 13)
+            .map(|t| u16::from_le_bytes([t[11], t[12]]))
+    };
     let evs = collect(&mut p, |evs| {
         evs.iter().any(|e| e.etype == 23 && dport(e) == Some(port))
-            && evs.iter().any(|e| matches!(e.etype, 247 | 389) && dport(e) == Some(port))
+            && evs
+                .iter()
+                .any(|e| matches!(e.etype, 247 | 389) && dport(e) == Some(port))
     });
-    let c = evs.iter().find(|e| e.etype == 23 && dport(e) == Some(port)).expect("connect");
+    let c = evs
+        .iter()
+        .find(|e| e.etype == 23 && dport(e) == Some(port))
+        .expect("connect");
     assert_eq!(i64p(c, 0), 0);
     let t = c.param(1).unwrap();
     assert_eq!(t[0], 2, "AF_INET");
@@ -246,7 +306,11 @@ fn connect_and_accept_carry_the_tuple() {
         .find(|e| matches!(e.etype, 247 | 389) && dport(e) == Some(port))
         .expect("accept");
     let t = a.param(1).unwrap();
-    assert_eq!(u16::from_le_bytes([t[5], t[6]]), lport, "accept tuple is remote→local");
+    assert_eq!(
+        u16::from_le_bytes([t[5], t[6]]),
+        lport,
+        "accept tuple is remote→local"
+    );
     assert!(i64p(a, 0) >= 0);
     let sock = evs.iter().find(|e| e.etype == 19 && e.tid == gettid());
     if let Some(sock) = sock {
@@ -256,7 +320,9 @@ fn connect_and_accept_carry_the_tuple() {
 
 #[test]
 fn unshare_and_setns_report_ppm_clone_flags() {
-    let Some(mut p) = probe(&["unshare", "setns"]) else { return };
+    let Some(mut p) = probe(&["unshare", "setns"]) else {
+        return;
+    };
     let tid = std::thread::spawn(|| {
         let own = std::fs::File::open("/proc/thread-self/ns/uts").unwrap();
         use std::os::fd::AsRawFd;
@@ -269,18 +335,28 @@ fn unshare_and_setns_report_ppm_clone_flags() {
     })
     .join()
     .unwrap();
-    let evs = collect(&mut p, |evs| evs.iter().filter(|e| e.tid == tid.0).count() >= 2);
-    let u = evs.iter().find(|e| e.tid == tid.0 && e.etype == 285).expect("unshare");
+    let evs = collect(&mut p, |evs| {
+        evs.iter().filter(|e| e.tid == tid.0).count() >= 2
+    });
+    let u = evs
+        .iter()
+        .find(|e| e.tid == tid.0 && e.etype == 285)
+        .expect("unshare");
     assert_eq!(i64p(u, 0), 0);
     assert_eq!(u32p(u, 1), 1 << 7, "PPM_CL_CLONE_NEWUTS");
-    let s = evs.iter().find(|e| e.tid == tid.0 && e.etype == 241).expect("setns");
+    let s = evs
+        .iter()
+        .find(|e| e.tid == tid.0 && e.etype == 241)
+        .expect("setns");
     assert_eq!(i64p(s, 1), tid.1);
     assert_eq!(u32p(s, 2), 1 << 7);
 }
 
 #[test]
 fn memfd_and_finit_module_fallback() {
-    let Some(mut p) = probe(&["memfd_create", "finit_module"]) else { return };
+    let Some(mut p) = probe(&["memfd_create", "finit_module"]) else {
+        return;
+    };
     // SAFETY: valid C string; fd closed below.
     let fd = unsafe { libc::memfd_create(c"saker-test".as_ptr(), libc::MFD_CLOEXEC) };
     assert!(fd >= 0);
@@ -289,13 +365,20 @@ fn memfd_and_finit_module_fallback() {
     assert_eq!(r, -1);
     let me = gettid();
     let evs = collect(&mut p, |evs| {
-        evs.iter().any(|e| e.tid == me && e.etype == 405) && evs.iter().any(|e| e.tid == me && e.etype == 413)
+        evs.iter().any(|e| e.tid == me && e.etype == 405)
+            && evs.iter().any(|e| e.tid == me && e.etype == 413)
     });
-    let m = evs.iter().find(|e| e.tid == me && e.etype == 405).expect("memfd_create");
+    let m = evs
+        .iter()
+        .find(|e| e.tid == me && e.etype == 405)
+        .expect("memfd_create");
     assert_eq!(i64p(m, 0), fd as i64);
     assert_eq!(strp(m, 1), "saker-test");
     assert_eq!(u32p(m, 2), libc::MFD_CLOEXEC);
-    let f = evs.iter().find(|e| e.tid == me && e.etype == 413).expect("finit_module (tracepoint or fallback)");
+    let f = evs
+        .iter()
+        .find(|e| e.tid == me && e.etype == 413)
+        .expect("finit_module (tracepoint or fallback)");
     assert!(i64p(f, 0) < 0);
     assert_eq!(i64p(f, 1), -1);
     // SAFETY: fd from memfd_create.
@@ -304,29 +387,41 @@ fn memfd_and_finit_module_fallback() {
 
 #[test]
 fn unselected_syscalls_run_no_program() {
-    let Some(mut p) = probe(&["openat"]) else { return };
-    assert_eq!(p.attached(), ["sched_exit", "x_openat"], "only the selected program and procexit");
+    let Some(mut p) = probe(&["openat"]) else {
+        return;
+    };
+    assert_eq!(
+        p.attached(),
+        ["sched_exit", "x_openat"],
+        "only the selected program and procexit"
+    );
     let me = gettid();
     for _ in 0..1000 {
         // SAFETY: no preconditions.
         unsafe { libc::getpid() };
     }
     let _ = std::fs::File::open("/etc/hostname");
-    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.tid == me && e.etype == 307));
-    let mine: Vec<u16> = evs.iter().filter(|e| e.tid == me).map(|e| e.etype).collect();
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.tid == me && e.etype == 307)
+    });
+    let mine: Vec<u16> = evs
+        .iter()
+        .filter(|e| e.tid == me)
+        .map(|e| e.etype)
+        .collect();
     assert!(mine.contains(&307));
-    assert!(mine.iter().all(|&t| t == 307), "only openat from this thread, got {mine:?}");
+    assert!(
+        mine.iter().all(|&t| t == 307),
+        "only openat from this thread, got {mine:?}"
+    );
     assert!(evs.iter().all(|e| e.etype == 307 || e.etype == 186));
 }
 
 #[test]
 fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
-    match check_environment() {
-        Err(e) => {
-            eprintln!("SKIP: {e}");
-            return;
-        }
-        Ok(()) => {}
+    if let Err(e) = check_environment() {
+        eprintln!("SKIP: {e}");
+        return;
     }
     let cfg = ProbeConfig {
         state_set: false,
@@ -344,9 +439,17 @@ fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
     let st = p.stats().unwrap();
     let open = st.family(Family::Open);
     assert!(open.events >= 5000, "events counted: {open:?}");
-    assert!(open.drops_buffer > 0, "an 8 KiB ring must overflow: {open:?}");
+    assert!(
+        open.drops_buffer > 0,
+        "an 8 KiB ring must overflow: {open:?}"
+    );
     assert!((0..st.per_cpu.len()).map(|c| st.cpu_drops(c)).sum::<u64>() == st.drops());
     assert_eq!(st.family(Family::Exit).drops_buffer, 0);
-    let evs = collect(&mut p, |evs| evs.iter().any(|e| e.etype == 186 && e.tid == cpid));
-    assert!(evs.iter().any(|e| e.etype == 186 && e.tid == cpid), "procexit survived the flood");
+    let evs = collect(&mut p, |evs| {
+        evs.iter().any(|e| e.etype == 186 && e.tid == cpid)
+    });
+    assert!(
+        evs.iter().any(|e| e.etype == 186 && e.tid == cpid),
+        "procexit survived the flood"
+    );
 }

@@ -1,1 +1,0 @@
-pub fn scan(_root: &std::path::Path) -> saker_event::Snapshot { saker_event::Snapshot::default() }
