@@ -70,13 +70,15 @@ impl Event {
     /// `evt.type` name (`NA` for ids outside the table; syscall name for generic events).
     pub fn type_name(&self) -> &'static str {
         if self.etype <= 1 {
-            if let Some(n) = self
-                .param(0)
-                .filter(|b| b.len() == 2)
-                .and_then(|b| table::syscall_name(u16::from_le_bytes([b[0], b[1]])))
-            {
-                return n;
-            }
+            // Generic events are named after their syscall; libsinsp shows
+            // "<unknown>" when the code has no name (or is PPM_SC_UNKNOWN).
+            return match self.param(0).filter(|b| b.len() == 2) {
+                Some(b) => match u16::from_le_bytes([b[0], b[1]]) {
+                    0 => "<unknown>",
+                    c => table::syscall_name(c).unwrap_or("<unknown>"),
+                },
+                None => "syscall",
+            };
         }
         self.info().map_or("NA", |i| i.name)
     }

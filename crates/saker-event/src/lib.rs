@@ -7,7 +7,9 @@
 mod event;
 pub use event::Event;
 pub mod snapshot;
-pub use snapshot::{FdInfo, FdType, GroupInfo, ProcInfo, Snapshot, SockInfo, UserInfo};
+pub use snapshot::{
+    FdInfo, FdType, GroupInfo, IfaceInfo, MachineInfo, ProcInfo, Snapshot, SockInfo, UserInfo,
+};
 pub mod table;
 pub use table::{info, EventInfo, ParamInfo, ParamType};
 pub mod decode;

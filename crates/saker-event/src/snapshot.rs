@@ -165,8 +165,31 @@ pub struct GroupInfo {
     pub name: Vec<u8>,
 }
 
+/// Machine description (scap MI block).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineInfo {
+    pub num_cpus: u32,
+    pub memory_size_bytes: u64,
+    pub max_pid: u64,
+    pub hostname: String,
+    /// Boot time, ns since the epoch (0 when unknown).
+    pub boot_ts_epoch: u64,
+    pub flags: u64,
+}
+
+/// One network interface address (scap IL block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceInfo {
+    pub name: Vec<u8>,
+    pub addr: IpAddr,
+    pub netmask: IpAddr,
+    pub bcast: IpAddr,
+    /// `None` for the "no link speed" entry types.
+    pub linkspeed: Option<u64>,
+}
+
 /// Everything a source knows before its first event.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub hostname: Option<String>,
     pub procs: Vec<ProcInfo>,
@@ -174,4 +197,6 @@ pub struct Snapshot {
     pub fds: Vec<(i64, FdInfo)>,
     pub users: Vec<UserInfo>,
     pub groups: Vec<GroupInfo>,
+    pub machine: Option<MachineInfo>,
+    pub interfaces: Vec<IfaceInfo>,
 }

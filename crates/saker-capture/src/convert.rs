@@ -1,0 +1,297 @@
+//! Conversion of old-style streams (enter/exit pairs, old event versions) to the
+//! current exit-only model, following what libscap's savefile converter does:
+//!
+//! * syscall enter events are stored per thread and dropped, except the five
+//!   TOCTOU enter events (open, openat, openat2, creat, connect) the current
+//!   probe still emits: those pass through (padded to the current parameter list)
+//!   and are also stored;
+//! * an exit event is rewritten to the current version of its event (same name,
+//!   newest non-old id) with the current parameter list: parameters present in the
+//!   old exit are kept, missing ones are taken by name from the stored enter event
+//!   of the same pair, and anything else is left empty;
+//! * old tracepoint/meta versions (procexit, switch, container) are upgraded the same way.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use saker_event::table::{self, Dir, ParamType, EC_SYSCALL, EVENT_MAX};
+use saker_event::Event;
+
+/// TOCTOU enter events kept by the exit-only model.
+pub const TOCTOU_ENTER: [u16; 5] = [2, 22, 58, 306, 326];
+
+const CONTAINER_E: u16 = 228;
+const CONTAINER_JSON_2_E: u16 = 324;
+
+/// Current id for every event id.
+fn targets() -> &'static [u16; EVENT_MAX as usize] {
+    static T: OnceLock<[u16; EVENT_MAX as usize]> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = [0u16; EVENT_MAX as usize];
+        for (id, slot) in t.iter_mut().enumerate() {
+            let id = id as u16;
+            *slot = id;
+            let Some(info) = table::info(id) else {
+                continue;
+            };
+            if !info.is_old_version() || info.name == "NA" {
+                continue;
+            }
+            // accept4's first versions were named "accept".
+            let name = match id {
+                56 | 57 | 248 | 249 => "accept4",
+                _ => info.name,
+            };
+            if let Some(&cur) = table::ids_for_name(name).iter().rev().find(|&&c| {
+                let ci = table::info(c).expect("ids_for_name returns table ids");
+                ci.dir == info.dir && !ci.is_old_version() && ci.name == name
+            }) {
+                *slot = cur;
+            }
+        }
+        t
+    })
+}
+
+/// Current id of an event id (itself when it is current).
+pub fn current_id(etype: u16) -> u16 {
+    targets().get(etype as usize).copied().unwrap_or(etype)
+}
+
+#[derive(Default)]
+pub struct Converter {
+    /// Last stored enter event per thread.
+    enters: HashMap<i64, Event>,
+    scratch: Event,
+}
+
+impl Converter {
+    /// Converts `ev` in place. Returns false when the event is consumed (an
+    /// old-style enter event stored for its exit).
+    pub fn convert(&mut self, ev: &mut Event) -> bool {
+        let Some(info) = table::info(ev.etype) else {
+            return true;
+        };
+        let syscall = info.category & EC_SYSCALL != 0;
+        if info.dir == Dir::Enter && syscall {
+            let toctou = TOCTOU_ENTER.contains(&ev.etype);
+            let mut stored = self.enters.remove(&ev.tid).unwrap_or_default();
+            stored.clone_from(ev);
+            self.enters.insert(ev.tid, stored);
+            if !toctou {
+                return false;
+            }
+            self.rebuild(ev, ev.etype, None);
+            return true;
+        }
+        let target = current_id(ev.etype);
+        let enter = if info.dir == Dir::Exit && syscall {
+            match self.enters.remove(&ev.tid) {
+                Some(e) if e.etype + 1 == ev.etype => Some(e),
+                // An unrelated enter (its exit was lost) is forgotten.
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if ev.etype == CONTAINER_E {
+            container_to_json(ev);
+            return true;
+        }
+        let need = table::info(target).map_or(0, |t| t.params.len());
+        if target == ev.etype && ev.nparams() == need && enter.is_none() {
+            return true;
+        }
+        self.rebuild(ev, target, enter.as_ref());
+        true
+    }
+
+    /// Rewrites `ev` as event `target` with the current parameter list.
+    fn rebuild(&mut self, ev: &mut Event, target: u16, enter: Option<&Event>) {
+        let (Some(old), Some(new)) = (table::info(ev.etype), table::info(target)) else {
+            return;
+        };
+        let out = &mut self.scratch;
+        out.clear();
+        out.num = ev.num;
+        out.ts = ev.ts;
+        out.tid = ev.tid;
+        out.cpu = ev.cpu;
+        out.etype = target;
+        let same = target == ev.etype;
+        let old_has = |name: &str| old.params.iter().take(ev.nparams()).any(|p| p.name == name);
+        for (i, np) in new.params.iter().enumerate() {
+            let from_old = if same {
+                ev.param(i).map(|b| (b, old.params.get(i).map(|p| p.ty)))
+            } else {
+                // libs renamed the namespace-local "pgid" to "vpgid" when adding the real pgid.
+                let name = match np.name {
+                    "vpgid" if !old_has("vpgid") => "pgid",
+                    "pgid" if !old_has("vpgid") => "",
+                    n => n,
+                };
+                old.param_index(name)
+                    .and_then(|j| ev.param(j).map(|b| (b, Some(old.params[j].ty))))
+            };
+            let from_enter = || {
+                let e = enter?;
+                let ei = e.info()?;
+                let j = ei.param_index(np.name)?;
+                e.param(j).map(|b| (b, Some(ei.params[j].ty)))
+            };
+            match from_old.or_else(from_enter) {
+                Some((b, ty)) => push_converted(out, b, ty, np.ty),
+                None => out.push_param(&[]),
+            }
+        }
+        std::mem::swap(ev, out);
+    }
+}
+
+/// Appends `b` (of type `from`) as a parameter of type `to`, widening or
+/// narrowing fixed-size integers when old and new widths differ.
+fn push_converted(out: &mut Event, b: &[u8], from: Option<ParamType>, to: ParamType) {
+    match to.fixed_size() {
+        Some(w) if !b.is_empty() && b.len() != w && w <= 8 && b.len() <= 8 => {
+            let signed = matches!(
+                from,
+                Some(
+                    ParamType::Int8
+                        | ParamType::Int16
+                        | ParamType::Int32
+                        | ParamType::Int64
+                        | ParamType::Errno
+                        | ParamType::Fd
+                        | ParamType::Pid
+                        | ParamType::Fd32
+                        | ParamType::Pid32
+                )
+            );
+            let neg = signed && b.last().is_some_and(|&x| x & 0x80 != 0);
+            let mut v = [if neg { 0xff } else { 0 }; 8];
+            v[..b.len()].copy_from_slice(b);
+            out.push_param(&v[..w]);
+        }
+        _ => out.push_param(b),
+    }
+}
+
+/// CONTAINER_E (id, type, name, image) becomes CONTAINER_JSON_2_E with the
+/// same `{"container":{...}}` JSON the later versions carry.
+fn container_to_json(ev: &mut Event) {
+    let s = |i: usize| {
+        let b = ev.param(i).unwrap_or_default();
+        let b = b.strip_suffix(&[0]).unwrap_or(b);
+        json_escape(&String::from_utf8_lossy(b))
+    };
+    let ty = ev
+        .param(1)
+        .filter(|b| b.len() == 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let json = format!(
+        "{{\"container\":{{\"id\":\"{}\",\"type\":{},\"name\":\"{}\",\"image\":\"{}\"}}}}\0",
+        s(0),
+        ty,
+        s(2),
+        s(3)
+    );
+    ev.clear();
+    ev.etype = CONTAINER_JSON_2_E;
+    ev.push_param(json.as_bytes());
+}
+
+fn json_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_ids() {
+        assert_eq!(current_id(13), 293); // EXECVE_8_X
+        assert_eq!(current_id(289), 293); // EXECVE_18_X
+        assert_eq!(current_id(15), 223); // CLONE_11_X
+        assert_eq!(current_id(27), 247); // ACCEPT_X
+        assert_eq!(current_id(57), 389); // ACCEPT4_X
+        assert_eq!(current_id(16), 186); // PROCEXIT_E
+        assert_eq!(current_id(146), 152); // SCHEDSWITCH_1_E
+        assert_eq!(current_id(272), 324); // CONTAINER_JSON_E
+        assert_eq!(current_id(3), 3);
+    }
+
+    fn ev(etype: u16, tid: i64, params: &[&[u8]]) -> Event {
+        let mut e = Event::new(0, 1, tid, 0, etype);
+        for p in params {
+            e.push_param(p);
+        }
+        e
+    }
+
+    #[test]
+    fn read_pair_merges_enter_params() {
+        let mut c = Converter::default();
+        let mut e = ev(6, 7, &[&3i64.to_le_bytes(), &100u32.to_le_bytes()]);
+        assert!(!c.convert(&mut e));
+        let mut x = ev(7, 7, &[&5i64.to_le_bytes(), b"hello"]);
+        assert!(c.convert(&mut x));
+        assert_eq!(x.etype, 7);
+        assert_eq!(x.nparams(), 4);
+        assert_eq!(x.param(2), Some(&3i64.to_le_bytes()[..]));
+        assert_eq!(x.param(3), Some(&100u32.to_le_bytes()[..]));
+    }
+
+    #[test]
+    fn exit_without_enter_gets_empty_params() {
+        let mut c = Converter::default();
+        let mut x = ev(5, 9, &[&0i64.to_le_bytes()]); // close exit, no enter
+        assert!(c.convert(&mut x));
+        assert_eq!(x.nparams(), 2);
+        assert_eq!(x.param(1), Some(&[][..]));
+    }
+
+    #[test]
+    fn old_execve_upgraded() {
+        let mut c = Converter::default();
+        let mut e = ev(12, 4, &[]);
+        assert!(!c.convert(&mut e));
+        let mut x = ev(
+            13,
+            4,
+            &[
+                &0i64.to_le_bytes(),
+                b"cat\0",
+                b"",
+                &4i64.to_le_bytes(),
+                &4i64.to_le_bytes(),
+                &1i64.to_le_bytes(),
+                b"/\0",
+                &1024u64.to_le_bytes(),
+            ],
+        );
+        assert!(c.convert(&mut x));
+        assert_eq!(x.etype, 293);
+        assert_eq!(x.nparams(), 31);
+        assert_eq!(x.param(1), Some(&b"cat\0"[..]));
+        assert_eq!(x.param(7), Some(&1024u64.to_le_bytes()[..]));
+        assert_eq!(x.param(13), Some(&[][..]));
+    }
+
+    #[test]
+    fn toctou_enter_passes_padded() {
+        let mut c = Converter::default();
+        let mut e = ev(2, 4, &[]);
+        assert!(c.convert(&mut e));
+        assert_eq!((e.etype, e.nparams()), (2, 3));
+    }
+}

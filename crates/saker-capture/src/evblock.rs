@@ -1,0 +1,168 @@
+//! Decoding and encoding of event blocks (v1 and v2 event layouts).
+
+use saker_event::table::{self, EVENT_MAX};
+use saker_event::Event;
+
+use crate::block::{Cur, Put};
+
+const NOTIFICATION_E: u16 = 280;
+const INFRA_E: u16 = 286;
+
+/// Header size of a v1 / v2 event.
+pub const HDR_V1: usize = 22;
+pub const HDR_V2: usize = 26;
+
+/// An event as stored in the block, before conversion.
+pub struct RawEvent {
+    pub dump_flags: u32,
+}
+
+fn large(etype: u16) -> bool {
+    table::info(etype).is_some_and(|i| i.is_large_payload())
+}
+
+/// Decodes an event block body into `ev` (`num` untouched). Returns `Ok(None)`
+/// for event types outside the table, which libscap skips silently.
+pub fn parse(
+    body: &[u8],
+    v2: bool,
+    flags: bool,
+    ev: &mut Event,
+) -> Result<Option<RawEvent>, String> {
+    let mut c = Cur::new(body);
+    let cpu = c.u16().ok_or("missing cpu id")?;
+    let dump_flags = if flags {
+        c.u32().ok_or("missing dump flags")?
+    } else {
+        0
+    };
+    let evb = &body[c.pos..];
+    let hdr = if v2 { HDR_V2 } else { HDR_V1 };
+    if evb.len() < hdr {
+        return Err(format!(
+            "event header needs {hdr} bytes, block has {}",
+            evb.len()
+        ));
+    }
+    let mut h = Cur::new(evb);
+    let ts = h.u64().unwrap_or_default();
+    let tid = h.u64().unwrap_or_default() as i64;
+    let mut len = h.u32().unwrap_or_default() as usize;
+    let etype = h.u16().unwrap_or_default();
+    if etype >= EVENT_MAX {
+        return Ok(None);
+    }
+    let lw = if large(etype) { 4 } else { 2 };
+    let nparams = if v2 {
+        let n = h.u32().unwrap_or_default() as usize;
+        if len < HDR_V2 || len > evb.len() {
+            return Err(format!(
+                "event length {len} outside [{HDR_V2}, {}]",
+                evb.len()
+            ));
+        }
+        n
+    } else {
+        if len > evb.len() {
+            return Err(format!(
+                "event length {len} exceeds the {} bytes of the block",
+                evb.len()
+            ));
+        }
+        match derive_nparams(evb, len, etype, lw) {
+            Some(n) => n,
+            None if matches!(etype, NOTIFICATION_E | INFRA_E) && len >= 3 => {
+                // Old writers stored these lengths 3 bytes too long.
+                len -= 3;
+                derive_nparams(evb, len, etype, lw).ok_or_else(|| {
+                    format!(
+                        "cannot derive the parameter count of a type {etype} event of length {len}"
+                    )
+                })?
+            }
+            None => {
+                return Err(format!(
+                    "cannot derive the parameter count of a type {etype} event of length {len}"
+                ))
+            }
+        }
+    };
+    let lens_end = nparams
+        .checked_mul(lw)
+        .and_then(|x| x.checked_add(hdr))
+        .filter(|&x| x <= len)
+        .ok_or_else(|| {
+            format!("{nparams} parameter lengths do not fit in an event of length {len}")
+        })?;
+    let mut lc = Cur::new(&evb[hdr..lens_end]);
+    ev.clear();
+    ev.ts = ts;
+    ev.tid = tid;
+    ev.cpu = cpu;
+    ev.etype = etype;
+    let mut off = lens_end;
+    for i in 0..nparams {
+        let pl = if lw == 4 {
+            lc.u32().unwrap_or_default() as usize
+        } else {
+            lc.u16().unwrap_or_default() as usize
+        };
+        let end = off.checked_add(pl).filter(|&e| e <= len).ok_or_else(|| {
+            format!("parameter {i} (length {pl}) runs past the event end ({len})")
+        })?;
+        ev.push_param(&evb[off..end]);
+        off = end;
+    }
+    if off != len {
+        return Err(format!("parameters end at {off}, event length is {len}"));
+    }
+    Ok(Some(RawEvent { dump_flags }))
+}
+
+/// v1 events have no nparams: try the table's count downwards until the
+/// lengths add up to the event length.
+fn derive_nparams(evb: &[u8], len: usize, etype: u16, lw: usize) -> Option<usize> {
+    let max = table::info(etype).map_or(0, |i| i.params.len());
+    (0..=max).rev().find(|&n| {
+        let lens_end = HDR_V1 + n * lw;
+        if lens_end > len {
+            return false;
+        }
+        let mut c = Cur::new(&evb[HDR_V1..lens_end]);
+        let mut sum = 0usize;
+        for _ in 0..n {
+            sum += if lw == 4 {
+                c.u32().unwrap_or(u32::MAX) as usize
+            } else {
+                c.u16().unwrap_or(u16::MAX) as usize
+            };
+        }
+        lens_end + sum == len
+    })
+}
+
+/// Encodes `ev` as a v2 event (header + lengths + data) into `out`.
+pub fn encode_v2(ev: &Event, out: &mut Vec<u8>) -> Result<(), String> {
+    let lw = if large(ev.etype) { 4 } else { 2 };
+    let n = ev.nparams();
+    let len = HDR_V2 + n * lw + ev.buf.len();
+    let len32 = u32::try_from(len).map_err(|_| format!("event of {len} bytes is too large"))?;
+    out.put_u64(ev.ts);
+    out.put_u64(ev.tid as u64);
+    out.put_u32(len32);
+    out.put_u16(ev.etype);
+    out.put_u32(n as u32);
+    for i in 0..n {
+        let pl = ev.param(i).map_or(0, <[u8]>::len);
+        if lw == 2 {
+            let pl = u16::try_from(pl).map_err(|_| {
+                format!("parameter {i} has {pl} bytes, more than a u16 length allows")
+            })?;
+            out.put_u16(pl);
+        } else {
+            out.put_u32(pl as u32);
+        }
+    }
+    out.extend_from_slice(&ev.buf);
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! Streaming scap reader.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::path::Path;
+
+use saker_event::{Event, Snapshot};
+
+use crate::block::{self, Cur, Kind};
+use crate::convert::Converter;
+use crate::error::CaptureError;
+use crate::{evblock, meta};
+
+/// Upper bound for one block, to reject absurd lengths in corrupt files.
+const MAX_BLOCK: u64 = 1 << 30;
+
+/// Reads a scap file (plain or gzip) block by block.
+///
+/// Events come out in the current exit-only model (see [`crate::convert`]).
+/// `Event::num` is the 1-based position of the event's block among all event
+/// blocks of the file (enter events dropped by the conversion keep their
+/// numbers, so a converted exit event has the `evt.num` sysdig shows for it).
+/// Events whose type is outside the table are skipped without a number, as
+/// libscap does.
+pub struct Reader {
+    src: Box<dyn BufRead>,
+    offset: u64,
+    snapshot: Snapshot,
+    late: Snapshot,
+    sections: u32,
+    conv: Converter,
+    convert: bool,
+    next_num: u64,
+    /// First event block, read while collecting the metadata.
+    pending: Option<(u64, Vec<u8>, Kind)>,
+    last_dump_flags: u32,
+    body: Vec<u8>,
+}
+
+impl Reader {
+    pub fn open(path: impl AsRef<Path>) -> Result<Reader, CaptureError> {
+        let path = path.as_ref();
+        let f = File::open(path).map_err(|source| CaptureError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Reader::from_read(f)
+    }
+
+    /// Reads from any byte stream; gzip is detected from its magic bytes.
+    pub fn from_read(r: impl Read + 'static) -> Result<Reader, CaptureError> {
+        let mut br = BufReader::with_capacity(1 << 16, r);
+        let head = br
+            .fill_buf()
+            .map_err(|source| CaptureError::Io { offset: 0, source })?;
+        let src: Box<dyn BufRead> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::bufread::MultiGzDecoder::new(br),
+            ))
+        } else {
+            Box::new(br)
+        };
+        let mut r = Reader {
+            src,
+            offset: 0,
+            snapshot: Snapshot::default(),
+            late: Snapshot::default(),
+            sections: 0,
+            conv: Converter::default(),
+            convert: true,
+            next_num: 1,
+            pending: None,
+            last_dump_flags: 0,
+            body: Vec::new(),
+        };
+        r.read_metadata()?;
+        Ok(r)
+    }
+
+    /// Turns the conversion to the exit-only model off: events come out as stored
+    /// (enter events included, old versions untouched).
+    pub fn set_convert(&mut self, on: bool) {
+        self.convert = on;
+    }
+
+    /// Processes, fds, users and machine data found before the first event.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Metadata blocks found after the first event (concatenated captures).
+    pub fn late_snapshot(&self) -> &Snapshot {
+        &self.late
+    }
+
+    /// Number of section headers seen so far.
+    pub fn sections(&self) -> u32 {
+        self.sections
+    }
+
+    /// Dump flags (`SCAP_DF_*`) of the block of the last event returned.
+    pub fn last_dump_flags(&self) -> u32 {
+        self.last_dump_flags
+    }
+
+    /// Current offset in the (decompressed) scap stream.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn read_metadata(&mut self) -> Result<(), CaptureError> {
+        loop {
+            let Some((off, ty)) = self.read_block()? else {
+                if self.sections == 0 {
+                    return Err(CaptureError::Truncated {
+                        offset: 0,
+                        block: "section header",
+                        needed: 28,
+                        available: 0,
+                    });
+                }
+                return Ok(());
+            };
+            if self.sections == 0 && ty != block::SHB {
+                return Err(CaptureError::NotScap(ty));
+            }
+            let kind = block::kind(ty);
+            if let Kind::Event { .. } = kind {
+                self.pending = Some((off, std::mem::take(&mut self.body), kind));
+                return Ok(());
+            }
+            self.apply_meta(off, ty, kind, false)?;
+        }
+    }
+
+    /// Reads the next block into `self.body` (body without the 8-byte header and
+    /// the trailer). Returns `None` at a clean end of file.
+    fn read_block(&mut self) -> Result<Option<(u64, u32)>, CaptureError> {
+        let off = self.offset;
+        let mut hdr = [0u8; 8];
+        let got = read_full(&mut self.src, &mut hdr).map_err(|source| CaptureError::Io {
+            offset: off,
+            source,
+        })?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < 8 {
+            return Err(CaptureError::Truncated {
+                offset: off,
+                block: "block header",
+                needed: 8,
+                available: got as u64,
+            });
+        }
+        let ty = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+        let total = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as u64;
+        if off == 0 && ty != block::SHB {
+            return Err(CaptureError::NotScap(ty));
+        }
+        let name = block::name(ty);
+        if !(12..=MAX_BLOCK).contains(&total) {
+            return Err(CaptureError::corrupt(
+                off,
+                name,
+                format!("block length {total} is invalid"),
+            ));
+        }
+        self.body.clear();
+        let want = total - 8;
+        let n = (&mut self.src)
+            .take(want)
+            .read_to_end(&mut self.body)
+            .map_err(|source| CaptureError::Io {
+                offset: off,
+                source,
+            })?;
+        if (n as u64) < want {
+            return Err(CaptureError::Truncated {
+                offset: off,
+                block: name,
+                needed: total,
+                available: 8 + n as u64,
+            });
+        }
+        let tl = self.body.len() - 4;
+        let trailer = u32::from_le_bytes(self.body[tl..].try_into().expect("4 bytes")) as u64;
+        if trailer != total {
+            return Err(CaptureError::corrupt(
+                off,
+                name,
+                format!("trailer length {trailer} differs from header length {total}"),
+            ));
+        }
+        self.body.truncate(tl);
+        self.offset += total;
+        Ok(Some((off, ty)))
+    }
+
+    fn apply_meta(
+        &mut self,
+        off: u64,
+        ty: u32,
+        kind: Kind,
+        late: bool,
+    ) -> Result<(), CaptureError> {
+        let name = block::name(ty);
+        let body = &self.body;
+        let snap = if late {
+            &mut self.late
+        } else {
+            &mut self.snapshot
+        };
+        let c = |e: String| CaptureError::corrupt(off, name, e);
+        match kind {
+            Kind::Shb => {
+                let mut cur = Cur::new(body);
+                let magic = cur.u32().ok_or_else(|| c("missing magic".into()))?;
+                if magic != block::SHB_MAGIC {
+                    return Err(c(format!("invalid magic number {magic:#010x}")));
+                }
+                let major = cur.u16().ok_or_else(|| c("missing version".into()))?;
+                let minor = cur.u16().ok_or_else(|| c("missing version".into()))?;
+                if major > 1 {
+                    return Err(CaptureError::Version {
+                        offset: off,
+                        major,
+                        minor,
+                    });
+                }
+                self.sections += 1;
+            }
+            Kind::Mi => {
+                let m = meta::parse_mi(body).map_err(c)?;
+                snap.hostname = Some(m.hostname.clone());
+                snap.machine = Some(m);
+            }
+            Kind::Pl(v) => snap.procs.extend(meta::parse_pl(body, v).map_err(c)?),
+            Kind::Fdl(v) => {
+                let (tid, fds) = meta::parse_fdl(body, v).map_err(c)?;
+                snap.fds.extend(fds.into_iter().map(|f| (tid, f)));
+            }
+            Kind::Il(v) => snap.interfaces.extend(meta::parse_il(body, v).map_err(c)?),
+            Kind::Ul(v) => {
+                let (u, g) = meta::parse_ul(body, v).map_err(c)?;
+                snap.users.extend(u);
+                snap.groups.extend(g);
+            }
+            Kind::Event { .. } | Kind::Unknown => {}
+        }
+        Ok(())
+    }
+
+    /// Reads the next event into `ev`. Returns `Ok(false)` at the end of the file.
+    pub fn next_event(&mut self, ev: &mut Event) -> Result<bool, CaptureError> {
+        loop {
+            let (off, kind) = if let Some((off, body, kind)) = self.pending.take() {
+                self.body = body;
+                (off, kind)
+            } else {
+                match self.read_block()? {
+                    None => return Ok(false),
+                    Some((off, ty)) => {
+                        let kind = block::kind(ty);
+                        if !matches!(kind, Kind::Event { .. }) {
+                            self.apply_meta(off, ty, kind, true)?;
+                            continue;
+                        }
+                        (off, kind)
+                    }
+                }
+            };
+            let Kind::Event { v2, flags, large } = kind else {
+                continue;
+            };
+            if !large && self.body.len() > block::READER_BUF_SIZE {
+                return Err(CaptureError::corrupt(
+                    off,
+                    "event",
+                    format!(
+                        "{} byte event block exceeds the {} byte limit",
+                        self.body.len(),
+                        block::READER_BUF_SIZE
+                    ),
+                ));
+            }
+            let raw = evblock::parse(&self.body, v2, flags, ev)
+                .map_err(|e| CaptureError::corrupt(off, "event", e))?;
+            let Some(raw) = raw else { continue };
+            ev.num = self.next_num;
+            self.next_num += 1;
+            self.last_dump_flags = raw.dump_flags;
+            if !self.convert || self.conv.convert(ev) {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Reads until `buf` is full or EOF; returns the byte count.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
