@@ -43,6 +43,8 @@ def test_rendered_custom_rules_load_alone(tmp_path):
     rules_d = write_rules_d(tmp_path, custom_rules_values())
     proc = validate(rules_d / "rules-custom.yaml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Clean: no deprecated fields or other load warnings in the tutorial rule.
+    assert "warning" not in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
     # The directory form, as rules_files names it in saker.yaml.
     proc = validate(rules_d)
     assert proc.returncode == 0, proc.stdout + proc.stderr
