@@ -50,7 +50,7 @@ def test_daemonset_mounts_host_proc_etc_and_sys_kernel_read_only():
     c = saker_container(render_docs())
     env = {e["name"]: e for e in c["env"]}
     assert env["HOST_ROOT"]["value"] == "/host"
-    assert env["SAKER_HOSTNAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert env["FALCO_HOSTNAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
 
 
 def test_sysfs_mount_path_is_configurable():
