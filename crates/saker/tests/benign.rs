@@ -14,13 +14,20 @@ int main(void) { printf("hello from saker benign test\n"); return 0; }
 "#;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "web server did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "web server did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -56,7 +63,15 @@ fn benign_workloads_raise_no_alerts() {
             let port = free_port();
             let mut server = s.spawn(
                 Command::new(python())
-                    .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory", &d])
+                    .args([
+                        "-m",
+                        "http.server",
+                        "--bind",
+                        "127.0.0.1",
+                        &port.to_string(),
+                        "--directory",
+                        &d,
+                    ])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null()),
             );
@@ -66,7 +81,10 @@ fn benign_workloads_raise_no_alerts() {
             ));
             let _ = server.kill();
             let _ = server.wait();
-            assert!(out.status.success(), "curl against the local web server failed");
+            assert!(
+                out.status.success(),
+                "curl against the local web server failed"
+            );
 
             // Cron-like maintenance scripts working in /tmp.
             let cron = format!(
@@ -80,7 +98,10 @@ fn benign_workloads_raise_no_alerts() {
             let control = Command::new("/bin/sh")
                 .args(["-c", "cat /etc/shadow >/dev/null; true", &control_tok])
                 .status();
-            assert!(control.is_ok_and(|st| st.success()), "control command failed");
+            assert!(
+                control.is_ok_and(|st| st.success()),
+                "control command failed"
+            );
         },
         Scope::with_token(&tok),
     );
@@ -89,13 +110,20 @@ fn benign_workloads_raise_no_alerts() {
         ours.is_empty(),
         "benign workloads raised {} alert(s):\n{}",
         ours.len(),
-        ours.iter().map(|a| format!("  [{}] {}", a.rule, a.output)).collect::<Vec<_>>().join("\n")
+        ours.iter()
+            .map(|a| format!("  [{}] {}", a.rule, a.output))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let control = Scope::with_token(&control_tok);
     assert!(
-        alerts.iter().any(|a| control.owns(a) && a.rule == "Sensitive file read by untrusted program"),
+        alerts
+            .iter()
+            .any(|a| control.owns(a) && a.rule == "Sensitive file read by untrusted program"),
         "the positive control (cat /etc/shadow) was not detected, so the zero count proves nothing"
     );
     let others = alerts.len();
-    eprintln!("benign: 0 alerts from the workload ({others} unrelated alerts from other host activity)");
+    eprintln!(
+        "benign: 0 alerts from the workload ({others} unrelated alerts from other host activity)"
+    );
 }

@@ -39,7 +39,8 @@ fn terminal_shell_in_container() {
     let (alerts, scope) = live(
         &builtin(),
         |s| {
-            let out = s.run(Command::new("podman").args(["exec", "-t", &ctr.name, "sh", "-c", "exit 0"]));
+            let out =
+                s.run(Command::new("podman").args(["exec", "-t", &ctr.name, "sh", "-c", "exit 0"]));
             ok(&out, "podman exec -t");
         },
         scope,
@@ -49,7 +50,11 @@ fn terminal_shell_in_container() {
         &scope,
         "Terminal shell in container",
         &[],
-        &[("proc.name", "sh"), ("container.id", &ctr.id[..12]), ("user.name", "root")],
+        &[
+            ("proc.name", "sh"),
+            ("container.id", &ctr.id[..12]),
+            ("user.name", "root"),
+        ],
     );
 }
 
@@ -76,7 +81,11 @@ fn shell_spawned_by_server_process() {
         &scope,
         "Shell spawned by a server process",
         &[],
-        &[("proc.name", "sh"), ("proc.pname", "nginx"), ("user.name", "root")],
+        &[
+            ("proc.name", "sh"),
+            ("proc.pname", "nginx"),
+            ("user.name", "root"),
+        ],
     );
 }
 
@@ -91,7 +100,12 @@ fn shell_binary_run_from_unusual_location() {
     std::fs::copy("/bin/dash", &sh).unwrap();
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new(&sh).args(["-c", "exit 0", &tok])), "copied shell"),
+        |s| {
+            ok(
+                &s.run(Command::new(&sh).args(["-c", "exit 0", &tok])),
+                "copied shell",
+            )
+        },
         Scope::with_token(&tok),
     );
     let exe = sh.to_string_lossy().to_string();
@@ -135,7 +149,11 @@ fn host_escape_tool_in_privileged_container() {
         return;
     }
     let tok = token("escape");
-    let ctr = Container::create(&tok, &["--privileged"], "nsenter --help >/dev/null 2>&1; true");
+    let ctr = Container::create(
+        &tok,
+        &["--privileged"],
+        "nsenter --help >/dev/null 2>&1; true",
+    );
     let (alerts, scope) = live(
         &builtin(),
         |s| {
@@ -161,7 +179,12 @@ fn process_entered_another_namespace() {
     let me = std::process::id().to_string();
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new("nsenter").args(["-t", &me, "-n", "true", &tok])), "nsenter"),
+        |s| {
+            ok(
+                &s.run(Command::new("nsenter").args(["-t", &me, "-n", "true", &tok])),
+                "nsenter",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -181,7 +204,12 @@ fn process_created_new_namespaces() {
     let tok = token("unshare");
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new("unshare").args(["-U", "true", &tok])), "unshare -U"),
+        |s| {
+            ok(
+                &s.run(Command::new("unshare").args(["-U", "true", &tok])),
+                "unshare -U",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -189,7 +217,10 @@ fn process_created_new_namespaces() {
         &scope,
         "Process created new namespaces",
         &[],
-        &[("proc.name", "unshare"), ("evt.arg.flags", "~CLONE_NEWUSER")],
+        &[
+            ("proc.name", "unshare"),
+            ("evt.arg.flags", "~CLONE_NEWUSER"),
+        ],
     );
 }
 
@@ -213,7 +244,11 @@ fn sensitive_file_read_by_untrusted_program() {
         &scope,
         "Sensitive file read by untrusted program",
         &[],
-        &[("proc.name", "cat"), ("fd.name", "/etc/shadow"), ("user.name", "root")],
+        &[
+            ("proc.name", "cat"),
+            ("fd.name", "/etc/shadow"),
+            ("user.name", "root"),
+        ],
     );
 }
 
@@ -226,11 +261,20 @@ fn cloud_credentials_file_read() {
     let dir = Scratch::new(&tok);
     std::fs::create_dir_all(dir.file(".aws")).unwrap();
     let creds = dir.file(".aws/credentials");
-    std::fs::write(&creds, "[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n").unwrap();
+    std::fs::write(
+        &creds,
+        "[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n",
+    )
+    .unwrap();
     let path = creds.to_string_lossy().to_string();
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.sh(&format!("cat {path} >/dev/null; true")), "cat credentials"),
+        |s| {
+            ok(
+                &s.sh(&format!("cat {path} >/dev/null; true")),
+                "cat credentials",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -265,7 +309,11 @@ fn cloud_metadata_service_contacted_from_container() {
         &scope,
         "Cloud metadata service contacted from container",
         &[],
-        &[("proc.name", "nc"), ("fd.name", "~169.254.169.254:80"), ("container.id", &ctr.id[..12])],
+        &[
+            ("proc.name", "nc"),
+            ("fd.name", "~169.254.169.254:80"),
+            ("container.id", &ctr.id[..12]),
+        ],
     );
 }
 
@@ -283,7 +331,13 @@ fn touch_case(dir: &str, rule: &str) {
         |s| ok(&s.sh(&format!("touch {path}; true")), "touch"),
         Scope::with_token(&tok),
     );
-    assert_fired(&alerts, &scope, rule, &[], &[("proc.name", "touch"), ("fd.name", &path)]);
+    assert_fired(
+        &alerts,
+        &scope,
+        rule,
+        &[],
+        &[("proc.name", "touch"), ("fd.name", &path)],
+    );
 }
 
 #[test]
@@ -362,7 +416,11 @@ fn symlink_created_to_sensitive_file() {
         &scope,
         "Symlink created to a sensitive file",
         &[],
-        &[("proc.name", "ln"), ("evt.arg.target", "/etc/shadow"), ("evt.arg.linkpath", &link)],
+        &[
+            ("proc.name", "ln"),
+            ("evt.arg.target", "/etc/shadow"),
+            ("evt.arg.linkpath", &link),
+        ],
     );
 }
 
@@ -386,7 +444,11 @@ fn hardlink_created_to_sensitive_file() {
         &scope,
         "Hardlink created to a sensitive file",
         &[],
-        &[("proc.name", "ln"), ("evt.arg.oldpath", "/etc/shadow"), ("evt.arg.newpath", &link)],
+        &[
+            ("proc.name", "ln"),
+            ("evt.arg.oldpath", "/etc/shadow"),
+            ("evt.arg.newpath", &link),
+        ],
     );
 }
 
@@ -410,7 +472,11 @@ fn setuid_bit_set_on_file() {
         &scope,
         "Setuid or setgid bit set on a file",
         &[],
-        &[("proc.name", "chmod"), ("evt.arg.mode", "~S_ISUID"), ("evt.arg.filename", &path)],
+        &[
+            ("proc.name", "chmod"),
+            ("evt.arg.mode", "~S_ISUID"),
+            ("evt.arg.filename", &path),
+        ],
     );
 }
 
@@ -430,7 +496,12 @@ fn permissions_or_owner_of_sensitive_file_changed() {
     let (alerts, scope) = live(
         &builtin(),
         |s| {
-            ok(&s.sh(&format!("chmod {mode} /etc/shadow; chown {owner} /etc/shadow; true")), "chmod/chown")
+            ok(
+                &s.sh(&format!(
+                    "chmod {mode} /etc/shadow; chown {owner} /etc/shadow; true"
+                )),
+                "chmod/chown",
+            )
         },
         Scope::with_token(&tok),
     );
@@ -490,7 +561,11 @@ fn outbound_connection_from_container_by_network_tool() {
         &scope,
         "Outbound connection from container by a network tool",
         &[],
-        &[("proc.name", "nc"), ("fd.sport", &port.to_string()), ("container.id", &ctr.id[..12])],
+        &[
+            ("proc.name", "nc"),
+            ("fd.sport", &port.to_string()),
+            ("container.id", &ctr.id[..12]),
+        ],
     );
 }
 
@@ -514,7 +589,11 @@ fn raw_packet_socket_opened_in_container() {
         &scope,
         "Raw packet socket opened in container",
         &[],
-        &[("proc.name", "arping"), ("evt.arg.domain", "AF_PACKET"), ("container.id", &ctr.id[..12])],
+        &[
+            ("proc.name", "arping"),
+            ("evt.arg.domain", "AF_PACKET"),
+            ("container.id", &ctr.id[..12]),
+        ],
     );
 }
 
@@ -528,7 +607,12 @@ fn shell_streams_redirected_to_network_connection() {
     let script = format!("exec 1<>/dev/tcp/127.0.0.1/{port}; echo hi");
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new("bash").args(["-c", &script, &tok])), "bash /dev/tcp"),
+        |s| {
+            ok(
+                &s.run(Command::new("bash").args(["-c", &script, &tok])),
+                "bash /dev/tcp",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -536,7 +620,11 @@ fn shell_streams_redirected_to_network_connection() {
         &scope,
         "Shell standard streams redirected to a network connection",
         &[],
-        &[("proc.name", "bash"), ("evt.rawres", "1"), ("fd.name", &format!("~127.0.0.1:{port}"))],
+        &[
+            ("proc.name", "bash"),
+            ("evt.rawres", "1"),
+            ("fd.name", &format!("~127.0.0.1:{port}")),
+        ],
     );
 }
 
@@ -607,10 +695,21 @@ fn log_file_cleared_or_deleted() {
     let path = log.to_string_lossy().to_string();
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.sh(&format!(": > {path}; rm -f {path}; true")), "truncate and rm"),
+        |s| {
+            ok(
+                &s.sh(&format!(": > {path}; rm -f {path}; true")),
+                "truncate and rm",
+            )
+        },
         Scope::with_token(&tok),
     );
-    assert_fired(&alerts, &scope, "Log file cleared or deleted", &[], &[("proc.name", "sh"), ("fd.name", &path)]);
+    assert_fired(
+        &alerts,
+        &scope,
+        "Log file cleared or deleted",
+        &[],
+        &[("proc.name", "sh"), ("fd.name", &path)],
+    );
     assert!(
         alerts.iter().any(|a| scope.owns(a)
             && a.rule == "Log file cleared or deleted"
@@ -639,7 +738,10 @@ fn secure_deletion_tool_run() {
         &scope,
         "Secure deletion tool run",
         &[],
-        &[("proc.name", "shred"), ("proc.cmdline", &format!("~{path}"))],
+        &[
+            ("proc.name", "shred"),
+            ("proc.cmdline", &format!("~{path}")),
+        ],
     );
 }
 
@@ -659,7 +761,12 @@ fn fileless_execution_from_memory() {
                   os.execv('/proc/self/fd/%d' % fd, ['payload', sys.argv[1]])\n";
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "memfd exec"),
+        |s| {
+            ok(
+                &s.run(Command::new(python()).args(["-c", script, &tok])),
+                "memfd exec",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -667,7 +774,10 @@ fn fileless_execution_from_memory() {
         &scope,
         "Fileless execution from memory",
         &[],
-        &[("proc.exepath", "~memfd:saker-payload"), ("proc.cmdline", &format!("~{tok}"))],
+        &[
+            ("proc.exepath", "~memfd:saker-payload"),
+            ("proc.cmdline", &format!("~{tok}")),
+        ],
     );
 }
 
@@ -686,7 +796,13 @@ fn program_run_from_dev_shm() {
         |s| ok(&s.run(Command::new(&exe).arg(&tok)), "exec from /dev/shm"),
         Scope::with_token(&tok),
     );
-    assert_fired(&alerts, &scope, "Program run from /dev/shm", &[], &[("proc.exepath", &path)]);
+    assert_fired(
+        &alerts,
+        &scope,
+        "Program run from /dev/shm",
+        &[],
+        &[("proc.exepath", &path)],
+    );
 }
 
 #[test]
@@ -702,7 +818,12 @@ fn kernel_module_load_attempted() {
                   libc.syscall(313, fd, b'', 0)\n";
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "finit_module"),
+        |s| {
+            ok(
+                &s.run(Command::new(python()).args(["-c", script, &tok])),
+                "finit_module",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -733,7 +854,12 @@ fn process_attached_with_ptrace() {
                   os.waitpid(pid, 0)\n";
     let (alerts, scope) = live(
         &builtin(),
-        |s| ok(&s.run(Command::new(python()).args(["-c", script, &tok])), "ptrace attach"),
+        |s| {
+            ok(
+                &s.run(Command::new(python()).args(["-c", script, &tok])),
+                "ptrace attach",
+            )
+        },
         Scope::with_token(&tok),
     );
     assert_fired(
@@ -741,7 +867,10 @@ fn process_attached_with_ptrace() {
         &scope,
         "Process attached to another with ptrace",
         &[],
-        &[("evt.arg.request", "PTRACE_ATTACH"), ("proc.name", "~python3")],
+        &[
+            ("evt.arg.request", "PTRACE_ATTACH"),
+            ("proc.name", "~python3"),
+        ],
     );
 }
 
@@ -800,12 +929,26 @@ fn rule_names(yaml: &str) -> Vec<String> {
 fn every_rule_is_documented_and_live_tested() {
     let rules = std::fs::read_to_string(builtin_rules()).expect("read built-in rules");
     let custom = std::fs::read_to_string(custom_rules_example()).expect("read example rules");
-    let docs = std::fs::read_to_string(common::repo_root().join("docs/rules.md")).expect("read docs");
+    let docs =
+        std::fs::read_to_string(common::repo_root().join("docs/rules.md")).expect("read docs");
     let tests = include_str!("live_rules.rs");
-    let names: Vec<String> = rule_names(&rules).into_iter().chain(rule_names(&custom)).collect();
-    assert_eq!(names.len(), 32, "rule count changed: update docs/rules.md and the live tests");
+    let names: Vec<String> = rule_names(&rules)
+        .into_iter()
+        .chain(rule_names(&custom))
+        .collect();
+    assert_eq!(
+        names.len(),
+        32,
+        "rule count changed: update docs/rules.md and the live tests"
+    );
     for name in &names {
-        assert!(docs.contains(&format!("| {name} |")), "docs/rules.md does not list '{name}'");
-        assert!(tests.contains(&format!("\"{name}\"")), "no live test asserts '{name}'");
+        assert!(
+            docs.contains(&format!("| {name} |")),
+            "docs/rules.md does not list '{name}'"
+        );
+        assert!(
+            tests.contains(&format!("\"{name}\"")),
+            "no live test asserts '{name}'"
+        );
     }
 }

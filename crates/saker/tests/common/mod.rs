@@ -25,7 +25,9 @@ use serde_json::Value;
 static LIVE_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn live_lock() -> MutexGuard<'static, ()> {
-    LIVE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LIVE_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub fn repo_root() -> PathBuf {
@@ -135,8 +137,16 @@ impl Alert {
         let obj = v.as_object()?;
         Some(Alert {
             rule: obj.get("rule")?.as_str()?.to_string(),
-            priority: obj.get("priority").and_then(Value::as_str).unwrap_or("").into(),
-            output: obj.get("output").and_then(Value::as_str).unwrap_or("").into(),
+            priority: obj
+                .get("priority")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into(),
+            output: obj
+                .get("output")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into(),
             fields: obj
                 .get("output_fields")
                 .and_then(Value::as_object)
@@ -145,7 +155,11 @@ impl Alert {
             tags: obj
                 .get("tags")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }
@@ -170,7 +184,10 @@ pub struct Scope {
 
 impl Scope {
     pub fn with_token(tok: &str) -> Scope {
-        Scope { tokens: vec![tok.to_string()], ..Scope::default() }
+        Scope {
+            tokens: vec![tok.to_string()],
+            ..Scope::default()
+        }
     }
 
     pub fn owns(&self, alert: &Alert) -> bool {
@@ -185,19 +202,27 @@ impl Scope {
             }
         }
         alert.fields.values().any(|v| {
-            v.as_str().is_some_and(|s| self.tokens.iter().any(|t| s.contains(t.as_str())))
+            v.as_str()
+                .is_some_and(|s| self.tokens.iter().any(|t| s.contains(t.as_str())))
         })
     }
 
     /// Runs a command in a new process group (recorded as ours) and waits for it.
     pub fn run(&mut self, cmd: &mut Command) -> Output {
-        let child = self.spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()));
+        let child = self.spawn(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
         child.wait_with_output().expect("wait for workload")
     }
 
     /// Spawns a command in a new process group (recorded as ours).
     pub fn spawn(&mut self, cmd: &mut Command) -> Child {
-        let child = cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let child = cmd
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         self.pgids.push(i64::from(child.id()));
         child
     }
@@ -232,7 +257,10 @@ impl Saker {
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
         let stdout = std::thread::spawn(move || {
-            BufReader::new(out).lines().map_while(Result::ok).collect::<Vec<_>>()
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
         });
         let (tx, rx) = mpsc::channel();
         let stderr = std::thread::spawn(move || {
@@ -260,13 +288,19 @@ impl Saker {
                 panic!("saker run did not print 'saker: started' within 120 s:\n{err}");
             }
         }
-        Saker { child, stdout, stderr }
+        Saker {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// Lets in-flight events drain, stops Saker with SIGINT and returns every alert it printed.
     pub fn stop(mut self) -> Vec<Alert> {
         std::thread::sleep(Duration::from_millis(2000));
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().ok().flatten().is_none() {
             if Instant::now() > deadline {
@@ -304,7 +338,13 @@ pub fn live(rules: &[PathBuf], act: impl FnOnce(&mut Scope), scope: Scope) -> (V
 
 /// Checks that `rule` fired for this test with the given field values (a value starting with `~`
 /// means "contains"), and that the test's alerts came from exactly `rule` plus `also`.
-pub fn assert_fired(alerts: &[Alert], scope: &Scope, rule: &str, also: &[&str], checks: &[(&str, &str)]) {
+pub fn assert_fired(
+    alerts: &[Alert],
+    scope: &Scope,
+    rule: &str,
+    also: &[&str],
+    checks: &[(&str, &str)],
+) {
     let ours: Vec<&Alert> = alerts.iter().filter(|a| scope.owns(a)).collect();
     let dump = || {
         ours.iter()
@@ -316,17 +356,20 @@ pub fn assert_fired(alerts: &[Alert], scope: &Scope, rule: &str, also: &[&str], 
     let mut expected: BTreeSet<&str> = also.iter().copied().collect();
     expected.insert(rule);
     assert_eq!(
-        fired, expected,
+        fired,
+        expected,
         "rules fired for this test differ from the expected set ({} alerts in total):\n{}",
         alerts.len(),
         dump()
     );
     let matching = ours.iter().filter(|a| a.rule == rule).find(|a| {
-        checks.iter().all(|(key, want)| match (a.field(key), want.strip_prefix('~')) {
-            (Some(got), Some(part)) => got.contains(part),
-            (Some(got), None) => got == *want,
-            (None, _) => false,
-        })
+        checks
+            .iter()
+            .all(|(key, want)| match (a.field(key), want.strip_prefix('~')) {
+                (Some(got), Some(part)) => got.contains(part),
+                (Some(got), None) => got == *want,
+                (None, _) => false,
+            })
     });
     assert!(
         matching.is_some(),
@@ -352,14 +395,22 @@ pub fn python() -> &'static str {
 // ---------------------------------------------------------------------------------------------
 
 const IMAGE: &str = "localhost/saker-rstest:2";
-const PODMAN_LIMITS: [&str; 6] =
-    ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--runtime", "runc"];
+const PODMAN_LIMITS: [&str; 6] = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+    "--runtime",
+    "runc",
+];
 
 /// A busybox image built once per test run from the host's static busybox.
 pub fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let exists = Command::new("podman").args(["image", "exists", IMAGE]).status();
+        let exists = Command::new("podman")
+            .args(["image", "exists", IMAGE])
+            .status();
         if exists.is_ok_and(|s| s.success()) {
             return;
         }
@@ -368,15 +419,17 @@ pub fn image() -> &'static str {
         for sub in ["bin", "etc", "tmp", "usr/bin", "root"] {
             std::fs::create_dir_all(root.join(sub)).expect("rootfs dirs");
         }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+            .expect("busybox-static is installed");
         let applets = [
-            "sh", "cat", "whoami", "ls", "nc", "sleep", "echo", "true", "arping", "nsenter", "mount",
-            "ip", "awk", "wget", "ssh", "scp", "sftp", "id",
+            "sh", "cat", "whoami", "ls", "nc", "sleep", "echo", "true", "arping", "nsenter",
+            "mount", "ip", "awk", "wget", "ssh", "scp", "sftp", "id",
         ];
         for a in applets {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("applet link");
         }
-        std::os::unix::fs::symlink("../../bin/busybox", root.join("usr/bin/locate")).expect("locate");
+        std::os::unix::fs::symlink("../../bin/busybox", root.join("usr/bin/locate"))
+            .expect("locate");
         // A regular file standing for a login binary, so a test can modify it.
         std::fs::write(root.join("bin/login"), "#!/bin/sh\nexit 0\n").expect("login stub");
         std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
@@ -390,8 +443,17 @@ pub fn image() -> &'static str {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "tar of the test rootfs failed");
-        let out = Command::new("podman").arg("import").arg(&tar).arg(IMAGE).output().expect("podman");
-        assert!(out.status.success(), "podman import: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("podman")
+            .arg("import")
+            .arg(&tar)
+            .arg(IMAGE)
+            .output()
+            .expect("podman");
+        assert!(
+            out.status.success(),
+            "podman import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     });
     IMAGE
@@ -417,7 +479,11 @@ impl Container {
             .args(["sh", "-c", script])
             .output()
             .expect("podman create");
-        assert!(out.status.success(), "podman create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "podman create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Container { name, id }
     }
@@ -425,8 +491,15 @@ impl Container {
     /// Starts a long-running container (`sleep`) in the background.
     pub fn background(tok: &str) -> Container {
         let c = Container::create(tok, &[], "sleep 300");
-        let out = Command::new("podman").args(["start", &c.name]).output().expect("podman start");
-        assert!(out.status.success(), "podman start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("podman")
+            .args(["start", &c.name])
+            .output()
+            .expect("podman start");
+        assert!(
+            out.status.success(),
+            "podman start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         c
     }
 
@@ -450,6 +523,8 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &self.name]).output();
+        let _ = Command::new("podman")
+            .args(["rm", "-f", "-t", "0", &self.name])
+            .output();
     }
 }
