@@ -354,3 +354,15 @@ def test_set_file_puts_a_rules_file_into_rules_d_unchanged():
     docs = render_docs(values)
     assert find(docs, "ConfigMap", "saker-rules")["data"] == {"rules-custom.yaml": text}
     assert "/etc/saker/rules.d" in mounts_by_path(docs)
+
+
+def test_notes_tell_what_was_installed():
+    notes = chart.render({"customRules": {"b.yaml": "[]", "a.yaml": "[]"}, "metrics": {"enabled": True}})["saker/templates/NOTES.txt"]
+    assert "kubectl exec -it nginx -- sh" in notes
+    assert "Custom rules loaded from /etc/saker/rules.d: a.yaml, b.yaml" in notes
+    assert "service saker-metrics" in notes
+    assert "CloudWatch" not in notes
+    notes = chart.render({"saker": {"cloudwatch_output": {"enabled": True}}})["saker/templates/NOTES.txt"]
+    assert "log group /aws/saker/alerts" in notes
+    # A values file that removes the section altogether still renders.
+    assert "CloudWatch" not in chart.render({"saker": {"cloudwatch_output": None}})["saker/templates/NOTES.txt"]
