@@ -1,0 +1,1 @@
+//! Unit tests: state transitions and field families, on hand-built events.
