@@ -42,14 +42,25 @@ impl SynthView {
     }
 }
 
+/// Borrows a stored value, as a real extractor borrows from its tables.
+fn borrowed(v: &Value<'static>) -> Value<'_> {
+    use std::borrow::Cow;
+    match v {
+        Value::Str(b) => Value::Str(Cow::Borrowed(b.as_ref())),
+        Value::Buf(b) => Value::Buf(Cow::Borrowed(b.as_ref())),
+        Value::List(l) => Value::List(l.iter().map(borrowed).collect()),
+        other => other.clone(),
+    }
+}
+
 impl EventView for SynthView {
     fn event_type(&self) -> u16 {
         u16::MAX
     }
     fn extract(&self, f: &FieldRef) -> Option<Value<'_>> {
         match &f.arg {
-            FieldArg::None => self.plain[f.id.0 as usize].clone(),
-            a => self.with_arg.get(&(f.id.0, a.clone())).cloned(),
+            FieldArg::None => self.plain[f.id.0 as usize].as_ref().map(borrowed),
+            a => self.with_arg.get(&(f.id.0, a.clone())).map(borrowed),
         }
     }
 }

@@ -65,7 +65,7 @@ fn style_of(f: &FieldRef) -> Style {
     let info = f.info();
     let no_arg = f.arg == saker_fields::FieldArg::None;
     match info.name {
-        "evt.time" => Style::Time,
+        "evt.time" | "evt.outputtime" => Style::Time,
         "evt.time.s" => Style::TimeS,
         "evt.time.iso8601" => Style::Iso8601,
         "evt.datetime" => Style::DateTime,

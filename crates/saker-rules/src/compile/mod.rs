@@ -169,6 +169,13 @@ fn targ(a: &TArg) -> Result<(XArg, Option<XType>), CompileError> {
         TArg::Field(f) => {
             let r = resolve_field(f)?;
             let info = r.info();
+            if matches!(info.name, "evt.type" | "syscall.type") {
+                // Event-type indexing (§3.11) cannot see through transformers.
+                return err(
+                    format!("field '{}' does not support transformers", f.text()),
+                    f.pos,
+                );
+            }
             if info.has(flags::NO_TRANSFORMER) {
                 return err(
                     format!("field '{}' does not support transformers", f.text()),
@@ -305,6 +312,15 @@ fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileErr
     let cmp = match (&c.rhs, c.modifier) {
         (Rhs::None, _) => Cmp::Exists,
         (Rhs::Field(o), _) => {
+            if is_evt_type {
+                return err(
+                    format!(
+                        "field '{}' cannot be compared to another field",
+                        c.lhs.text()
+                    ),
+                    o.pos(),
+                );
+            }
             let (rx, rt) = operand(o)?;
             if rx.field().is_some_and(|f| f.info().has(flags::NO_RHS))
                 || lhs_flags & flags::NO_RHS != 0 && !lhs_has_arg

@@ -318,3 +318,22 @@ fn compile_warnings() {
     );
     assert!(warns("proc.name regex 'ba(sh|zsh)'").is_empty());
 }
+
+#[test]
+fn quoting_and_escapes() {
+    yes("proc.cmdline = \"bash -c Echo Hi\"");
+    yes("proc.cmdline = 'bash -c Echo Hi'");
+    yes("proc.cmdline startswith 'bash\\x20-c'");
+    yes("proc.name in ('bash', \"zsh\", sh)");
+    let v = MapView::new().with("proc.cmdline", s("say \"hi\" it's \\ok\t"));
+    assert!(run(r#"proc.cmdline = "say \"hi\" it's \\ok\t""#, &v));
+    assert!(run(r#"proc.cmdline = 'say "hi" it\'s \\ok\t'"#, &v));
+    // Legacy `\ ` yields a single backslash.
+    assert!(run(r#"proc.cmdline contains "s \ ok""#, &v));
+    // Bare values may contain `<`, `>`, `!`, `*`, `[`, `]`, `:`, `/`.
+    let v = MapView::new()
+        .with("proc.name", s("<NA>"))
+        .with("fd.name", s("a:b/[c]!*"));
+    assert!(run("proc.name=<NA>", &v));
+    assert!(run("fd.name=a:b/[c]!*", &v));
+}
