@@ -253,18 +253,16 @@ impl State {
                     }
                 }
             }
-            "prlimit" | "setrlimit" if res == 0 => {
-                // RLIMIT_NOFILE is PPM resource 7.
-                if int(ev, "resource") == Some(7) {
-                    let cur = int(ev, "newcur").or_else(|| int(ev, "cur")).unwrap_or(-1);
-                    let target = match int(ev, "pid") {
-                        Some(p) if p > 0 => p,
-                        _ => ev.tid,
-                    };
-                    if cur > 0 {
-                        if let Some(t) = self.threads.get_mut(&target) {
-                            t.fdlimit = cur;
-                        }
+            // RLIMIT_NOFILE is PPM resource 7.
+            "prlimit" | "setrlimit" if res == 0 && int(ev, "resource") == Some(7) => {
+                let cur = int(ev, "newcur").or_else(|| int(ev, "cur")).unwrap_or(-1);
+                let target = match int(ev, "pid") {
+                    Some(p) if p > 0 => p,
+                    _ => ev.tid,
+                };
+                if cur > 0 {
+                    if let Some(t) = self.threads.get_mut(&target) {
+                        t.fdlimit = cur;
                     }
                 }
             }
