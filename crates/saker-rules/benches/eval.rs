@@ -43,7 +43,7 @@ impl SynthView {
 }
 
 /// Borrows a stored value, as a real extractor borrows from its tables.
-fn borrowed(v: &Value<'static>) -> Value<'_> {
+fn borrowed<'a>(v: &'a Value<'static>) -> Value<'a> {
     use std::borrow::Cow;
     match v {
         Value::Str(b) => Value::Str(Cow::Borrowed(b.as_ref())),
