@@ -5,6 +5,7 @@ use saker_event::Event;
 fn main() {
     let path = std::env::args().nth(1).expect("usage: scapdump FILE");
     let raw = std::env::args().any(|a| a == "--raw");
+    let args_style = std::env::args().any(|a| a == "--args");
     let mut r = match Reader::open(&path) {
         Ok(r) => r,
         Err(e) => {
@@ -70,7 +71,19 @@ fn main() {
                         .map_or("?", |p| p.name);
                     args.push_str(name);
                     args.push('=');
-                    ev.render_param(i, &mut args);
+                    if args_style {
+                        if let Some(b) = ev.param(i) {
+                            saker_event::render::render_param_styled(
+                                ev.etype,
+                                i,
+                                b,
+                                saker_event::Style::Args,
+                                &mut args,
+                            );
+                        }
+                    } else {
+                        ev.render_param(i, &mut args);
+                    }
                     args.push(' ');
                 }
                 println!(

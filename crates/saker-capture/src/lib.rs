@@ -13,4 +13,4 @@ mod writer;
 pub use block::{DF_LARGE, DF_STATE_ONLY};
 pub use error::CaptureError;
 pub use reader::Reader;
-pub use writer::Writer;
+pub use writer::{FileSink, Writer};

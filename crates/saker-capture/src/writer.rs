@@ -14,7 +14,8 @@ use crate::error::CaptureError;
 use crate::{evblock, meta};
 
 /// Writes a capture. Create with [`Writer::create`] or [`Writer::new`], add
-/// events with [`Writer::write_event`], and call [`Writer::finish`].
+/// events with [`Writer::write_event`], and call `finish` (files) or
+/// [`Writer::into_inner`] (other sinks).
 pub struct Writer<W: Write> {
     out: W,
     offset: u64,
@@ -70,8 +71,8 @@ impl Writer<FileSink> {
         Writer::new(sink, snap)
     }
 
-    /// Flushes and closes the file.
-    pub fn finish_file(self) -> Result<(), CaptureError> {
+    /// Flushes and closes the file (writing the gzip trailer when compressed).
+    pub fn finish(self) -> Result<(), CaptureError> {
         let off = self.offset;
         self.out.finish().map_err(|source| CaptureError::Io {
             offset: off,
@@ -208,8 +209,8 @@ impl<W: Write> Writer<W> {
         r
     }
 
-    /// Flushes and returns the sink.
-    pub fn finish(mut self) -> Result<W, CaptureError> {
+    /// Flushes and returns the sink (for writers made with [`Writer::new`]).
+    pub fn into_inner(mut self) -> Result<W, CaptureError> {
         let off = self.offset;
         self.out.flush().map_err(|source| CaptureError::Io {
             offset: off,

@@ -20,7 +20,7 @@ fn write(path: &PathBuf, snap: &saker_event::Snapshot, events: &[Event]) {
     for e in events {
         w.write_event(e).unwrap();
     }
-    w.finish_file().unwrap();
+    w.finish().unwrap();
 }
 
 fn strip_num(v: &[Event]) -> Vec<Event> {
@@ -130,4 +130,64 @@ fn sysdig_reads_written_files() {
         }
         std::fs::remove_file(&out).unwrap();
     }
+}
+
+#[test]
+fn writer_into_memory() {
+    let (snap, events) = read_all(&capture("ping_sendto.scap"));
+    let mut w = Writer::new(Vec::new(), &snap).unwrap();
+    for e in &events[..50] {
+        w.write_event(e).unwrap();
+    }
+    let bytes = w.into_inner().unwrap();
+    // Blocks are 4-byte aligned and the file starts with the 1.2 section header.
+    assert_eq!(bytes.len() % 4, 0);
+    assert_eq!(&bytes[..4], &0x0A0D_0D0Au32.to_le_bytes());
+    assert_eq!(&bytes[12..16], &[1, 0, 2, 0]);
+    let mut r = Reader::from_read(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(r.snapshot(), &snap);
+    let mut ev = Event::default();
+    let mut n = 0;
+    while r.next_event(&mut ev).unwrap() {
+        assert_eq!(
+            Event {
+                num: 0,
+                ..ev.clone()
+            },
+            Event {
+                num: 0,
+                ..events[n].clone()
+            }
+        );
+        n += 1;
+    }
+    assert_eq!(n, 50);
+}
+
+#[test]
+fn oversized_events_use_large_blocks() {
+    // A 70 KB write payload does not fit a u16 parameter length: refused with context.
+    let snap = saker_event::Snapshot::default();
+    let mut w = Writer::new(Vec::new(), &snap).unwrap();
+    let mut e = Event::new(7, 1, 2, 0, 9);
+    e.push_param(&0i64.to_le_bytes());
+    e.push_param(&vec![b'x'; 70_000]);
+    let err = w.write_event(&e).unwrap_err().to_string();
+    assert!(
+        err.contains("event #7 (type 9)") && err.contains("70000"),
+        "{err}"
+    );
+    // Many parameters that together exceed 64 KiB go to an EV_V2_LARGE block.
+    let mut e = Event::new(8, 1, 2, 0, 9);
+    e.push_param(&0i64.to_le_bytes());
+    e.push_param(&vec![b'y'; 60_000]);
+    e.push_param(&3i64.to_le_bytes());
+    e.push_param(&vec![b'z'; 10_000]);
+    w.write_event(&e).unwrap();
+    let bytes = w.into_inner().unwrap();
+    let mut r = Reader::from_read(std::io::Cursor::new(bytes)).unwrap();
+    r.set_convert(false);
+    let mut ev = Event::default();
+    assert!(r.next_event(&mut ev).unwrap());
+    assert_eq!((ev.etype, ev.nparams(), ev.buf.len()), (9, 4, 70_016));
 }

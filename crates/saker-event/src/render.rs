@@ -304,6 +304,9 @@ pub fn render_value(info: &'static ParamInfo, b: &[u8], style: Style, out: &mut 
     }
     match decode_value(info, b) {
         ParamValue::Missing => out.push_str("<NA>"),
+        ParamValue::Errno(v) if v >= 0 && info.fmt == table::Fmt::Hex => {
+            let _ = write!(out, "{v:X}");
+        }
         ParamValue::Errno(v) => render_errno(v, style, out),
         ParamValue::Fd(v) => {
             if v == PPM_AT_FDCWD {
@@ -341,7 +344,7 @@ pub fn render_value(info: &'static ParamInfo, b: &[u8], style: Style, out: &mut 
         ParamValue::Uint(v) => {
             if info.fmt == table::Fmt::Hex {
                 let _ = write!(out, "{v:X}");
-            } else if info.fmt == table::Fmt::Oct && style == Style::Args {
+            } else if info.fmt == table::Fmt::Oct && v != 0 {
                 let _ = write!(out, "0{v:o}");
             } else {
                 let _ = write!(out, "{v}");
@@ -477,6 +480,13 @@ mod tests {
         assert_eq!(r(3, 0, &(-2i64).to_le_bytes(), Style::Arg), "ENOENT");
         assert_eq!(r(3, 0, &(-2i64).to_le_bytes(), Style::Args), "-2(ENOENT)");
         assert_eq!(r(3, 0, &5i64.to_le_bytes(), Style::Arg), "5");
+        // mode is octal, dev hex, mmap's res hex (as libsinsp prints them)
+        assert_eq!(r(3, 3, &0o644u32.to_le_bytes(), Style::Arg), "0644");
+        assert_eq!(r(3, 3, &0u32.to_le_bytes(), Style::Arg), "0");
+        assert_eq!(
+            r(161, 0, &0x7fad48782000i64.to_le_bytes(), Style::Arg),
+            "7FAD48782000"
+        );
         assert_eq!(r(3, 1, b"/etc/passwd\0", Style::Arg), "/etc/passwd");
         assert_eq!(r(3, 1, b"", Style::Arg), "<NA>");
         // openat exit dirfd

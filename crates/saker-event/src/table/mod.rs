@@ -395,6 +395,100 @@ mod tests {
         );
     }
 
+    /// The current exit event (newest non-old exit id) of an event name.
+    fn current_exit(name: &str) -> &'static EventInfo {
+        ids_for_name(name)
+            .iter()
+            .rev()
+            .map(|&i| info(i).unwrap())
+            .find(|e| e.dir == Dir::Exit && !e.is_old_version())
+            .unwrap_or_else(|| panic!("no current exit event for {name}"))
+    }
+
+    #[test]
+    fn state_set_is_covered() {
+        // sinsp_state_sc_set() at libs HEAD (events-and-captures.md §3.4), minus the
+        // 32-bit-only variants and the sched_process_exit tracepoint.
+        let state = "accept accept4 bind capset chdir chroot clone clone3 close close_range \
+            connect creat dup dup2 dup3 epoll_create epoll_create1 eventfd eventfd2 execve \
+            execveat fchdir fcntl fork getsockopt inotify_init inotify_init1 io_uring_setup \
+            memfd_create mount open open_by_handle_at openat openat2 pidfd_getfd pidfd_open pipe \
+            pipe2 prctl prlimit recvfrom recvmmsg recvmsg sendmmsg sendmsg sendto setgid \
+            setregid setresgid setresuid setreuid setrlimit setsid setuid shutdown signalfd \
+            signalfd4 socket socketpair timerfd_create umount umount2 userfaultfd vfork";
+        for n in state.split_whitespace() {
+            assert!(has_dedicated_event(n), "{n}");
+            let e = current_exit(n);
+            assert!(e.category & EC_SYSCALL != 0, "{n}");
+        }
+        assert!(has_dedicated_event("procexit"));
+        for n in [
+            "fcntl64",
+            "setgid32",
+            "setresgid32",
+            "setresuid32",
+            "setuid32",
+        ] {
+            assert!(is_known_name(n), "{n} (generic)");
+        }
+    }
+
+    #[test]
+    fn rule_arguments_exist_on_exit_events() {
+        // evt.arg.* names the upstream rules use (rules-language.md §5.3).
+        let uses: &[(&str, &[&str])] = &[
+            ("bpf", &["cmd"]),
+            ("socket", &["domain", "flags"]),
+            ("chmod", &["filename", "mode"]),
+            ("fchmodat", &["filename", "mode", "dirfd"]),
+            ("fchmod", &["fd", "mode"]),
+            ("execve", &["filename", "flags"]),
+            ("open", &["flags", "name", "mode"]),
+            ("openat", &["flags", "name", "mode", "dirfd"]),
+            ("openat2", &["flags", "name", "mode"]),
+            ("creat", &["name", "mode"]),
+            ("dup3", &["flags"]),
+            ("linkat", &["flags", "oldpath", "newpath"]),
+            ("link", &["oldpath", "newpath"]),
+            ("unlinkat", &["flags", "name"]),
+            ("unlink", &["path"]),
+            ("renameat2", &["flags", "oldpath", "newpath"]),
+            ("rename", &["oldpath", "newpath"]),
+            ("renameat", &["oldpath", "newpath"]),
+            ("unshare", &["flags"]),
+            ("finit_module", &["flags"]),
+            ("userfaultfd", &["flags"]),
+            ("accept4", &["flags"]),
+            ("symlink", &["target", "linkpath"]),
+            ("symlinkat", &["target", "linkpath"]),
+            ("mkdir", &["path", "mode"]),
+            ("mkdirat", &["path"]),
+            ("rmdir", &["path"]),
+            ("ptrace", &["request"]),
+            ("setuid", &["uid"]),
+            ("setns", &["fd"]),
+            ("listen", &["fd"]),
+        ];
+        for (ev, args) in uses {
+            let e = current_exit(ev);
+            for a in *args {
+                assert!(e.param_index(a).is_some(), "{ev} exit lacks {a}");
+            }
+        }
+        let unshare = current_exit("unshare");
+        let t = unshare.params[1].flag_table().unwrap();
+        assert!(t.entries.iter().any(|(n, _)| *n == "CLONE_NEWUSER"));
+        let ptrace = current_exit("ptrace");
+        assert_eq!(
+            ptrace.params[3].flag_table().unwrap().name,
+            "ptrace_requests"
+        );
+        assert_eq!(
+            current_exit("bpf").params[1].flag_table().unwrap().name,
+            "bpf_commands"
+        );
+    }
+
     #[test]
     fn rule_event_types_are_known() {
         for n in [
