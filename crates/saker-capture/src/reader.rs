@@ -94,6 +94,13 @@ impl Reader {
         &self.late
     }
 
+    /// Takes the metadata found after the first event (empty snapshot when none).
+    /// A concatenated capture starts a new section whose processes and fds
+    /// replace the previous ones (libsinsp resets its state there).
+    pub fn take_late_snapshot(&mut self) -> Snapshot {
+        std::mem::take(&mut self.late)
+    }
+
     /// Number of section headers seen so far.
     pub fn sections(&self) -> u32 {
         self.sections

@@ -224,3 +224,31 @@ fn snapshots_decode() {
         .iter()
         .any(|i| i.name == b"lo" && i.addr.to_string() == "127.0.0.1"));
 }
+
+#[test]
+fn concatenated_captures_expose_the_second_section() {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    for name in ["syscall.scap", "connect_localhost.scap"] {
+        let gz = std::fs::read(capture(name)).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut bytes)
+            .unwrap();
+    }
+    let mut r = saker_capture::Reader::from_read(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(r.snapshot().procs.len(), 229);
+    let mut ev = saker_event::Event::default();
+    let mut n = 0;
+    let mut seen_second = None;
+    while r.next_event(&mut ev).unwrap() {
+        n += 1;
+        if r.sections() == 2 && seen_second.is_none() {
+            seen_second = Some(n);
+            let late = r.take_late_snapshot();
+            assert_eq!((late.procs.len(), late.fds.len()), (184, 690));
+        }
+    }
+    assert_eq!(n, 366 + 371);
+    assert_eq!(seen_second, Some(367));
+    assert!(r.take_late_snapshot().procs.is_empty());
+}
