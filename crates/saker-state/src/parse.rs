@@ -668,6 +668,18 @@ impl State {
         let Some(ParamValue::SockTuple(t)) = ev.param_by_name("tuple") else {
             return;
         };
+        if fd >= 0 && self.fd(ev.tid, fd).is_none() {
+            // An unknown fd used with an address: libsinsp infers a UDP socket.
+            let send = ev.info().is_some_and(|i| i.name.starts_with("send"));
+            if send && matches!(t, SockTuple::Ip { .. }) {
+                let mut f = Fd::new(FdType::Ipv4Sock, Vec::new());
+                f.l4proto = l4::UDP;
+                apply_tuple(&mut f, &t);
+                self.add_fd(ev.tid, fd, f);
+                self.name_changed = true;
+            }
+            return;
+        }
         let Some(f) = self.fd_mut(ev.tid, fd) else {
             return;
         };
