@@ -597,3 +597,108 @@ fn thread_limit_is_enforced_and_counted() {
     assert_eq!(c.threads_dropped, 1);
     assert_eq!(c.failed_thread_lookups, 3);
 }
+
+#[test]
+fn live_mode_reads_missing_threads_from_proc() {
+    let mut st = State::new(Config {
+        proc_lookup: true,
+        ..Config::default()
+    });
+    let me = std::process::id() as i64;
+    let e = ev(1, 5, me, &[("res", P::I(0)), ("fd", P::I(0))]);
+    let c = st.process(&e);
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(txt(&c, "proc.name"), comm.trim_end());
+    assert_eq!(txt(&c, "proc.pid"), me.to_string());
+    let exe = std::fs::read_link("/proc/self/exe").unwrap();
+    assert_eq!(txt(&c, "proc.exepath"), exe.to_string_lossy());
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(txt(&c, "proc.cwd"), format!("{}/", cwd.display()));
+    assert_ne!(txt(&c, "proc.ppid"), "-1");
+}
+
+#[test]
+fn time_fields_and_pid_rendering() {
+    let mut st = seeded();
+    let e1 = ev(1, 5, 20, &[("res", P::I(0)), ("fd", P::I(0))]);
+    st.process(&e1);
+    st.finish();
+    // kill(10, SIGTERM): the pid renders as the target's name.
+    let mut k = ev(
+        3,
+        129,
+        20,
+        &[("res", P::I(0)), ("pid", P::I(10)), ("sig", P::I(15))],
+    );
+    k.ts = 3_500_000_123;
+    let c = st.process(&k);
+    assert_eq!(txt(&c, "evt.arg.pid"), "sshd");
+    assert_eq!(txt(&c, "evt.arg.sig"), "SIGTERM");
+    assert_eq!(txt(&c, "evt.rawarg.pid"), "10");
+    assert_eq!(txt(&c, "evt.rawtime"), "3500000123");
+    assert_eq!(txt(&c, "evt.rawtime.s"), "3");
+    assert_eq!(txt(&c, "evt.rawtime.ns"), "500000123");
+    assert_eq!(txt(&c, "evt.reltime"), "2500000123");
+    assert_eq!(txt(&c, "evt.deltatime"), "2500000123");
+    assert_eq!(txt(&c, "evt.arg.nosuch"), "<NA>");
+    assert_eq!(txt(&c, "fd.name"), "<NA>");
+    assert_eq!(txt(&c, "fd.num"), "<NA>");
+    assert_eq!(txt(&c, "evt.count"), "1");
+    assert_eq!(txt(&c, "evt.type.is[kill]"), "1");
+}
+
+#[test]
+fn snapshot_sockets_and_rename_paths() {
+    let mut st = seeded();
+    let mut snap = Snapshot::default();
+    snap.fds.push((
+        10,
+        FdInfo {
+            fd: 3,
+            ino: 0,
+            ty: FdType::Ipv4ServSock,
+            open_flags: 0,
+            dev: 0,
+            name: Vec::new(),
+            sock: SockInfo::IpServer {
+                ip: "0.0.0.0".parse().unwrap(),
+                port: 22,
+                l4proto: crate::types::l4::TCP,
+            },
+        },
+    ));
+    st.seed(&snap);
+    let e = ev(
+        1,
+        25,
+        10,
+        &[("res", P::I(0)), ("fd", P::I(3)), ("backlog", P::I(5))],
+    );
+    let c = st.process(&e);
+    assert_eq!(txt(&c, "fd.name"), "0.0.0.0:22");
+    assert_eq!(txt(&c, "fd.sport"), "22");
+    assert_eq!(txt(&c, "fd.is_server"), "true");
+    assert_eq!(txt(&c, "fd.cip"), "<NA>");
+    assert_eq!(txt(&c, "fd.l4proto"), "tcp");
+    assert_eq!(txt(&c, "evt.arg.fd"), "<4t>0.0.0.0:22");
+    st.finish();
+    let r = ev(
+        2,
+        177,
+        20,
+        &[
+            ("res", P::I(0)),
+            ("olddirfd", P::I(-100)),
+            ("oldpath", P::S("a.txt")),
+            ("newdirfd", P::I(-100)),
+            ("newpath", P::S("/tmp/b.txt")),
+        ],
+    );
+    let c = st.process(&r);
+    assert_eq!(txt(&c, "fs.path.source"), "/home/bob/a.txt");
+    assert_eq!(txt(&c, "fs.path.sourceraw"), "a.txt");
+    assert_eq!(txt(&c, "fs.path.target"), "/tmp/b.txt");
+    assert_eq!(txt(&c, "evt.abspath[src]"), "/home/bob/a.txt");
+    assert_eq!(txt(&c, "evt.arg.oldpath"), "/home/bob/a.txt");
+    assert_eq!(txt(&c, "fs.path.name"), "<NA>");
+}
