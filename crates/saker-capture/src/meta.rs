@@ -528,3 +528,138 @@ pub fn write_iface_v2(i: &IfaceInfo, out: &mut Vec<u8>) {
     out.put_u32(e.len() as u32);
     out.extend_from_slice(&e);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-built entry of an old process-list version (fields per the scap format).
+    fn old_entry(v: u8) -> Vec<u8> {
+        let mut e = Vec::new();
+        e.put_u64(42);
+        e.put_u64(41);
+        e.put_u64(1);
+        if v >= 6 {
+            e.put_u64(40);
+        }
+        if v >= 8 {
+            e.put_u64(39);
+        }
+        e.put_str16(b"sh");
+        e.put_str16(b"/bin/sh");
+        if v >= 7 {
+            e.put_str16(b"/usr/bin/dash");
+        }
+        e.put_str16(b"-c\0echo hi\0");
+        e.put_str16(b"/root");
+        e.put_u64(1024);
+        e.put_u32(0);
+        e.put_u32(1000);
+        e.put_u32(1001);
+        if v >= 2 {
+            for x in [10u32, 20, 30] {
+                e.put_u32(x);
+            }
+            e.put_u64(5);
+            e.put_u64(6);
+        }
+        if v >= 3 {
+            e.put_str16(b"HOME=/root\0PATH=/bin\0");
+        }
+        if v >= 4 {
+            e.put_u64(2);
+            e.put_u64(3);
+            e.put_str16(b"cpu=/docker/abc\0");
+        }
+        if v >= 5 {
+            e.put_str16(b"/");
+        }
+        e
+    }
+
+    #[test]
+    fn every_process_list_version() {
+        for v in 1..=8u8 {
+            let mut body = old_entry(v);
+            body.extend(old_entry(v));
+            body.extend_from_slice(&[0, 0]); // block padding
+            let ps = parse_pl(&body, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            assert_eq!(ps.len(), 2, "v{v}");
+            let p = &ps[0];
+            assert_eq!(
+                (p.tid, p.pid, p.ptid, p.uid, p.gid),
+                (42, 41, 1, 1000, 1001),
+                "v{v}"
+            );
+            assert_eq!(p.comm, b"sh");
+            assert_eq!(p.args, vec![b"-c".to_vec(), b"echo hi".to_vec()]);
+            assert_eq!(p.cwd, b"/root");
+            assert_eq!(p.vmrss_kb, if v >= 2 { 20 } else { 0 }, "v{v}");
+            assert_eq!(p.env.len(), if v >= 3 { 2 } else { 0 }, "v{v}");
+            assert_eq!(
+                (p.vtid, p.vpid),
+                if v >= 4 { (2, 3) } else { (42, 41) },
+                "v{v}"
+            );
+            assert_eq!(p.root, if v >= 5 { &b"/"[..] } else { &b""[..] }, "v{v}");
+            assert_eq!(p.sid, if v >= 6 { 40 } else { 0 }, "v{v}");
+            assert_eq!(
+                p.exepath,
+                if v >= 7 {
+                    &b"/usr/bin/dash"[..]
+                } else {
+                    &b""[..]
+                }
+            );
+            assert_eq!(p.vpgid, if v >= 8 { 39 } else { 0 }, "v{v}");
+            assert_eq!(p.loginuid, u32::MAX);
+        }
+    }
+
+    #[test]
+    fn v9_tail_variants() {
+        let full = ProcInfo {
+            tid: 7,
+            pid: 7,
+            comm: b"x".to_vec(),
+            loginuid: 1000,
+            tty: 34816,
+            pidns_init_start_ts: 99,
+            cap_effective: 0x1ff,
+            exe_upper_layer: true,
+            exe_ino: 12,
+            pgid: 7,
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        write_proc_v9(&full, &mut b);
+        assert_eq!(parse_pl(&b, 9).unwrap(), vec![full]);
+        // A pre-0.10 V9 entry (no pidns_init_start_ts/tty, tail up to cap_effective).
+        let mut e = b[4..].to_vec();
+        let head_len = e.len() - (8 + 4 + 4 + 1 + 24 + 1 + 24 + 1 + 1 + 8);
+        e.truncate(head_len);
+        e.put_u32(1000);
+        e.push(1);
+        e.put_u64(1);
+        e.put_u64(2);
+        e.put_u64(3);
+        let mut blk = Vec::new();
+        blk.put_u32(e.len() as u32 + 4);
+        blk.extend_from_slice(&e);
+        let p = &parse_pl(&blk, 9).unwrap()[0];
+        assert_eq!(
+            (p.loginuid, p.exe_writable, p.cap_effective, p.tty),
+            (1000, true, 3, 0)
+        );
+        assert_eq!(p.pidns_init_start_ts, 0);
+    }
+
+    #[test]
+    fn corrupt_lists_are_errors() {
+        assert!(parse_pl(&[1, 2, 3, 4, 5], 5).is_err());
+        let e = parse_fdl(&[0; 12], 2).unwrap_err();
+        assert!(e.contains("length 0"), "{e}");
+        let e = parse_il(&[9, 0, 0, 0, 0, 0, 0, 0], 1).unwrap_err();
+        assert!(e.contains("unknown type 9"), "{e}");
+    }
+}

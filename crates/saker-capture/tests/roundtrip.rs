@@ -191,3 +191,30 @@ fn oversized_events_use_large_blocks() {
     assert!(r.next_event(&mut ev).unwrap());
     assert_eq!((ev.etype, ev.nparams(), ev.buf.len()), (9, 4, 70_016));
 }
+
+#[test]
+fn unknown_blocks_are_skipped() {
+    let (snap, events) = read_all(&capture("syscall.scap"));
+    let mut w = Writer::new(Vec::new(), &snap).unwrap();
+    for e in &events[..10] {
+        w.write_event(e).unwrap();
+    }
+    let mut bytes = w.into_inner().unwrap();
+    // An unknown block (type 0x7777, 5-byte body padded to 8) after the section header
+    // and another one at the end.
+    let mut unk = Vec::new();
+    unk.extend_from_slice(&0x7777u32.to_le_bytes());
+    unk.extend_from_slice(&20u32.to_le_bytes());
+    unk.extend_from_slice(b"hello\0\0\0");
+    unk.extend_from_slice(&20u32.to_le_bytes());
+    bytes.splice(28..28, unk.iter().copied());
+    bytes.extend_from_slice(&unk);
+    let mut r = Reader::from_read(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(r.snapshot(), &snap);
+    let mut ev = Event::default();
+    let mut n = 0;
+    while r.next_event(&mut ev).unwrap() {
+        n += 1;
+    }
+    assert_eq!(n, 10);
+}
