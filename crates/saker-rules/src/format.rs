@@ -72,7 +72,7 @@ fn style_of(f: &FieldRef) -> Style {
         "evt.datetime.s" => Style::DateTimeS,
         _ if info.has(flags::ANY_SIDE) => Style::Na,
         _ if info.has(flags::ANY_ANCESTOR) && no_arg => Style::SpaceJoined,
-        _ if info.has(flags::LIST) => Style::Parenthesised,
+        _ if info.has(flags::LIST) && no_arg => Style::Parenthesised,
         _ => Style::Plain,
     }
 }

@@ -156,7 +156,7 @@ pub(crate) fn operand(o: &Operand) -> Result<(Extract, XType), CompileError> {
             let info = r.info();
             let t = XType {
                 ty: info.ty,
-                list: info.has(flags::LIST),
+                list: info.has(flags::LIST) && r.arg == FieldArg::None,
             };
             Ok((Extract::Field(r), t))
         }
@@ -184,7 +184,7 @@ fn targ(a: &TArg) -> Result<(XArg, Option<XType>), CompileError> {
             }
             let t = XType {
                 ty: info.ty,
-                list: info.has(flags::LIST),
+                list: info.has(flags::LIST) && r.arg == FieldArg::None,
             };
             (XArg::Value(Extract::Field(r)), Some(t))
         }

@@ -2,7 +2,7 @@
 //! compiled into a trie (literal components hashed, glob components scanned).
 
 use super::glob::Glob;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Default)]
 struct Node {

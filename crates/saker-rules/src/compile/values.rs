@@ -1,8 +1,8 @@
 //! Typed literals (§3.9), value sets for `in`/`intersects`, and the scalar
 //! comparisons shared by literal and field-to-field checks.
 
+use rustc_hash::FxHashSet as HashSet;
 use saker_fields::{FieldType, Value};
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// A literal parsed by the left-hand side's type.
