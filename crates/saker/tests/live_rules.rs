@@ -14,15 +14,6 @@ fn builtin() -> Vec<PathBuf> {
     Vec::new()
 }
 
-fn ok(out: &std::process::Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shells
 // ---------------------------------------------------------------------------------------------
@@ -523,20 +514,6 @@ fn permissions_or_owner_of_sensitive_file_changed() {
 // ---------------------------------------------------------------------------------------------
 // Network
 // ---------------------------------------------------------------------------------------------
-
-/// A TCP listener that accepts and drains connections in the background.
-fn listener(addr: &str) -> u16 {
-    let l = std::net::TcpListener::bind(addr).expect("bind listener");
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut conn in l.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut conn, &mut std::io::sink());
-            });
-        }
-    });
-    port
-}
 
 #[test]
 fn outbound_connection_from_container_by_network_tool() {
