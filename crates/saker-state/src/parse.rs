@@ -29,6 +29,95 @@ fn bytes<'e>(ev: &'e Event, name: &str) -> Option<&'e [u8]> {
 
 const CLONE_IDS: [u16; 4] = [223, 225, 227, 335];
 
+const PARSED: &[&str] = &[
+    "accept",
+    "accept4",
+    "bind",
+    "bpf",
+    "capset",
+    "chdir",
+    "chroot",
+    "clone",
+    "clone3",
+    "close",
+    "close_range",
+    "connect",
+    "creat",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create",
+    "epoll_create1",
+    "eventfd",
+    "eventfd2",
+    "execve",
+    "execveat",
+    "fchdir",
+    "fcntl",
+    "fork",
+    "getcwd",
+    "inotify_init",
+    "inotify_init1",
+    "io_uring_setup",
+    "memfd_create",
+    "open",
+    "open_by_handle_at",
+    "openat",
+    "openat2",
+    "pidfd_getfd",
+    "pidfd_open",
+    "pipe",
+    "pipe2",
+    "pread",
+    "preadv",
+    "prlimit",
+    "procexit",
+    "pwrite",
+    "pwritev",
+    "read",
+    "readv",
+    "recv",
+    "recvfrom",
+    "recvmmsg",
+    "recvmsg",
+    "send",
+    "sendmmsg",
+    "sendmsg",
+    "sendto",
+    "setgid",
+    "setns",
+    "setregid",
+    "setresgid",
+    "setresuid",
+    "setreuid",
+    "setrlimit",
+    "setsid",
+    "setuid",
+    "signalfd",
+    "signalfd4",
+    "socket",
+    "socketpair",
+    "timerfd_create",
+    "unshare",
+    "userfaultfd",
+    "vfork",
+    "write",
+    "writev",
+];
+
+/// Whether the parser handles events of type `et` (precomputed per id).
+fn parsed(et: u16) -> bool {
+    static T: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=saker_event::table::EVENT_MAX)
+            .map(|i| saker_event::info(i).is_some_and(|inf| PARSED.contains(&inf.name)))
+            .collect()
+    })
+    .get(et as usize)
+    .copied()
+    .unwrap_or(false)
+}
+
 impl State {
     /// Finds the event's thread, creating it on a miss (except for the events
     /// whose parsers create it themselves).
@@ -94,11 +183,18 @@ impl State {
         if !is_clone && et != 186 && name != "switch" && ev.tid > 0 && !info.is_internal() {
             self.ensure_thread(ev.tid);
         }
-        if ev.is_enter() && et != 186 {
+        if (ev.is_enter() && et != 186) || !parsed(et) {
             return;
         }
         let res = ev.res().unwrap_or(0);
         match name {
+            "read" | "write" | "pread" | "pwrite" | "readv" | "writev" | "preadv" | "pwritev"
+            | "sendto" | "recvfrom" | "sendmsg" | "recvmsg" | "send" | "recv" | "sendmmsg"
+            | "recvmmsg"
+                if res >= 0 =>
+            {
+                self.parse_io_tuple(ev)
+            }
             "clone" | "fork" | "vfork" | "clone3" => self.parse_clone(ev, res),
             "execve" | "execveat" if res >= 0 => self.parse_execve(ev),
             "procexit" => {
@@ -265,13 +361,6 @@ impl State {
                         t.fdlimit = cur;
                     }
                 }
-            }
-            "read" | "write" | "pread" | "pwrite" | "readv" | "writev" | "preadv" | "pwritev"
-            | "sendto" | "recvfrom" | "sendmsg" | "recvmsg" | "send" | "recv" | "sendmmsg"
-            | "recvmmsg"
-                if res >= 0 =>
-            {
-                self.parse_io_tuple(ev)
             }
             _ => {}
         }

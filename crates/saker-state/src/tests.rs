@@ -702,3 +702,77 @@ fn snapshot_sockets_and_rename_paths() {
     assert_eq!(txt(&c, "evt.arg.oldpath"), "/home/bob/a.txt");
     assert_eq!(txt(&c, "fs.path.name"), "<NA>");
 }
+
+/// Rough extraction cost (run with `--ignored --nocapture` in release).
+#[test]
+#[ignore]
+fn extraction_speed() {
+    let mut st = seeded();
+    let o = ev(
+        1,
+        307,
+        20,
+        &[
+            ("fd", P::I(3)),
+            ("dirfd", P::I(-100)),
+            ("name", P::S("/etc/passwd")),
+            ("flags", P::I(1)),
+        ],
+    );
+    st.process(&o);
+    st.finish();
+    let refs: Vec<FieldRef> = [
+        "proc.name",
+        "fd.name",
+        "evt.type",
+        "proc.pname",
+        "user.name",
+        "container.id",
+        "fd.directory",
+        "proc.aname[2]",
+        "evt.is_open_read",
+        "proc.cmdline",
+    ]
+    .iter()
+    .map(|n| field(n))
+    .collect();
+    let e = ev(2, 9, 20, &[("res", P::I(5)), ("fd", P::I(3))]);
+    let n = 200_000;
+    let t0 = std::time::Instant::now();
+    let mut k = 0;
+    for _ in 0..n {
+        let c = st.process(&e);
+        for r in &refs {
+            k += c.extract(r).is_some() as usize;
+        }
+        st.finish();
+    }
+    let dt = t0.elapsed();
+    eprintln!(
+        "{:.0} ns/event with {} extractions ({k})",
+        dt.as_nanos() as f64 / n as f64,
+        refs.len()
+    );
+    let t0 = std::time::Instant::now();
+    for _ in 0..n {
+        let c = st.process(&e);
+        k += c.fd().is_some() as usize;
+        st.finish();
+    }
+    eprintln!(
+        "{:.0} ns/event parse only",
+        t0.elapsed().as_nanos() as f64 / n as f64
+    );
+    for r in &refs {
+        let c = st.view(&e);
+        let t0 = std::time::Instant::now();
+        for _ in 0..n {
+            k += c.extract(r).is_some() as usize;
+        }
+        eprintln!(
+            "{:?}: {:.0} ns",
+            r.id.name(),
+            t0.elapsed().as_nanos() as f64 / n as f64
+        );
+    }
+}
