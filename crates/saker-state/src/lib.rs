@@ -22,6 +22,7 @@ mod extract_evt;
 mod extract_fd;
 mod extract_proc;
 mod parse;
+mod parse_net;
 pub mod paths;
 mod procfs;
 mod render;
