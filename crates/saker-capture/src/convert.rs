@@ -74,14 +74,15 @@ impl Converter {
         };
         let syscall = info.category & EC_SYSCALL != 0;
         if info.dir == Dir::Enter && syscall {
-            let toctou = TOCTOU_ENTER.contains(&ev.etype);
+            // Old versions of the TOCTOU enter events (e.g. OPENAT_E) pass as their current version.
+            let cur = current_id(ev.etype);
             let mut stored = self.enters.remove(&ev.tid).unwrap_or_default();
             stored.clone_from(ev);
             self.enters.insert(ev.tid, stored);
-            if !toctou {
+            if !TOCTOU_ENTER.contains(&cur) {
                 return false;
             }
-            self.rebuild(ev, ev.etype, None);
+            self.rebuild(ev, cur, None);
             return true;
         }
         let target = current_id(ev.etype);
@@ -285,6 +286,33 @@ mod tests {
         assert_eq!(x.param(1), Some(&b"cat\0"[..]));
         assert_eq!(x.param(7), Some(&1024u64.to_le_bytes()[..]));
         assert_eq!(x.param(13), Some(&[][..]));
+    }
+
+    #[test]
+    fn old_openat_enter_passes_as_current() {
+        let mut c = Converter::default();
+        let mut e = ev(
+            102,
+            4,
+            &[
+                &(-100i64).to_le_bytes(),
+                b"/etc/x\0",
+                &1u32.to_le_bytes(),
+                &0u32.to_le_bytes(),
+            ],
+        );
+        assert!(c.convert(&mut e));
+        assert_eq!((e.etype, e.nparams()), (306, 4));
+        assert_eq!(e.param(1), Some(&b"/etc/x\0"[..]));
+        let mut x = ev(103, 4, &[&3i64.to_le_bytes()]);
+        assert!(c.convert(&mut x));
+        assert_eq!((x.etype, x.nparams()), (307, 7));
+        assert_eq!(
+            x.param(2),
+            Some(&b"/etc/x\0"[..]),
+            "name from the old enter"
+        );
+        assert_eq!(x.param(1), Some(&(-100i64).to_le_bytes()[..]));
     }
 
     #[test]
