@@ -17,7 +17,9 @@ pub const CAPTURES: [&str; 5] = [
 pub fn captures_dir() -> PathBuf {
     std::env::var_os("SAKER_CAPTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/captures"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/captures")
+        })
 }
 
 pub fn capture(name: &str) -> PathBuf {
