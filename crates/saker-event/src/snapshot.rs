@@ -16,10 +16,10 @@ pub struct ProcInfo {
     pub vtid: i64,
     pub vpid: i64,
     pub comm: Vec<u8>,
-    /// argv[0].
+    /// `argv[0]`.
     pub exe: Vec<u8>,
     pub exepath: Vec<u8>,
-    /// Arguments after argv[0].
+    /// Arguments after `argv[0]`.
     pub args: Vec<Vec<u8>>,
     pub env: Vec<Vec<u8>>,
     pub cwd: Vec<u8>,
