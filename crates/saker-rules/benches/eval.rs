@@ -14,6 +14,7 @@ use std::path::Path;
 /// A synthetic event: values indexed by field id, arguments in a side map,
 /// so extraction costs about what a real state lookup does.
 struct SynthView {
+    etype: u16,
     plain: Vec<Option<Value<'static>>>,
     with_arg: HashMap<(u16, FieldArg), Value<'static>>,
 }
@@ -21,6 +22,7 @@ struct SynthView {
 impl SynthView {
     fn new(pairs: &[(&str, Value<'static>)]) -> Self {
         let mut v = SynthView {
+            etype: u16::MAX,
             plain: vec![None; saker_fields::FIELDS.len()],
             with_arg: HashMap::new(),
         };
@@ -37,9 +39,25 @@ impl SynthView {
                 }
                 None => v.plain[lookup(k).expect(k).0 as usize] = Some(val.clone()),
             }
+            if *k == "evt.type" {
+                if let Value::Str(name) = val {
+                    v.etype = exit_id(std::str::from_utf8(name).unwrap_or(""));
+                }
+            }
         }
         v
     }
+}
+
+/// The exit-event id of an event name (what a real event carries).
+fn exit_id(name: &str) -> u16 {
+    use saker_event::table::{ids_for_name, info, Dir};
+    ids_for_name(name)
+        .iter()
+        .copied()
+        .filter(|&id| info(id).is_some_and(|e| e.dir == Dir::Exit))
+        .max()
+        .unwrap_or(u16::MAX)
 }
 
 /// Borrows a stored value, as a real extractor borrows from its tables.
@@ -55,7 +73,7 @@ fn borrowed<'a>(v: &'a Value<'static>) -> Value<'a> {
 
 impl EventView for SynthView {
     fn event_type(&self) -> u16 {
-        u16::MAX
+        self.etype
     }
     fn extract(&self, f: &FieldRef) -> Option<Value<'_>> {
         match &f.arg {

@@ -337,3 +337,18 @@ fn quoting_and_escapes() {
     assert!(run("proc.name=<NA>", &v));
     assert!(run("fd.name=a:b/[c]!*", &v));
 }
+
+#[test]
+fn filters_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<crate::eval::Filter>();
+    assert_send_sync::<crate::format::OutputFormat>();
+}
+
+#[test]
+fn integer_booleans_from_extractors() {
+    let v = MapView::new().with("evt.is_open_read", Value::U64(1));
+    assert!(run("evt.is_open_read = true", &v));
+    assert!(run("evt.is_open_read in (true)", &v));
+    assert!(!run("evt.is_open_read = false", &v));
+}

@@ -166,6 +166,8 @@ pub fn eq_lit(v: &Value, lit: &Lit) -> bool {
         (Value::Net(a, p), Lit::Net(b, q)) => a == b && p == q,
         (_, Lit::Num(n)) => num_of(v) == Some(*n),
         (Value::Str(s), Lit::Bool(b)) => s.as_ref() == if *b { &b"true"[..] } else { b"false" },
+        // Extractors may report booleans as 0/1 integers.
+        (_, Lit::Bool(b)) => num_of(v) == Some(*b as i128),
         _ => false,
     }
 }
@@ -230,7 +232,9 @@ impl ValueSet {
             }
             Value::Net(a, p) => self.nets.iter().any(|(n, q)| n == a && p == q),
             Value::List(_) => false,
-            other => num_of(other).is_some_and(|n| self.nums.contains(&n)),
+            other => num_of(other).is_some_and(|n| {
+                self.nums.contains(&n) || ((n == 0 || n == 1) && self.bools[n as usize])
+            }),
         }
     }
 }
