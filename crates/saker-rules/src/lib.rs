@@ -3,10 +3,10 @@
 pub mod alert;
 pub mod ast;
 pub mod compile;
-pub mod eval;
-pub mod evttypes;
 pub mod engine;
 pub mod errors;
+pub mod eval;
+pub mod evttypes;
 pub mod exceptions;
 pub mod format;
 pub mod lex;
