@@ -142,6 +142,10 @@ impl Converter {
             };
             match from_old.or_else(from_enter) {
                 Some((b, ty)) => push_converted(out, b, ty, np.ty),
+                // libscap never leaves an exit event's result empty: it defaults to 0.
+                None if i == 0 && np.name == "res" => {
+                    out.push_param(&[0u8; 8][..np.ty.fixed_size().unwrap_or(0).min(8)])
+                }
                 None => out.push_param(&[]),
             }
         }
@@ -313,6 +317,15 @@ mod tests {
             "name from the old enter"
         );
         assert_eq!(x.param(1), Some(&(-100i64).to_le_bytes()[..]));
+    }
+
+    #[test]
+    fn missing_result_defaults_to_zero() {
+        let mut c = Converter::default();
+        let mut x = ev(51, 4, &[]); // SENDMMSG_X with no parameters
+        assert!(c.convert(&mut x));
+        assert_eq!(x.param(0), Some(&0i64.to_le_bytes()[..]));
+        assert!(x.nparams() > 1 && x.param(1) == Some(&[][..]));
     }
 
     #[test]
