@@ -21,6 +21,8 @@ use saker_event::Event;
 pub const TOCTOU_ENTER: [u16; 5] = [2, 22, 58, 306, 326];
 
 const CONTAINER_E: u16 = 228;
+const PROCEXIT_E: u16 = 16;
+const PROCEXIT_1_E: u16 = 186;
 const CONTAINER_JSON_2_E: u16 = 324;
 
 /// Current id for every event id.
@@ -84,6 +86,10 @@ impl Converter {
             }
             self.rebuild(ev, cur, None);
             return true;
+        }
+        if matches!(ev.etype, PROCEXIT_E | PROCEXIT_1_E) {
+            // The thread is gone: forget its pending enter event.
+            self.enters.remove(&ev.tid);
         }
         let target = current_id(ev.etype);
         let enter = if info.dir == Dir::Exit && syscall {
