@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/table/data.rs (event table facts) and src/table/flagdata.rs.
+"""Generates src/table/data.rs (event table facts), src/table/flagdata.rs and src/ppm.rs.
 
 Inputs are facts only: event ids, names, categories, flags, parameter names and
 types, flag-table names/values. They are read from the API headers shipped in
@@ -9,7 +9,12 @@ to libs HEAD (PPM_EVENT_MAX 454, exit-only) using the parameter lists of
 exit params + the enter params not already present" (how the exit-only
 migration appended the former enter parameters).
 
-Usage: gen_table.py <falco_event_schema api dir> <spec md> <out dir>
+Events 430..453 (iterators, close_range, keyctl) exist only at HEAD; the
+iterator entries are placeholders without parameters.
+
+Usage (from crates/saker-event, after `cargo info falco_event_schema` fetched it):
+  tools/gen_table.py ~/.cargo/registry/src/*/falco_event_schema-0.5.1/api \
+      /work/shared/spec/events-and-captures.md src/table
 """
 import re, sys, os, json
 
