@@ -218,3 +218,38 @@ fn unknown_blocks_are_skipped() {
     }
     assert_eq!(n, 10);
 }
+
+#[test]
+fn new_fd_types_are_written_so_sysdig_still_opens_the_file() {
+    let (mut snap, events) = read_all(&capture("syscall.scap"));
+    let tid = snap.procs[0].tid;
+    snap.fds.push((
+        tid,
+        saker_event::FdInfo {
+            fd: 9999,
+            ino: 5,
+            ty: saker_event::FdType::Memfd,
+            open_flags: 0,
+            dev: 0,
+            name: b"memfd:x".to_vec(),
+            sock: saker_event::SockInfo::None,
+        },
+    ));
+    let out = tmp("memfd.scap");
+    write(&out, &snap, &events);
+    let (back, _) = read_all(&out);
+    let f = back
+        .fds
+        .iter()
+        .find(|(t, f)| *t == tid && f.fd == 9999)
+        .unwrap();
+    assert_eq!(
+        (f.1.ty, f.1.name.as_slice()),
+        (saker_event::FdType::Unsupported, &b"memfd:x"[..])
+    );
+    assert_eq!(
+        sysdig_events(&out).len(),
+        sysdig_events(&capture("syscall.scap")).len() - 2
+    );
+    std::fs::remove_file(&out).unwrap();
+}
