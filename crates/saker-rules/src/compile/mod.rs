@@ -3,6 +3,7 @@
 
 pub mod glob;
 mod ops;
+mod optimize;
 pub mod pmatch;
 pub mod transform;
 pub mod values;
@@ -138,9 +139,24 @@ pub fn compile(expr: &Expr) -> Result<(Filter, Vec<CompileWarning>), CompileErro
 
 fn node(e: &Expr, w: &mut Vec<CompileWarning>) -> Result<Node, CompileError> {
     Ok(match e {
-        Expr::And(c) => Node::And(c.iter().map(|x| node(x, w)).collect::<Result<_, _>>()?),
-        Expr::Or(c) => Node::Or(c.iter().map(|x| node(x, w)).collect::<Result<_, _>>()?),
-        Expr::Not(x) => Node::Not(Box::new(node(x, w)?)),
+        Expr::And(c) => {
+            let kids = c
+                .iter()
+                .map(|x| node(x, w))
+                .collect::<Result<Vec<_>, _>>()?;
+            optimize::and(kids)
+        }
+        Expr::Or(c) => {
+            let kids = c
+                .iter()
+                .map(|x| node(x, w))
+                .collect::<Result<Vec<_>, _>>()?;
+            optimize::or(kids)
+        }
+        Expr::Not(x) => match node(x, w)? {
+            Node::Not(inner) => *inner,
+            n => Node::Not(Box::new(n)),
+        },
         Expr::MacroRef { name, pos } => {
             return err(format!("Undefined macro '{name}' used in filter."), *pos)
         }

@@ -301,7 +301,7 @@ fn compile_errors() {
     );
     assert_eq!(
         cerr("fd.sip = 300.1.1.1"),
-        "filter error: unrecognized IP address 300.1.1.1"
+        "unrecognized IP address 300.1.1.1"
     );
 }
 
@@ -351,4 +351,63 @@ fn integer_booleans_from_extractors() {
     assert!(run("evt.is_open_read = true", &v));
     assert!(run("evt.is_open_read in (true)", &v));
     assert!(!run("evt.is_open_read = false", &v));
+}
+
+#[test]
+fn event_table_checks() {
+    assert_eq!(cerr("evt.type = opne"), "unknown event type opne");
+    assert_eq!(
+        cerr("evt.type in (open, bogus)"),
+        "unknown event type bogus"
+    );
+    assert_eq!(
+        cerr("evt.arg.nosuchparam = x"),
+        "unknown event argument nosuchparam"
+    );
+    assert!(compile(
+        &parse_condition("evt.type in (execve, madvise) and evt.arg.flags exists").unwrap()
+    )
+    .is_ok());
+    assert_eq!(
+        cerr("tolower(evt.type) = open"),
+        "field 'evt.type' does not support transformers"
+    );
+    assert_eq!(
+        cerr("evt.type = val(proc.name)"),
+        "field 'evt.type' cannot be compared to another field"
+    );
+    assert_eq!(
+        cerr("fd.snet = 10.0.0.0"),
+        "unrecognized IP network 10.0.0.0"
+    );
+}
+
+#[test]
+fn merged_and_flattened_trees_keep_semantics() {
+    // Same-field `=`/`in` under `or` are merged into one set; others stay.
+    let (f, _) = compile(
+        &parse_condition("(proc.name = sh or (proc.name in (zsh, bash) or evt.num = 1)) and not not proc.pname = sshd")
+            .unwrap(),
+    )
+    .unwrap();
+    let crate::eval::Node::And(kids) = &f.root else {
+        panic!("{:?}", f.root)
+    };
+    assert_eq!(kids.len(), 2);
+    let crate::eval::Node::Or(alts) = &kids[0] else {
+        panic!("{:?}", kids[0])
+    };
+    assert_eq!(alts.len(), 2, "{alts:?}");
+    assert!(f.eval(&view()));
+    yes("proc.name = sh or proc.name = bash");
+    no("proc.name = sh or proc.name in (zsh)");
+    // Ancestors: any ancestor in either set.
+    yes("proc.aname = init or proc.aname in (systemd)");
+    // Missing values stay false.
+    no("proc.sname = a or proc.sname in (b)");
+    // List fields with `in` are not merged: each set must hold every element.
+    no("fd.types in (file) or fd.types in (ipv4)");
+    yes("fd.types in (file) or fd.types in (ipv4, file)");
+    // `!=` on both sides is not a membership test.
+    yes("fd.ip != 10.0.0.1 or fd.ip = 10.0.0.1");
 }

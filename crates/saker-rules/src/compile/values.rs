@@ -116,10 +116,10 @@ pub fn parse_lit(ty: FieldType, text: &[u8]) -> Result<Lit, String> {
         },
         FieldType::Ip => Lit::Ip(
             s.parse::<IpAddr>()
-                .map_err(|_| format!("filter error: unrecognized IP address {s}"))?,
+                .map_err(|_| format!("unrecognized IP address {s}"))?,
         ),
         FieldType::IpNet => {
-            let bad = || format!("filter error: unrecognized IP network {s}");
+            let bad = || format!("unrecognized IP network {s}");
             let (a, p) = s.split_once('/').ok_or_else(bad)?;
             let addr: IpAddr = a.parse().map_err(|_| bad())?;
             let prefix: u8 = p.parse().map_err(|_| bad())?;
@@ -210,6 +210,16 @@ impl ValueSet {
             }
         }
         s
+    }
+
+    /// Adds every member of `o`.
+    pub fn absorb(&mut self, o: ValueSet) {
+        self.bytes.extend(o.bytes);
+        self.nums.extend(o.nums);
+        self.bools[0] |= o.bools[0];
+        self.bools[1] |= o.bools[1];
+        self.ips.extend(o.ips);
+        self.nets.extend(o.nets);
     }
 
     /// Builds a set from extracted values (field-valued right-hand side).
