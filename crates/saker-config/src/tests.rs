@@ -1,0 +1,274 @@
+use super::*;
+use saker_rules::Priority;
+
+fn load_str(text: &str, ov: &[&str]) -> Result<Loaded, ConfigError> {
+    let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
+    from_yaml_str(text, "test.yaml", &ov)
+}
+
+#[test]
+fn defaults_when_empty() {
+    let l = load_str("", &[]).unwrap();
+    let c = l.config;
+    assert!(l.warnings.is_empty());
+    assert_eq!(c.priority, Priority::Debug);
+    assert!(c.stdout_output.enabled);
+    assert!(!c.json_output);
+    assert!(c.json_include_output_property);
+    assert_eq!(c.webserver.listen_address, "127.0.0.1");
+    assert_eq!(c.webserver.listen_port, 8765);
+    assert_eq!(c.outputs_queue.capacity, 10_000);
+    assert_eq!(
+        c.rules_paths(),
+        vec![
+            PathBuf::from("/etc/saker/saker_rules.yaml"),
+            PathBuf::from("/etc/saker/rules.d")
+        ]
+    );
+}
+
+#[test]
+fn falco_keys_parse() {
+    let text = r#"
+rules_files: [/a.yaml, /b.d]
+json_output: true
+json_include_tags_property: false
+priority: WARNING
+rule_matching: all
+file_output: {enabled: true, keep_alive: true, filename: /tmp/x.txt}
+http_output:
+  enabled: true
+  url: http://localhost:2801/
+  custom_headers: {X-Token: abc}
+webserver: {enabled: true, listen_port: 9100, prometheus_metrics_enabled: true}
+syscall_event_drops: {actions: [log, alert], rate: 0.5, max_burst: 3}
+base_syscalls: {custom_set: [openat, "!kill"], repair: true}
+rules:
+  - disable: {rule: "*"}
+  - enable: {tag: network}
+"#;
+    let l = load_str(text, &[]).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(
+        c.rules_paths(),
+        vec![PathBuf::from("/a.yaml"), PathBuf::from("/b.d")]
+    );
+    assert!(c.json_output && !c.json_include_tags_property);
+    assert_eq!(c.priority, Priority::Warning);
+    assert_eq!(c.rule_matching, RuleMatching::All);
+    assert!(c.file_output.keep_alive);
+    assert_eq!(
+        c.http_output
+            .custom_headers
+            .get("X-Token")
+            .map(String::as_str),
+        Some("abc")
+    );
+    assert_eq!(c.webserver.listen_port, 9100);
+    assert_eq!(c.syscall_event_drops.max_burst, 3);
+    assert_eq!(c.base_syscalls.custom_set, vec!["openat", "!kill"]);
+    assert_eq!(c.rules.len(), 2);
+    assert_eq!(
+        c.rules[1],
+        RuleSelection::Enable(RuleSelector {
+            rule: None,
+            tag: Some("network".into())
+        })
+    );
+}
+
+#[test]
+fn overrides_nested_lists_and_types() {
+    let l = load_str(
+        "webserver: {listen_port: 8765}\nrules_files: [/x.yaml]\n",
+        &[
+            "http_output.enabled=true",
+            "http_output.url=http://h:1/p?a=b",
+            "webserver.listen_port=9000",
+            "rules_files[1]=/y.yaml",
+            "cloudwatch_output.metrics={enabled: true, namespace: N}",
+            "base_syscalls.custom_set=[a, b]",
+            "priority=info",
+        ],
+    )
+    .unwrap();
+    let c = l.config;
+    assert!(c.http_output.enabled);
+    assert_eq!(c.http_output.url, "http://h:1/p?a=b");
+    assert_eq!(c.webserver.listen_port, 9000);
+    assert_eq!(
+        c.rules_paths(),
+        vec![PathBuf::from("/x.yaml"), PathBuf::from("/y.yaml")]
+    );
+    assert!(c.cloudwatch_output.metrics.enabled);
+    assert_eq!(c.cloudwatch_output.metrics.namespace, "N");
+    assert_eq!(c.base_syscalls.custom_set, vec!["a", "b"]);
+    assert_eq!(c.priority, Priority::Informational);
+}
+
+#[test]
+fn bad_override_syntax() {
+    let e = load_str("", &["novalue"]).unwrap_err().to_string();
+    assert_eq!(e, "invalid -o override 'novalue': expected key=value");
+    let e = load_str("", &["rules_files[5]=/x"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("index 5 is past the end"), "{e}");
+}
+
+#[test]
+fn unknown_keys_warn_with_path() {
+    let l = load_str(
+        "jsonoutput: true\nwebserver: {enabled: true, listen_prot: 1}\n",
+        &["http_output.bogus=1"],
+    )
+    .unwrap();
+    let mut w = l.warnings.clone();
+    w.sort();
+    assert_eq!(
+        w,
+        vec![
+            "unknown config key 'http_output.bogus' (ignored)",
+            "unknown config key 'jsonoutput' (ignored)",
+            "unknown config key 'webserver.listen_prot' (ignored)",
+        ]
+    );
+    assert!(l.config.webserver.enabled);
+}
+
+#[test]
+fn bad_values_name_path_and_type() {
+    let e = load_str("webserver: {listen_port: abc}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "config error at 'webserver.listen_port': invalid type: string \"abc\", expected u16"
+        ),
+        "{e}"
+    );
+    let e = load_str("", &["json_output=maybe"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "config error at 'json_output': invalid type: string \"maybe\", expected a boolean"
+        ),
+        "{e}"
+    );
+    let e = load_str("priority: loud\n", &[]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("config error at 'priority': Unknown priority \"loud\""),
+        "{e}"
+    );
+    let e = load_str("webserver: {listen_port: 70000}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("config error at 'webserver.listen_port':"),
+        "{e}"
+    );
+    let e = load_str("syscall_event_drops: {actions: [log, explode]}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "config error at 'syscall_event_drops.actions[1]': unknown variant `explode`"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn cross_field_errors() {
+    let e = load_str("file_output: {enabled: true}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "config error at 'file_output.filename': file_output is enabled but no filename is set"
+    );
+    let e = load_str("rules_file: /a\nrules_files: [/b]\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("both 'rules_files' and the legacy 'rules_file'"),
+        "{e}"
+    );
+    let e = load_str("webserver: {listen_address: localhost}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "config error at 'webserver.listen_address': must be an IP address"
+    );
+    let e = load_str("syscall_event_drops: {actions: [ignore, log]}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'ignore' cannot be combined"), "{e}");
+}
+
+#[test]
+fn legacy_rules_file_single_string() {
+    let c = load_str("rules_file: /only.yaml\n", &[]).unwrap().config;
+    assert_eq!(c.rules_paths(), vec![PathBuf::from("/only.yaml")]);
+}
+
+#[test]
+fn env_substitution_in_values() {
+    std::env::set_var("SAKER_CFG_NODE", "node-7");
+    let c = load_str(
+        "cloudwatch_output: {log_stream: \"alerts-${SAKER_CFG_NODE}\"}\n",
+        &[],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.cloudwatch_output.log_stream, "alerts-node-7");
+}
+
+#[test]
+fn invalid_yaml_and_missing_file() {
+    let e = load_str("a: [\n", &[]).unwrap_err().to_string();
+    assert!(e.starts_with("config file test.yaml: invalid YAML"), "{e}");
+    let e = load(Some(Path::new("/nonexistent/saker.yaml")), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot read config file /nonexistent/saker.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn file_discovery_with_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(&p, "json_output: true\n").unwrap();
+    let l = load(Some(&p), &["stdout_output.enabled=false".into()]).unwrap();
+    assert_eq!(l.source.as_deref(), Some(p.as_path()));
+    assert!(l.config.json_output);
+    assert!(!l.config.stdout_output.enabled);
+}
+
+/// The documented example must load without a single unknown-key warning,
+/// so that it really documents the keys the code reads.
+#[test]
+fn example_config_documents_real_keys() {
+    let text = include_str!("../../../saker.example.yaml");
+    let l = load_str(text, &[]).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+/// The deploy config shipped in the image loads cleanly too.
+#[test]
+fn deploy_config_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/saker.yaml");
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let l = load_str(&text, &[]).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(l.config.json_output);
+    } else {
+        panic!("deploy/saker.yaml missing at {path}");
+    }
+}

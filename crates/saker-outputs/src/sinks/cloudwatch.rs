@@ -1,0 +1,404 @@
+//! CloudWatch Logs: alerts batched into PutLogEvents calls within the API
+//! limits, retried with backoff (throttling included), and per-rule alert
+//! counts as Embedded Metric Format records in their own stream.
+//!
+//! EMF rather than PutMetricData: the metrics travel through the same
+//! batched, retried PutLogEvents path and IAM permission (logs:PutLogEvents),
+//! without a second SDK client, and CloudWatch extracts them as metrics with
+//! the Rule and Priority dimensions (the request carries `x-amzn-logs-format: json/emf`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_cloudwatchlogs::Client;
+
+use super::{backoff, SinkCtx};
+
+/// Bytes PutLogEvents counts per event on top of its message.
+pub const EVENT_OVERHEAD: usize = 26;
+/// Largest single event (message + overhead) the service accepts.
+pub const MAX_EVENT_BYTES: usize = 262_144;
+/// All events of one call must fall within 24 hours.
+const MAX_SPAN_MS: i64 = 24 * 3600 * 1000 - 1;
+
+/// Builds the SDK client from the standard AWS chain plus config overrides.
+pub async fn make_client(cfg: &saker_config::CloudwatchOutput) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // Retries are ours (counted, with backoff, also for throttling).
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    if !cfg.region.is_empty() {
+        loader = loader.region(aws_sdk_cloudwatchlogs::config::Region::new(
+            cfg.region.clone(),
+        ));
+    }
+    if !cfg.endpoint.is_empty() {
+        loader = loader.endpoint_url(cfg.endpoint.clone());
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        tracing::warn!(
+            "cloudwatch_output: no AWS region configured (cloudwatch_output.region or AWS_REGION)"
+        );
+    }
+    Client::new(&sdk)
+}
+
+/// One log stream being written to.
+pub struct Writer {
+    pub client: Client,
+    pub group: String,
+    pub stream: String,
+    pub create_group: bool,
+    /// Mark requests as EMF so CloudWatch extracts metrics from them.
+    pub emf: bool,
+    pub retries: u32,
+    pub backoff_ms: u64,
+    ready: bool,
+}
+
+impl Writer {
+    pub fn new(
+        client: Client,
+        cfg: &saker_config::CloudwatchOutput,
+        stream: String,
+        emf: bool,
+    ) -> Writer {
+        Writer {
+            client,
+            group: cfg.log_group.clone(),
+            stream,
+            create_group: cfg.create_log_group,
+            emf,
+            retries: cfg.retries,
+            backoff_ms: cfg.backoff_ms,
+            ready: false,
+        }
+    }
+
+    /// Creates the group (if allowed) and the stream; "already exists" is fine.
+    async fn ensure_stream(&mut self) -> Result<(), String> {
+        if self.create_group {
+            if let Err(e) = self
+                .client
+                .create_log_group()
+                .log_group_name(&self.group)
+                .send()
+                .await
+            {
+                if e.code() != Some("ResourceAlreadyExistsException") {
+                    return Err(format!("CreateLogGroup {}: {}", self.group, describe(&e)));
+                }
+            }
+        }
+        if let Err(e) = self
+            .client
+            .create_log_stream()
+            .log_group_name(&self.group)
+            .log_stream_name(&self.stream)
+            .send()
+            .await
+        {
+            if e.code() != Some("ResourceAlreadyExistsException") {
+                return Err(format!(
+                    "CreateLogStream {}/{}: {}",
+                    self.group,
+                    self.stream,
+                    describe(&e)
+                ));
+            }
+        }
+        self.ready = true;
+        Ok(())
+    }
+
+    /// Sends one batch (already within the limits), retrying with backoff.
+    /// Returns false when the batch was given up.
+    pub async fn put(&mut self, mut events: Vec<(i64, String)>, ctx: &SinkCtx) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        events.sort_by_key(|e| e.0);
+        let mut input = Vec::with_capacity(events.len());
+        for (ts, msg) in events {
+            match InputLogEvent::builder().timestamp(ts).message(msg).build() {
+                Ok(e) => input.push(e),
+                Err(e) => tracing::warn!(output = ctx.name, "bad log event: {e}"),
+            }
+        }
+        let n = input.len() as u64;
+        let mut attempt = 0u32;
+        loop {
+            let err = if !self.ready {
+                self.ensure_stream().await.err()
+            } else {
+                None
+            };
+            let err = match err {
+                Some(e) => e,
+                None => {
+                    let mut req = self
+                        .client
+                        .put_log_events()
+                        .log_group_name(&self.group)
+                        .log_stream_name(&self.stream)
+                        .set_log_events(Some(input.clone()))
+                        .customize();
+                    if self.emf {
+                        req = req.mutate_request(|r| {
+                            r.headers_mut().insert("x-amzn-logs-format", "json/emf");
+                        });
+                    }
+                    match req.send().await {
+                        Ok(out) => {
+                            if let Some(rej) = out.rejected_log_events_info() {
+                                tracing::warn!(output = ctx.name, "events rejected: {rej:?}");
+                            }
+                            ctx.sent.inc_by(n);
+                            return true;
+                        }
+                        Err(e) => {
+                            let code = e.code().unwrap_or("");
+                            if code == "DataAlreadyAcceptedException" {
+                                ctx.sent.inc_by(n);
+                                return true;
+                            }
+                            if code == "ResourceNotFoundException" {
+                                self.ready = false;
+                            }
+                            if code == "InvalidParameterException" {
+                                tracing::warn!(
+                                    output = ctx.name,
+                                    "batch of {n} rejected: {}",
+                                    describe(&e)
+                                );
+                                ctx.give_up(n);
+                                return false;
+                            }
+                            format!("PutLogEvents: {}", describe(&e))
+                        }
+                    }
+                }
+            };
+            if attempt >= self.retries {
+                tracing::warn!(
+                    output = ctx.name,
+                    "dropping {n} events after {} attempts: {err}",
+                    attempt + 1
+                );
+                ctx.give_up(n);
+                return false;
+            }
+            tracing::debug!(output = ctx.name, "retrying: {err}");
+            ctx.retries.inc();
+            tokio::time::sleep(backoff(self.backoff_ms, attempt)).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(e: &E) -> String {
+    match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => format!("{e:?}"),
+    }
+}
+
+/// Events collected for the next call.
+#[derive(Default)]
+pub struct Batch {
+    pub events: Vec<(i64, String)>,
+    bytes: usize,
+    min_ts: i64,
+    max_ts: i64,
+    pub started: Option<Instant>,
+}
+
+impl Batch {
+    /// Would `msg` at `ts` still fit into this batch?
+    pub fn fits(&self, ts: i64, msg_len: usize, max_events: usize, max_bytes: usize) -> bool {
+        if self.events.is_empty() {
+            return true;
+        }
+        self.events.len() < max_events
+            && self.bytes + msg_len + EVENT_OVERHEAD <= max_bytes
+            && ts.max(self.max_ts) - ts.min(self.min_ts) <= MAX_SPAN_MS
+    }
+
+    pub fn push(&mut self, ts: i64, msg: String) {
+        if self.events.is_empty() {
+            self.min_ts = ts;
+            self.max_ts = ts;
+            self.started = Some(Instant::now());
+        }
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        self.bytes += msg.len() + EVENT_OVERHEAD;
+        self.events.push((ts, msg));
+    }
+
+    pub fn take(&mut self) -> Vec<(i64, String)> {
+        self.bytes = 0;
+        self.started = None;
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// Cuts a message to the largest event the service accepts, on a char boundary.
+pub fn clamp_message(mut msg: String) -> String {
+    let max = MAX_EVENT_BYTES - EVENT_OVERHEAD;
+    if msg.len() > max {
+        let mut cut = max;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+    }
+    msg
+}
+
+pub async fn run(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: Writer) {
+    let flush_every = Duration::from_millis(cfg.flush_interval_ms.max(1));
+    let max_bytes = cfg.batch_max_bytes.min(1_048_576);
+    let max_events = cfg.batch_max_events.clamp(1, 10_000);
+    let mut batch = Batch::default();
+    loop {
+        let deadline = batch
+            .started
+            .map(|s| tokio::time::Instant::from_std(s + flush_every));
+        let next = tokio::select! {
+            a = ctx.recv() => a,
+            _ = sleep_until_opt(deadline) => {
+                let ev = batch.take();
+                w.put(ev, &ctx).await;
+                continue;
+            }
+        };
+        let Some(a) = next else { break };
+        let msg = clamp_message(ctx.fmt.line(&a));
+        let ts = (a.time_ns / 1_000_000) as i64;
+        if !batch.fits(ts, msg.len(), max_events, max_bytes) {
+            let ev = batch.take();
+            w.put(ev, &ctx).await;
+        }
+        batch.push(ts, msg);
+        if batch.events.len() >= max_events {
+            let ev = batch.take();
+            w.put(ev, &ctx).await;
+        }
+    }
+    let ev = batch.take();
+    w.put(ev, &ctx).await;
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One EMF record: metric `Alerts` (Count) with dimensions Rule and Priority.
+pub fn emf_record(namespace: &str, ts_ms: i64, rule: &str, priority: &str, count: u64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": ts_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Rule", "Priority"]],
+                "Metrics": [{"Name": "Alerts", "Unit": "Count"}]
+            }]
+        },
+        "Rule": rule,
+        "Priority": priority,
+        "Alerts": count
+    })
+    .to_string()
+}
+
+/// Counts alerts per (rule, priority) and writes one EMF record per pair
+/// every `interval_s` and at shutdown.
+pub async fn run_metrics(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: Writer) {
+    let every = Duration::from_secs(cfg.metrics.interval_s.max(1));
+    let mut counts: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            a = ctx.recv() => match a {
+                Some(a) => *counts.entry((a.rule.clone(), a.priority.as_str())).or_default() += 1,
+                None => break,
+            },
+            _ = tick.tick() => flush_counts(&mut counts, &cfg, &mut w, &ctx).await,
+        }
+    }
+    flush_counts(&mut counts, &cfg, &mut w, &ctx).await;
+}
+
+async fn flush_counts(
+    counts: &mut BTreeMap<(String, &'static str), u64>,
+    cfg: &saker_config::CloudwatchOutput,
+    w: &mut Writer,
+    ctx: &SinkCtx,
+) {
+    if counts.is_empty() {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let events: Vec<(i64, String)> = std::mem::take(counts)
+        .into_iter()
+        .map(|((rule, prio), n)| {
+            (
+                now_ms,
+                emf_record(&cfg.metrics.namespace, now_ms, &rule, prio, n),
+            )
+        })
+        .collect();
+    // Thousands of distinct rules still fit in a few calls.
+    for chunk in events.chunks(5000) {
+        w.put(chunk.to_vec(), ctx).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_limits() {
+        let mut b = Batch::default();
+        b.push(1000, "x".repeat(100));
+        assert!(b.fits(1000, 100, 2, 1_048_576));
+        assert!(!b.fits(1000, 100, 1, 1_048_576));
+        // 126 bytes used; another 100-byte message needs 126 more.
+        assert!(b.fits(1000, 100, 10, 252));
+        assert!(!b.fits(1000, 100, 10, 251));
+        assert!(b.fits(1000 + MAX_SPAN_MS, 1, 10, 1_048_576));
+        assert!(!b.fits(1001 + MAX_SPAN_MS, 1, 10, 1_048_576));
+        assert_eq!(b.take().len(), 1);
+        assert!(b.events.is_empty());
+    }
+
+    #[test]
+    fn clamp() {
+        let m = clamp_message("é".repeat(200_000));
+        assert!(m.len() <= MAX_EVENT_BYTES - EVENT_OVERHEAD);
+        assert!(m.len() > MAX_EVENT_BYTES - EVENT_OVERHEAD - 2);
+    }
+
+    #[test]
+    fn emf_shape() {
+        let v: serde_json::Value =
+            serde_json::from_str(&emf_record("Saker", 5, "R", "Warning", 3)).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1],
+            "Priority"
+        );
+        assert_eq!(v["Alerts"], 3);
+        assert_eq!(v["Rule"], "R");
+    }
+}

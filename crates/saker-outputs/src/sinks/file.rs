@@ -1,0 +1,55 @@
+//! file: append one line per alert; the file is reopened per alert unless
+//! `keep_alive`, so log rotation by rename works without a signal.
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::AsyncWriteExt;
+
+use super::SinkCtx;
+
+async fn open(path: &str) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+}
+
+pub async fn run(mut ctx: SinkCtx, cfg: saker_config::FileOutput, buffered: bool) {
+    let mut kept: Option<tokio::io::BufWriter<File>> = None;
+    while let Some(a) = ctx.recv().await {
+        let mut line = ctx.fmt.line(&a);
+        line.push('\n');
+        let res = async {
+            if cfg.keep_alive {
+                if kept.is_none() {
+                    kept = Some(tokio::io::BufWriter::new(open(&cfg.filename).await?));
+                }
+                if let Some(w) = kept.as_mut() {
+                    w.write_all(line.as_bytes()).await?;
+                    if !buffered {
+                        w.flush().await?;
+                    }
+                }
+            } else {
+                let mut f = open(&cfg.filename).await?;
+                f.write_all(line.as_bytes()).await?;
+                f.flush().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        }
+        .await;
+        match res {
+            Ok(()) => {
+                ctx.sent.inc();
+            }
+            Err(e) => {
+                tracing::warn!(output = ctx.name, file = %cfg.filename, "write failed: {e}");
+                kept = None;
+                ctx.give_up(1);
+            }
+        }
+    }
+    if let Some(mut w) = kept {
+        let _ = w.flush().await;
+    }
+}

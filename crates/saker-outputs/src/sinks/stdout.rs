@@ -1,0 +1,67 @@
+//! stdout: one line per alert, flushed per alert unless `buffered_outputs`.
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::SinkCtx;
+
+pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: bool) {
+    while let Some(a) = ctx.recv().await {
+        let mut line = ctx.fmt.line(&a);
+        line.push('\n');
+        let res = async {
+            out.write_all(line.as_bytes()).await?;
+            if !buffered {
+                out.flush().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        }
+        .await;
+        match res {
+            Ok(()) => {
+                ctx.sent.inc();
+            }
+            Err(e) => {
+                tracing::warn!(output = ctx.name, "write failed: {e}");
+                ctx.give_up(1);
+            }
+        }
+    }
+    let _ = out.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt;
+
+    use crate::format::tests::alert;
+
+    async fn render(json: bool) -> String {
+        let (ctx, tx, metrics) = super::super::test_ctx(json);
+        let (w, mut r) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(super::run(ctx, w, false));
+        tx.send(Arc::new(alert())).await.unwrap();
+        tx.send(Arc::new(alert())).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).await.unwrap();
+        assert!(metrics
+            .encode()
+            .contains("saker_output_sent_total{output=\"test\"} 2"));
+        s
+    }
+
+    #[tokio::test]
+    async fn stdout_text_and_json_lines() {
+        let text = render(false).await;
+        let line = r#"12:00:00.000000001: Warning Shell spawned (user=root \"x\"\n)"#;
+        assert_eq!(text, format!("{line}\n{line}\n"));
+        let json = render(true).await;
+        let lines: Vec<&str> = json.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("{\"hostname\":\"h1\",\"output\":"));
+        assert!(lines[0].ends_with(",\"time\":\"2024-05-01T12:00:00.000000001Z\"}"));
+    }
+}
