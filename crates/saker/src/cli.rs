@@ -95,6 +95,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Command::ListFields { json } => crate::cmd::list_fields::run(json),
         Command::Validate { json, files } => crate::cmd::validate::run(&files, json),
+        Command::Replay {
+            rules,
+            file,
+            filter,
+            format,
+            no_progress,
+        } => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
+            rules: &rules,
+            file: &file,
+            filter: filter.as_deref(),
+            format: format.as_deref(),
+            progress: !no_progress,
+        }),
         _ => anyhow::bail!("not implemented yet"),
     }
 }

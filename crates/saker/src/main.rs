@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
+mod pipeline;
 mod rules;
 
 fn main() {

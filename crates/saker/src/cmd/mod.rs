@@ -1,2 +1,3 @@
 pub mod list_fields;
 pub mod validate;
+pub mod replay;

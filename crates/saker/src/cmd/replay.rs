@@ -1,0 +1,141 @@
+//! `saker replay`: run rules over a capture file, or print the events that
+//! match a filter (like `sysdig -r FILE -p FORMAT FILTER`).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use saker_capture::Reader;
+use saker_event::Event;
+use saker_rules::format::OutputFormat;
+use saker_rules::ruleset::AlertOptions;
+use saker_state::State;
+
+use crate::cli::RulesOpts;
+use crate::pipeline::Detector;
+
+/// sysdig's default line format.
+const DEFAULT_FORMAT: &str =
+    "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.args";
+
+pub struct ReplayArgs<'a> {
+    pub rules: &'a RulesOpts,
+    pub file: &'a Path,
+    pub filter: Option<&'a str>,
+    pub format: Option<&'a str>,
+    pub progress: bool,
+}
+
+fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
+    let reader = Reader::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut state = State::new(saker_state::Config::default());
+    state.seed(reader.snapshot());
+    Ok((reader, state))
+}
+
+fn progress_bar(file: &Path, enabled: bool) -> Option<indicatif::ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
+    match a.filter {
+        Some(f) => run_filter(&a, f),
+        None => run_rules(&a),
+    }
+}
+
+fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
+    let expr = saker_rules::parse::parse_condition(filter)
+        .map_err(|e| anyhow!("filter: {e}"))?;
+    let (compiled, _warnings) =
+        saker_rules::compile::compile(&expr).map_err(|e| anyhow!("filter: {e}"))?;
+    let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
+        .map_err(|e| anyhow!("format: {e}"))?;
+    let (mut reader, mut state) = open(a.file)?;
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut ev = Event::default();
+    let mut line = String::new();
+    while reader.next_event(&mut ev)? {
+        {
+            let ctx = state.process(&ev);
+            if !is_internal(&ev) && compiled.eval(&ctx) {
+                line.clear();
+                fmt.render(&ctx, &mut line);
+                line.push('\n');
+                if out.write_all(line.as_bytes()).is_err() {
+                    return Ok(0); // closed pipe (e.g. `| head`)
+                }
+            }
+        }
+        state.finish();
+    }
+    out.flush().ok();
+    Ok(0)
+}
+
+/// Internal meta events (procinfo, container, ...) update state but are not
+/// shown, as sysdig hides them without `-D`.
+fn is_internal(ev: &Event) -> bool {
+    saker_event::table::info(ev.etype)
+        .is_some_and(|i| i.category & saker_event::table::EC_INTERNAL != 0)
+}
+
+fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
+    let loaded_cfg = saker_config::load(a.rules.config.as_deref(), &a.rules.options)?;
+    for w in &loaded_cfg.warnings {
+        eprintln!("saker: warning: {w}");
+    }
+    let cfg = loaded_cfg.config;
+    let rules = crate::rules::load(&cfg, a.rules)?;
+    let metrics = Arc::new(saker_outputs::Metrics::new());
+    let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
+    let (mut reader, state) = open(a.file)?;
+    let hostname = reader
+        .snapshot()
+        .hostname
+        .clone()
+        .unwrap_or_else(|| saker_outputs::default_hostname(&cfg));
+    let mut det = Detector::new(
+        state,
+        Arc::new(rules.ruleset),
+        hostname,
+        AlertOptions {
+            time_format_iso_8601: cfg.time_format_iso_8601,
+        },
+    );
+    let pb = progress_bar(a.file, a.progress);
+    let mut ev = Event::default();
+    let mut n = 0u64;
+    let started = std::time::Instant::now();
+    while reader.next_event(&mut ev)? {
+        det.on_event(&ev, &mut |alert| outputs.send(Arc::new(alert)));
+        n += 1;
+        if let Some(pb) = &pb {
+            if n % 4096 == 0 {
+                pb.set_position(reader.offset());
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                pb.set_message(format!("{:.0} events/s", n as f64 / secs));
+            }
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    outputs.shutdown(Duration::from_secs(10));
+    eprint!("{}", det.stats.summary());
+    Ok(0)
+}

@@ -1,0 +1,87 @@
+//! The detection pipeline shared by `run` and `replay`: an event goes through
+//! the state engine, then the rules indexed for its type; matches become alerts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use saker_event::Event;
+use saker_rules::ruleset::{AlertOptions, RuleIdx, Ruleset};
+use saker_rules::Alert;
+use saker_state::State;
+
+/// Per-run counters, printed at the end and mirrored into metrics.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    pub events: u64,
+    pub alerts: u64,
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Events per type id, flushed into metrics in batches (a label lookup per event would cost more than the rules).
+    pub by_type: Vec<u64>,
+}
+
+impl RunStats {
+    pub fn summary(&self) -> String {
+        let mut s = format!("Events detected: {}\nRule counts by severity / rule:\n", self.events);
+        s.push_str(&format!("   Alerts: {}\n", self.alerts));
+        for (r, n) in &self.alerts_by_rule {
+            s.push_str(&format!("   {r}: {n}\n"));
+        }
+        s
+    }
+}
+
+pub struct Detector {
+    pub state: State,
+    ruleset: Arc<Ruleset>,
+    matches: Vec<RuleIdx>,
+    alert_opts: AlertOptions,
+    hostname: String,
+    pub stats: RunStats,
+}
+
+impl Detector {
+    pub fn new(state: State, ruleset: Arc<Ruleset>, hostname: String, alert_opts: AlertOptions) -> Self {
+        Detector {
+            state,
+            ruleset,
+            matches: Vec::with_capacity(8),
+            alert_opts,
+            hostname,
+            stats: RunStats {
+                by_type: vec![0; 1024],
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.ruleset
+    }
+
+    /// Swaps in a new ruleset between two events (hot reload); state is kept.
+    pub fn set_ruleset(&mut self, r: Arc<Ruleset>) {
+        self.ruleset = r;
+    }
+
+    /// Processes one event; `emit` receives each alert.
+    pub fn on_event(&mut self, ev: &Event, emit: &mut dyn FnMut(Alert)) {
+        self.stats.events += 1;
+        if let Some(c) = self.stats.by_type.get_mut(ev.etype as usize) {
+            *c += 1;
+        }
+        self.matches.clear();
+        {
+            let ctx = self.state.process(ev);
+            self.ruleset.matches(&ctx, &mut self.matches);
+            for &m in &self.matches {
+                let a = self
+                    .ruleset
+                    .alert(m, &ctx, ev.ts, &self.hostname, &self.alert_opts);
+                self.stats.alerts += 1;
+                *self.stats.alerts_by_rule.entry(a.rule.clone()).or_default() += 1;
+                emit(a);
+            }
+        }
+        self.state.finish();
+    }
+}
