@@ -90,8 +90,10 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
-    saker_event::table::info(ev.etype)
-        .is_some_and(|i| i.category & saker_event::table::EC_INTERNAL != 0)
+    // Container metadata events are consumed by the container engine, as libsinsp does.
+    saker_event::table::info(ev.etype).is_some_and(|i| {
+        i.category & saker_event::table::EC_INTERNAL != 0 || i.name == "container"
+    })
 }
 
 fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
