@@ -279,17 +279,20 @@ impl LoadResult {
     }
 
     /// Human form: one `file:line:col: error: rule 'X': problem (hint: ...)` per entry
-    /// (1-based line/column, like compilers), each followed by its snippet.
+    /// (1-based line/column, like compilers), followed by the snippet (errors)
+    /// and a `= CODE (short text)` line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for e in &self.errors {
             out.push_str(&e.to_string());
             out.push('\n');
             push_snippet(&mut out, &e.ctx.snippet);
+            out.push_str(&format!("    = {} ({})\n", e.code.code(), e.code.short()));
         }
         for w in &self.warnings {
             out.push_str(&w.to_string());
             out.push('\n');
+            out.push_str(&format!("    = {} ({})\n", w.code.code(), w.code.short()));
         }
         out
     }
@@ -331,7 +334,7 @@ fn write_prefix(f: &mut fmt::Formatter<'_>, file: &str, ctx: &Context, sev: &str
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_prefix(f, "", &self.ctx, "error")?;
-        write!(f, "{} ({})", self.message, self.code.code())?;
+        f.write_str(&self.message)?;
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
         }
@@ -342,7 +345,7 @@ impl fmt::Display for LoadError {
 impl fmt::Display for LoadWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_prefix(f, "", &self.ctx, "warning")?;
-        write!(f, "{} ({})", self.message, self.code.code())?;
+        f.write_str(&self.message)?;
         if let Some(d) = &self.deprecated_field {
             write!(f, ": field '{d}'")?;
         }

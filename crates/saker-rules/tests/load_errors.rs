@@ -321,7 +321,11 @@ fn json_and_text_forms() {
     assert_eq!(keys, ["errors", "name", "successful", "warnings"]);
     assert_eq!(
         res.to_text().lines().next().unwrap(),
-        "test.yaml:5:13: error: rule 'r': Invalid priority (LOAD_ERR_YAML_VALIDATE)"
+        "test.yaml:5:13: error: rule 'r': Invalid priority"
+    );
+    assert_eq!(
+        res.to_text(),
+        "test.yaml:5:13: error: rule 'r': Invalid priority\n      priority: loud\n                ^\n    = LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file)\n"
     );
     assert_eq!(res.summary(), "test.yaml: Invalid");
 }
