@@ -168,7 +168,8 @@ fn cw_config(endpoint_port: u16, group: &str) -> saker_config::Config {
     cw.log_stream = "node-1".into();
     cw.region = "us-east-1".into();
     cw.endpoint = format!("http://127.0.0.1:{endpoint_port}");
-    cw.flush_interval_ms = 200;
+    // Only the API limits and shutdown cut batches, so batch sizes are deterministic.
+    cw.flush_interval_ms = 600_000;
     cw.backoff_ms = 20;
     cfg
 }
@@ -252,12 +253,13 @@ fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
 
     let puts = proxy.puts.lock().unwrap().clone();
     let alert_puts: Vec<&Put> = puts.iter().filter(|p| p.stream == "node-1").collect();
+    // ~350-byte JSON alerts: the 1 MiB limit cuts the batches.
     assert!(
-        alert_puts.len() >= 4,
+        alert_puts.len() >= 6,
         "expected several batches: {alert_puts:?}"
     );
     assert!(
-        alert_puts.iter().any(|p| p.events == 10_000),
+        alert_puts.iter().filter(|p| p.bytes > 1_000_000).count() >= 5,
         "{alert_puts:?}"
     );
     for p in &alert_puts {
@@ -348,4 +350,38 @@ fn cloudwatch_retries_throttling_and_respects_min_priority() {
     let msgs = read_stream(&rt, moto.port, "/saker/throttle", "node-1");
     assert_eq!(msgs.len(), 50);
     assert!(msgs.iter().all(|m| m.contains("\"priority\":\"Error\"")));
+}
+
+/// Short text lines: the 10,000-events limit cuts the batch, not the bytes.
+#[test]
+fn cloudwatch_caps_batches_at_10000_events() {
+    dummy_credentials();
+    let moto = start_moto();
+    let rt = test_runtime();
+    let (proxy, pport) = start_proxy(&rt, moto.port, 0);
+    let mut cfg = cw_config(pport, "/saker/count");
+    cfg.json_output = false;
+    let metrics = Arc::new(Metrics::new());
+    let out = Outputs::start(&cfg, metrics.clone()).unwrap();
+    for i in 0..12_000u64 {
+        let mut a = alert(i, "R", Priority::Notice);
+        a.output = format!("t: Notice n={i}");
+        out.send(Arc::new(a));
+    }
+    assert!(out.shutdown(Duration::from_secs(60)));
+    let puts = proxy.puts.lock().unwrap().clone();
+    let sizes: Vec<usize> = puts.iter().map(|p| p.events).collect();
+    assert_eq!(sizes, vec![10_000, 2_000]);
+    assert!(
+        puts.iter().all(|p| p.events <= 10_000 && p.sorted),
+        "{puts:?}"
+    );
+    let msgs = read_stream(&rt, moto.port, "/saker/count", "node-1");
+    assert_eq!(msgs.len(), 12_000);
+    let mut ns: Vec<u64> = msgs
+        .iter()
+        .map(|m| m.strip_prefix("t: Notice n=").unwrap().parse().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, (0..12_000).collect::<Vec<_>>());
 }
