@@ -9,15 +9,15 @@
 
 static __always_inline void push_task_head(struct evb *b, struct task_struct *t)
 {
-	struct mm_struct *mm = BPF_CORE_READ(t, mm);
-	push_mm_area(b, BPF_CORE_READ(mm, arg_start), BPF_CORE_READ(mm, arg_end), 1);
-	push_u64(b, BPF_CORE_READ(t, pid));
-	push_u64(b, BPF_CORE_READ(t, tgid));
-	push_u64(b, BPF_CORE_READ(t, real_parent, pid));
+	struct mm_struct *mm = t->mm;
+	push_mm_area(b, mm ? mm->arg_start : 0, mm ? mm->arg_end : 0, 1);
+	push_u64(b, t->pid);
+	push_u64(b, t->tgid);
+	push_u64(b, t->real_parent->pid);
 	push_empty(b); /* cwd: kept by userspace (snapshot, chdir, fork) */
-	push_u64(b, BPF_CORE_READ(t, signal, rlim[RLIMIT_NOFILE].rlim_cur));
-	push_u64(b, BPF_CORE_READ(t, maj_flt));
-	push_u64(b, BPF_CORE_READ(t, min_flt));
+	push_u64(b, t->signal->rlim[RLIMIT_NOFILE].rlim_cur);
+	push_u64(b, t->maj_flt);
+	push_u64(b, t->min_flt);
 	u64 rss = 0, swap = 0, total = 0;
 	if (mm) {
 		s64 v = 0;
@@ -71,8 +71,8 @@ static __always_inline int h_clone(long ret, struct pt_regs *regs, u16 type, int
 	push_u64(&b, ret);
 	push_task_head(&b, t);
 	push_u32(&b, flags);
-	push_u32(&b, BPF_CORE_READ(t, cred, euid.val));
-	push_u32(&b, BPF_CORE_READ(t, cred, egid.val));
+	push_u32(&b, t->cred->euid.val);
+	push_u32(&b, t->cred->egid.val);
 	push_u64(&b, pid_nr_level(BPF_CORE_READ(t, thread_pid), 1));
 	push_u64(&b, pid_nr_level(BPF_CORE_READ(t, group_leader, thread_pid), 1));
 	struct task_struct *reaper = BPF_CORE_READ(task_pidns(t), child_reaper);
@@ -94,13 +94,13 @@ static __always_inline u32 tty_dev(struct task_struct *t)
 /* Params 16..30 of execve/execveat (env … gid). */
 static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t, int success)
 {
-	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	struct mm_struct *mm = t->mm;
 	if (success)
-		push_mm_area(b, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end), 0);
+		push_mm_area(b, mm ? mm->env_start : 0, mm ? mm->env_end : 0, 0);
 	else
 		push_empty(b);
 	push_u32(b, tty_dev(t));
-	struct pid *pg = BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]);
+	struct pid *pg = t->signal->pids[PIDTYPE_PGID];
 	push_u64(b, pid_nr_level(pg, 1));
 	u32 loginuid = 0xffffffff;
 	if (bpf_core_field_exists(t->loginuid))
@@ -109,7 +109,7 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	struct inode *ino = BPF_CORE_READ(exe, f_inode);
-	const struct cred *cred = BPF_CORE_READ(t, cred);
+	const struct cred *cred = t->cred;
 	u32 fsuid = BPF_CORE_READ(cred, fsuid.val), fsgid = BPF_CORE_READ(cred, fsgid.val);
 	u32 flags = 0;
 	if (ino) {
@@ -147,7 +147,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct task_struct *t = cur_task();
-	if (BPF_CORE_READ(t, flags) & PF_KTHREAD)
+	if (t->flags & PF_KTHREAD)
 		return 0;
 	long nr = BPF_CORE_READ(cur_regs(), orig_ax);
 	int at = nr == 322;
@@ -193,13 +193,13 @@ static __always_inline int h_exec_fail(long ret, struct pt_regs *regs, int at)
 	}
 	ev_len(&b, total & (MAX_ARGS * 4 - 1));
 	/* Skip the head's exe/args: rebuild the remaining head fields by hand. */
-	push_u64(&b, BPF_CORE_READ(t, pid));
-	push_u64(&b, BPF_CORE_READ(t, tgid));
-	push_u64(&b, BPF_CORE_READ(t, real_parent, pid));
+	push_u64(&b, t->pid);
+	push_u64(&b, t->tgid);
+	push_u64(&b, t->real_parent->pid);
 	push_empty(&b);
-	push_u64(&b, BPF_CORE_READ(t, signal, rlim[RLIMIT_NOFILE].rlim_cur));
-	push_u64(&b, BPF_CORE_READ(t, maj_flt));
-	push_u64(&b, BPF_CORE_READ(t, min_flt));
+	push_u64(&b, t->signal->rlim[RLIMIT_NOFILE].rlim_cur);
+	push_u64(&b, t->maj_flt);
+	push_u64(&b, t->min_flt);
 	push_u32(&b, 0);
 	push_u32(&b, 0);
 	push_u32(&b, 0);
@@ -221,7 +221,7 @@ static __always_inline s64 reaper_of(struct task_struct *t)
 		return 0;
 	if (BPF_CORE_READ(t, signal, live.counter) > 0) {
 		s32 leader = BPF_CORE_READ(t, group_leader, pid);
-		if (leader != BPF_CORE_READ(t, pid))
+		if (leader != t->pid)
 			return leader;
 		return -1;
 	}
@@ -241,12 +241,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_exit, struct task_struct *p)
 {
 	struct task_struct *t = cur_task();
-	if (BPF_CORE_READ(t, flags) & PF_KTHREAD)
+	if (t->flags & PF_KTHREAD)
 		return 0;
 	struct evb b;
 	if (!ev_start(&b, 186, 5, FAM_EXIT))
 		return 0;
-	s64 code = BPF_CORE_READ(t, exit_code);
+	s64 code = t->exit_code;
 	push_u64(&b, code);
 	push_u64(&b, (code >> 8) & 0xff);
 	push_u8(&b, code & 0x7f);

@@ -73,8 +73,7 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 	struct evb b;
 	if (!ev_start(&b, types[kind], np[kind], FAM_OPEN))
 		return 0;
-	struct task_struct *t = cur_task();
-	struct file *f = ret >= 0 ? fd_file(t, ret) : NULL;
+	struct file *f = ret >= 0 ? fd_file(cur_task(), ret) : NULL;
 	u32 flags = 0, mode = 0, resolve = 0;
 	const char *path;
 	if (kind == 0) {
@@ -98,7 +97,7 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		mode = sc_arg(regs, 1);
 	}
 	u32 pflags = open_flags_to_ppm(flags);
-	if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED_BIT))
+	if (f && (f->f_mode & FMODE_CREATED_BIT))
 		pflags |= 1 << 14; /* PPM_O_F_CREATED */
 	push_u64(&b, ret);
 	if (kind == 1 || kind == 2)
@@ -120,9 +119,9 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		if (resolve & 0x20) r |= 1 << 5; /* CACHED */
 		push_u32(&b, r);
 	}
-	struct inode *ino = f ? BPF_CORE_READ(f, f_inode) : NULL;
-	push_u32(&b, ino ? encode_dev(BPF_CORE_READ(ino, i_sb, s_dev)) : 0);
-	push_u64(&b, ino ? BPF_CORE_READ(ino, i_ino) : 0);
+	struct inode *ino = f ? f->f_inode : NULL;
+	push_u32(&b, ino ? encode_dev(ino->i_sb->s_dev) : 0);
+	push_u64(&b, ino ? ino->i_ino : 0);
 	if (kind == 3)
 		push_u16(&b, 0);
 	return ev_submit(&b);

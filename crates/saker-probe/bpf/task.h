@@ -18,13 +18,14 @@ static __always_inline struct pt_regs *cur_regs(void)
 /* x86-64 syscall argument registers: di si dx r10 r8 r9. */
 static __always_inline unsigned long sc_arg(struct pt_regs *regs, int i)
 {
+	/* regs is a trusted BTF pointer: direct loads, no helper call. */
 	switch (i) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
-	case 4: return BPF_CORE_READ(regs, r8);
-	default: return BPF_CORE_READ(regs, r9);
+	case 0: return regs->di;
+	case 1: return regs->si;
+	case 2: return regs->dx;
+	case 3: return regs->r10;
+	case 4: return regs->r8;
+	default: return regs->r9;
 	}
 }
 
@@ -59,16 +60,19 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct fdtable *fdt = t->files->fdt;
 	if (!fdt)
 		return NULL;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max)
+	if ((unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	if (!f)
+		return NULL;
+	/* Typed pointer: later field reads are direct loads, not helper calls
+	 * (helper calls are expensive with this CPU's return-thunk mitigations). */
+	return bpf_core_cast(f, struct file);
 }
 
 struct walk_ctx {
@@ -79,24 +83,24 @@ struct walk_ctx {
 static long path_step(u32 i, void *arg)
 {
 	struct aux *a = ((struct walk_ctx *)arg)->a;
-	struct dentry *d = (void *)a->w.d;
-	struct vfsmount *vm = (void *)a->w.vm;
-	struct mount *mnt = (void *)a->w.mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (d == mnt_root || d == parent) {
-		if (d != mnt_root)
+	struct dentry *d = bpf_core_cast((void *)a->w.d, struct dentry);
+	struct vfsmount *vm = bpf_core_cast((void *)a->w.vm, struct vfsmount);
+	struct mount *mnt = bpf_core_cast((void *)a->w.mnt, struct mount);
+	u64 mnt_root = (u64)vm->mnt_root;
+	u64 parent = (u64)d->d_parent;
+	if (a->w.d == mnt_root || a->w.d == parent) {
+		if (a->w.d != mnt_root)
 			return 1;
-		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
-		if (mp == mnt)
+		u64 mp = (u64)mnt->mnt_parent;
+		if (mp == a->w.mnt)
 			return 1;
-		a->w.d = (u64)BPF_CORE_READ(mnt, mnt_mountpoint);
-		a->w.mnt = (u64)mp;
-		a->w.vm = (u64)mp + bpf_core_field_offset(struct mount, mnt);
+		a->w.d = (u64)mnt->mnt_mountpoint;
+		a->w.mnt = mp;
+		a->w.vm = mp + bpf_core_field_offset(struct mount, mnt);
 		return 0;
 	}
-	u32 len = BPF_CORE_READ(d, d_name.len) & 0xff;
-	const u8 *name = BPF_CORE_READ(d, d_name.name);
+	u32 len = d->d_name.len & 0xff;
+	const u8 *name = d->d_name.name;
 	u32 pos = a->w.pos & TMP_MASK;
 	if (len + 1 >= pos)
 		return 1;
@@ -105,7 +109,7 @@ static long path_step(u32 i, void *arg)
 	pos -= 1;
 	a->tmp[pos & TMP_MASK] = '/';
 	a->w.pos = pos;
-	a->w.d = (u64)parent;
+	a->w.d = parent;
 	return 0;
 }
 
@@ -143,9 +147,8 @@ static __always_inline void push_file_path(struct evb *b, struct file *f)
 		push_empty(b);
 		return;
 	}
-	struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
-	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
-	push_tmp_path(b, build_path(b->a, d, vm));
+	struct file *ff = bpf_core_cast(f, struct file);
+	push_tmp_path(b, build_path(b->a, ff->f_path.dentry, ff->f_path.mnt));
 }
 
 /* args/env areas of the current mm: [start, end) copied in one read. When
@@ -204,14 +207,13 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 static long cg_step(u32 i, void *arg)
 {
 	struct aux *a = ((struct walk_ctx *)arg)->a;
-	struct kernfs_node *kn = (void *)a->w.d;
-	if (!kn)
+	if (!a->w.d)
 		return 1;
+	struct kernfs_node *kn = bpf_core_cast((void *)a->w.d, struct kernfs_node);
 	struct kernfs_node *parent = kn_parent(kn);
 	if (!parent)
 		return 1; /* the hierarchy root has no name in the path */
-	const char *name = BPF_CORE_READ(kn, name);
-	long n = bpf_probe_read_kernel_str(a->sa, sizeof(a->sa), name);
+	long n = bpf_probe_read_kernel_str(a->sa, sizeof(a->sa), kn->name);
 	if (n <= 1)
 		return 1;
 	u32 len = (n - 1) & 255;

@@ -1,0 +1,191 @@
+//! Probe overhead and throughput (run as root, release build):
+//!   cargo run --release -p saker-probe --example probe_bench
+//!
+//! (a) getpid storm and (b) open/close storm, without the probe and with it
+//! attached for the upstream rules' syscalls + the state set (with and
+//! without the generic sys_exit fallback used for the module syscalls), and
+//! (c) the highest openat event rate delivered with 0 drops.
+
+use saker_probe::{Probe, ProbeConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// The event types of falco_rules + incubating + sandbox (spec §3.2).
+const RULE_TYPES: &[&str] = &[
+    "accept",
+    "accept4",
+    "bpf",
+    "chmod",
+    "connect",
+    "creat",
+    "dup",
+    "dup2",
+    "dup3",
+    "execve",
+    "execveat",
+    "fchmod",
+    "fchmodat",
+    "finit_module",
+    "init_module",
+    "link",
+    "linkat",
+    "listen",
+    "mkdir",
+    "mkdirat",
+    "open",
+    "openat",
+    "openat2",
+    "ptrace",
+    "recvfrom",
+    "recvmsg",
+    "rename",
+    "renameat",
+    "renameat2",
+    "rmdir",
+    "sendmsg",
+    "sendto",
+    "setns",
+    "setuid",
+    "socket",
+    "symlink",
+    "symlinkat",
+    "unlink",
+    "unlinkat",
+    "unshare",
+    "userfaultfd",
+];
+
+/// CPU time of the calling thread: the storms are timed with it so the other
+/// load on a shared machine (and the consumer thread) does not count.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a local timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn getpid_storm(n: u64) -> f64 {
+    let t = thread_cpu_ns();
+    for _ in 0..n {
+        // SAFETY: no preconditions.
+        unsafe { libc::syscall(libc::SYS_getpid) };
+    }
+    (thread_cpu_ns() - t) as f64 / n as f64
+}
+
+fn open_close_storm(n: u64) -> f64 {
+    let t = thread_cpu_ns();
+    for _ in 0..n {
+        // SAFETY: valid C string; the fd is closed right away.
+        unsafe {
+            let fd = libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY);
+            libc::close(fd);
+        }
+    }
+    (thread_cpu_ns() - t) as f64 / n as f64
+}
+
+fn best_of(runs: usize, f: impl Fn() -> f64) -> f64 {
+    (0..runs).map(|_| f()).fold(f64::MAX, f64::min)
+}
+
+/// Runs `work` while a consumer thread owns a probe loaded with `cfg`.
+/// Returns work's result, events delivered, and drops.
+fn with_probe<T>(cfg: ProbeConfig, work: impl FnOnce() -> T) -> (T, u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (s, d) = (stop.clone(), delivered.clone());
+    let consumer = std::thread::spawn(move || {
+        let mut p = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+        ready_tx.send(()).unwrap();
+        let mut n = 0u64;
+        while !s.load(Ordering::Relaxed) {
+            p.poll(Duration::from_millis(1), |_| n += 1).unwrap();
+        }
+        // drain
+        while p.poll(Duration::from_millis(20), |_| n += 1).unwrap() > 0 {}
+        d.store(n, Ordering::Relaxed);
+        p.stats().unwrap().drops()
+    });
+    ready_rx.recv().unwrap();
+    let out = work();
+    stop.store(true, Ordering::Relaxed);
+    let drops = consumer.join().unwrap();
+    (out, delivered.load(Ordering::Relaxed), drops)
+}
+
+fn main() {
+    let n_getpid = 5_000_000;
+    let n_open = 500_000;
+    let runs = 7;
+    let base_g = best_of(runs, || getpid_storm(n_getpid));
+    let base_o = best_of(runs, || open_close_storm(n_open));
+    println!("baseline: getpid {base_g:.0} ns/call, open+close {base_o:.0} ns/pair");
+
+    let only_openat = ProbeConfig {
+        state_set: false,
+        ..ProbeConfig::for_event_types(["openat"])
+    };
+    let rules = ProbeConfig::for_event_types(RULE_TYPES.iter().copied());
+    let configs = [
+        ("one tracepoint (openat) only", only_openat),
+        (
+            "rules+state, no generic fallback",
+            ProbeConfig {
+                generic_fallback: false,
+                ..rules.clone()
+            },
+        ),
+        ("rules+state, generic fallback for *_module", rules),
+    ];
+    for (label, cfg) in configs {
+        let ((g, o), ev, drops) = with_probe(cfg, || {
+            (
+                best_of(runs, || getpid_storm(n_getpid)),
+                best_of(runs, || open_close_storm(n_open)),
+            )
+        });
+        println!(
+            "{label}: getpid {g:.0} ns (+{:.1}%), open+close {o:.0} ns (+{:.1}%), events {ev}, drops {drops}",
+            (g / base_g - 1.0) * 100.0,
+            (o / base_o - 1.0) * 100.0
+        );
+    }
+
+    let base_g2 = best_of(runs, || getpid_storm(n_getpid));
+    let base_o2 = best_of(runs, || open_close_storm(n_open));
+    println!("baseline again: getpid {base_g2:.0} ns/call, open+close {base_o2:.0} ns/pair");
+
+    // (c) sustained openat rate: one storm thread per CPU, count delivered/s.
+    let cfg = ProbeConfig {
+        state_set: false,
+        generic_fallback: false,
+        ..ProbeConfig::for_event_types(["openat", "close"])
+    };
+    let dur = Duration::from_secs(3);
+    let ((), ev, drops) = with_probe(cfg, || {
+        let t = Instant::now();
+        let h: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    while t.elapsed() < dur {
+                        open_close_storm(10_000);
+                    }
+                })
+            })
+            .collect();
+        for x in h {
+            x.join().unwrap();
+        }
+    });
+    println!(
+        "throughput: {:.2} M events/s delivered over {:?} (openat+close, 2 storm threads), drops {drops}",
+        ev as f64 / dur.as_secs_f64() / 1e6,
+        dur
+    );
+}
