@@ -396,3 +396,11 @@ fn rules_below_min_priority_are_compiled_but_not_loaded() {
     );
     assert!(!res.successful());
 }
+
+#[test]
+fn exception_fields_of_unknown_sources_are_not_checked() {
+    let text = "- rule: k\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: info\n  source: k8s_audit\n  exceptions:\n    - name: e\n      fields: [ka.user.name]\n      values: [[admin]]\n";
+    let (eng, res) = load_ok(text);
+    assert!(res.has_warning(WarningCode::UnknownSource));
+    assert_eq!(eng.ruleset().counts().0, 0);
+}

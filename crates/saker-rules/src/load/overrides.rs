@@ -42,6 +42,12 @@ const REPLACEABLE: &[&str] = &[
     "skip-if-unknown-filter",
 ];
 
+/// Exception fields are only checked for the sources Saker compiles (§2.2).
+fn field_check(source: &str) -> Option<&'static dyn Fn(&str) -> bool> {
+    (source == "syscall")
+        .then_some(&crate::engine::is_valid_exception_field as &dyn Fn(&str) -> bool)
+}
+
 impl Reader<'_> {
     pub(super) fn read_rule(&mut self, item: &Node, chain: &Chain) -> RResult<()> {
         let (name, _) = self.req_str(item, "rule", chain)?;
@@ -83,6 +89,7 @@ impl Reader<'_> {
             return Err(self.yerr("Value must be non-empty", &vc));
         }
         let tags = self.tags(item, &c)?;
+        let src = source.as_deref().unwrap_or("syscall");
         let mut exceptions = self.exceptions(item, &c)?.unwrap_or_default();
         let mut seen = BTreeSet::new();
         for (e, pos) in exceptions.iter_mut() {
@@ -97,8 +104,7 @@ impl Reader<'_> {
                     &ec,
                 );
             }
-            validate_and_default(e, Some(&crate::engine::is_valid_exception_field))
-                .map_err(|m| self.verr(m, &ec))?;
+            validate_and_default(e, field_check(src)).map_err(|m| self.verr(m, &ec))?;
         }
         let def = RuleDef {
             name: name.clone(),
@@ -260,10 +266,10 @@ impl Reader<'_> {
             "exceptions" => {
                 let mut list = self.exceptions(item, c)?.unwrap_or_default();
                 // Divergence (spec §8.20): upstream skips comps defaulting here; we apply it.
+                let src = self.col.rules[idx].source.clone();
                 for (e, pos) in list.iter_mut() {
                     let ec = self.with(c, "exception", &e.name, *pos);
-                    validate_and_default(e, Some(&crate::engine::is_valid_exception_field))
-                        .map_err(|m| self.verr(m, &ec))?;
+                    validate_and_default(e, field_check(&src)).map_err(|m| self.verr(m, &ec))?;
                 }
                 self.col.rules[idx].exceptions = list.into_iter().map(|(e, _)| e).collect();
             }
@@ -374,7 +380,8 @@ impl Reader<'_> {
                             &ec,
                         ));
                     }
-                    validate_and_default(&mut e, Some(&crate::engine::is_valid_exception_field))
+                    let src = self.col.rules[idx].source.clone();
+                    validate_and_default(&mut e, field_check(&src))
                         .map_err(|m| self.verr(m, &ec))?;
                     self.col.rules[idx].exceptions.push(e);
                 }
