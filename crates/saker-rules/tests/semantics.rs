@@ -404,3 +404,25 @@ fn exception_fields_of_unknown_sources_are_not_checked() {
     assert!(res.has_warning(WarningCode::UnknownSource));
     assert_eq!(eng.ruleset().counts().0, 0);
 }
+
+#[test]
+fn multiple_documents_anchors_and_optional_keys() {
+    let text = "- list: l\n  items: &names [a, b]\n---\n# comment-only document follows\n---\n- rule: r\n  desc: d\n  condition: evt.type = open and proc.name in (l, c)\n  output: \"  spaced %proc.name  \"\n  priority: Notice\n  capture: true\n  capture_duration: 2500\n  warn_evttypes: false\n  skip-if-unknown-filter: true\n  enabled: yes\n  tags: [z, a, z]\n- list: k\n  items: *names\n- rule: s\n  desc: d\n  condition: evt.type = open and proc.name in (k)\n  output: o\n  priority: info\n";
+    let (eng, res) = load_ok(text);
+    assert!(res.warnings.is_empty(), "{}", res.to_text());
+    let rs = eng.ruleset();
+    let r = rs.info(rs.find("r").unwrap());
+    assert!(r.capture);
+    assert_eq!(r.capture_duration, 2500);
+    assert_eq!(r.tags, ["a", "z"]);
+    assert_eq!(r.priority, Priority::Notice);
+    assert!(
+        r.output.starts_with("spaced %proc.name container_id="),
+        "output is trimmed: {}",
+        r.output
+    );
+    assert_eq!(matching(&eng, &open_ev("b")), ["r"]);
+    assert_eq!(matching(&eng, &open_ev("c")), ["r"]);
+    let s = rs.info(rs.find("s").unwrap());
+    assert_eq!(s.condition, "(evt.type = open and proc.name in ( a, b ))");
+}
