@@ -47,6 +47,7 @@ pub struct Metrics {
     pub scap_n_drops: Counter,
     pub scap_n_evts_cpu: CounterFamily,
     pub scap_n_drops_cpu: CounterFamily,
+    pub scap_n_drops_buffer: CounterFamily,
     /// Last absolute kernel totals seen per CPU, to turn them into counter increments.
     kernel_last: Mutex<HashMap<u32, (u64, u64)>>,
 }
@@ -167,6 +168,11 @@ impl Metrics {
             "falcosecurity_scap_n_drops_cpu",
             "Kernel events dropped per CPU",
         );
+        let scap_n_drops_buffer = cf(
+            &mut r,
+            "falcosecurity_scap_n_drops_buffer",
+            "Kernel events dropped because the ring buffer was full, by direction and event family",
+        );
         Metrics {
             registry: r,
             events,
@@ -189,6 +195,7 @@ impl Metrics {
             scap_n_drops,
             scap_n_evts_cpu,
             scap_n_drops_cpu,
+            scap_n_drops_buffer,
             kernel_last: Mutex::new(HashMap::new()),
         }
     }
@@ -232,6 +239,17 @@ impl Metrics {
             .get_or_create(&vec![
                 ("cpu".to_string(), cpu.to_string()),
                 ("buffer".to_string(), buffer.to_string()),
+            ])
+            .inc_by(n);
+    }
+
+    /// Adds ring-buffer drops as Falco labels them: `dir` (`enter`/`exit`) and
+    /// `drop` (event family: `clone_fork`, `execve`, `open`, `connect`, `other_interest`, ...).
+    pub fn add_buffer_drops(&self, dir: &str, family: &str, n: u64) {
+        self.scap_n_drops_buffer
+            .get_or_create(&vec![
+                ("dir".to_string(), dir.to_string()),
+                ("drop".to_string(), family.to_string()),
             ])
             .inc_by(n);
     }

@@ -30,12 +30,21 @@ impl Drop for Moto {
 
 fn start_moto() -> Moto {
     let port = free_port();
+    let p = port.to_string();
+    // The console script if it is on PATH, else the module (pip may put scripts elsewhere).
     let child = Command::new("moto_server")
-        .args(["-p", &port.to_string()])
+        .args(["-p", &p])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server not found: pip install 'moto[server]'");
+        .or_else(|_| {
+            Command::new("python3")
+                .args(["-m", "moto.server", "-p", &p])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        })
+        .expect("moto is not installed: pip install 'moto[server]'");
     let moto = Moto { child, port };
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -53,6 +53,7 @@ fn metrics_endpoint_parses_and_has_families() {
     metrics.record_reload(true, 42, 1_700_000_000_000_000_000);
     metrics.record_reload(false, 0, 0);
     metrics.output_drop_counter("http").inc();
+    metrics.add_buffer_drops("enter", "execve", 4);
 
     let rt = test_runtime();
     let (status, ct, body) = get(&rt, &format!("http://{addr}/metrics"));
@@ -111,6 +112,13 @@ fn metrics_endpoint_parses_and_has_families() {
         7.0
     );
     assert_eq!(find("saker_rules_loaded", &[]), 42.0);
+    assert_eq!(
+        find(
+            "falcosecurity_scap_n_drops_buffer_total",
+            &[("dir", "enter"), ("drop", "execve")]
+        ),
+        4.0
+    );
     assert_eq!(find("saker_reloads_total", &[("result", "ok")]), 1.0);
     assert_eq!(find("saker_reloads_total", &[("result", "error")]), 1.0);
     assert_eq!(find("saker_output_drops_total", &[("output", "http")]), 1.0);

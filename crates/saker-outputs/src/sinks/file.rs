@@ -19,6 +19,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::FileOutput, buffered: bool
     while let Some(a) = ctx.recv().await {
         let mut line = ctx.fmt.line(&a);
         line.push('\n');
+        let t0 = std::time::Instant::now();
         let res = async {
             if cfg.keep_alive {
                 if kept.is_none() {
@@ -38,6 +39,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::FileOutput, buffered: bool
             Ok::<(), std::io::Error>(())
         }
         .await;
+        ctx.check_slow(t0);
         match res {
             Ok(()) => {
                 ctx.sent.inc();

@@ -44,6 +44,19 @@ impl SinkCtx {
         a
     }
 
+    /// Logs a write that took longer than `output_timeout` (Falco logs, it does not drop).
+    pub fn check_slow(&self, started: std::time::Instant) {
+        let took = started.elapsed();
+        if took > self.output_timeout {
+            tracing::warn!(
+                output = self.name,
+                "output timeout: a write took {} ms (output_timeout {} ms); alerts queue up behind it",
+                took.as_millis(),
+                self.output_timeout.as_millis()
+            );
+        }
+    }
+
     /// A delivery given up: a failure and a dropped alert.
     pub fn give_up(&self, n: u64) {
         self.failures.inc();

@@ -28,6 +28,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::ProgramOutput) {
     while let Some(a) = ctx.recv().await {
         let mut line = ctx.fmt.line(&a);
         line.push('\n');
+        let t0 = std::time::Instant::now();
         let res = if cfg.keep_alive {
             // One retry with a fresh process if the kept one went away.
             let mut r = Err(std::io::Error::other("not started"));
@@ -65,6 +66,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::ProgramOutput) {
             }
             .await
         };
+        ctx.check_slow(t0);
         match res {
             Ok(()) => {
                 ctx.sent.inc();

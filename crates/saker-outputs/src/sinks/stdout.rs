@@ -8,6 +8,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: 
     while let Some(a) = ctx.recv().await {
         let mut line = ctx.fmt.line(&a);
         line.push('\n');
+        let t0 = std::time::Instant::now();
         let res = async {
             out.write_all(line.as_bytes()).await?;
             if !buffered {
@@ -16,6 +17,7 @@ pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: 
             Ok::<(), std::io::Error>(())
         }
         .await;
+        ctx.check_slow(t0);
         match res {
             Ok(()) => {
                 ctx.sent.inc();

@@ -38,6 +38,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::SyslogOutput) {
             pid,
             &line,
         );
+        let t0 = std::time::Instant::now();
         let res = async {
             if sock.is_none() {
                 let s = UnixDatagram::unbound()?;
@@ -50,6 +51,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::SyslogOutput) {
             }
         }
         .await;
+        ctx.check_slow(t0);
         match res {
             Ok(()) => {
                 ctx.sent.inc();
