@@ -182,7 +182,7 @@ impl<'a> EventCtx<'a> {
                 _ if f.is_ip() => sstr("ip"),
                 _ => return None,
             },
-            "fd.is_server" => Value::Bool(f.is_server),
+            "fd.is_server" if f.is_ip() || f.ty == FdType::UnixSock => Value::Bool(f.is_server),
             "fd.uid" => owned(format!("{}{}", self.th?.tid, self.fdnum?).into_bytes()),
             "fd.connected" => Value::Bool(f.connected),
             "fd.name_changed" => Value::Bool(self.st.name_changed),

@@ -128,6 +128,31 @@ impl<'a> EventCtx<'a> {
         out
     }
 
+    /// Leader of a session or process group: the ancestor whose id equals the
+    /// group id, else the eldest ancestor still in the same group.
+    fn group_leader(
+        &self,
+        t: &'a Thread,
+        group: impl Fn(&Thread) -> i64,
+        id: impl Fn(&Thread) -> i64,
+    ) -> &'a Thread {
+        let g = group(t);
+        let mut leader = t;
+        if id(t) == g {
+            return t;
+        }
+        for a in self.ancestors() {
+            if group(a) != g {
+                break;
+            }
+            leader = a;
+            if id(a) == g {
+                break;
+            }
+        }
+        leader
+    }
+
     fn main_of(&self, t: &'a Thread) -> &'a Thread {
         self.st.threads.get(&t.pid).unwrap_or(t)
     }
@@ -208,32 +233,16 @@ impl<'a> EventCtx<'a> {
             "proc.aexe" => self.anc(f, |a| bstr(&a.exe))?,
             "proc.aexepath" => self.anc(f, |a| bstr(&a.exepath))?,
             "proc.acmdline" => self.anc(f, |a| owned(cmdline(a)))?,
-            "proc.vpid" => Value::I64(t.vpid),
+            "proc.vpid" if t.vpid >= 0 => Value::I64(t.vpid),
             "proc.pvpid" => Value::I64(self.parent(t)?.vpid),
             "proc.sid" => Value::I64(t.sid),
-            "proc.sname" => bstr(&self.by_pid(t.sid)?.comm),
-            "proc.sid.exe" => bstr(&self.by_pid(t.sid)?.exe),
-            "proc.sid.exepath" => bstr(&self.by_pid(t.sid)?.exepath),
+            "proc.sname" => bstr(&self.group_leader(t, |x| x.sid, |x| x.pid).comm),
+            "proc.sid.exe" => bstr(&self.group_leader(t, |x| x.sid, |x| x.pid).exe),
+            "proc.sid.exepath" => bstr(&self.group_leader(t, |x| x.sid, |x| x.pid).exepath),
             "proc.vpgid" => Value::I64(t.vpgid),
-            "proc.vpgid.name" | "proc.vpgid.exe" | "proc.vpgid.exepath" => {
-                // The group leader, found by walking up while the vpgid stays the same.
-                let mut leader = None;
-                for a in std::iter::once(t).chain(self.ancestors()) {
-                    if a.vpgid != t.vpgid {
-                        break;
-                    }
-                    if a.vpid == t.vpgid {
-                        leader = Some(a);
-                        break;
-                    }
-                }
-                let l = leader?;
-                match name {
-                    "proc.vpgid.name" => bstr(&l.comm),
-                    "proc.vpgid.exe" => bstr(&l.exe),
-                    _ => bstr(&l.exepath),
-                }
-            }
+            "proc.vpgid.name" => bstr(&self.group_leader(t, |x| x.vpgid, |x| x.vpid).comm),
+            "proc.vpgid.exe" => bstr(&self.group_leader(t, |x| x.vpgid, |x| x.vpid).exe),
+            "proc.vpgid.exepath" => bstr(&self.group_leader(t, |x| x.vpgid, |x| x.vpid).exepath),
             "proc.pgid" => Value::I64(t.pgid),
             "proc.pgid.name" => bstr(&self.by_pid(t.pgid)?.comm),
             "proc.pgid.exe" => bstr(&self.by_pid(t.pgid)?.exe),
@@ -335,7 +344,7 @@ impl<'a> EventCtx<'a> {
             }
             "thread.tid" => Value::I64(t.tid),
             "thread.ismain" => Value::Bool(t.is_main()),
-            "thread.vtid" => Value::I64(t.vtid),
+            "thread.vtid" if t.vtid >= 0 => Value::I64(t.vtid),
             "thread.cap_permitted" => owned(caps_text(t.cap_permitted).into_bytes()),
             "thread.cap_inheritable" => owned(caps_text(t.cap_inheritable).into_bytes()),
             "thread.cap_effective" => owned(caps_text(t.cap_effective).into_bytes()),

@@ -330,10 +330,10 @@ impl State {
     }
 }
 
-/// `cwd` with exactly one trailing slash (libsinsp keeps it that way).
+/// `cwd` with a trailing slash (libsinsp keeps it that way); empty stays empty (unknown).
 pub(crate) fn dir_with_slash(p: &[u8]) -> Vec<u8> {
     let mut v = p.to_vec();
-    if !v.ends_with(b"/") {
+    if !v.is_empty() && !v.ends_with(b"/") {
         v.push(b'/');
     }
     v

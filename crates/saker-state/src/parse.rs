@@ -523,9 +523,7 @@ impl State {
                 t.ptid = p;
             }
         }
-        if let Some(c) = bytes(ev, "cwd") {
-            t.cwd = dir_with_slash(c);
-        }
+        // The cwd is inherited across exec: libsinsp ignores the `cwd` parameter here.
         if let Some(v) = int(ev, "fdlimit") {
             t.fdlimit = v;
         }
@@ -580,8 +578,9 @@ impl State {
             Some(p) => p.to_vec(),
             None => match bytes(ev, "filename") {
                 Some(f) => paths::resolve(&t.cwd, f),
+                // argv[0] is only a path when it has a slash; a bare name came from $PATH.
                 None if t.exe.starts_with(b"/") => t.exe.clone(),
-                None => paths::resolve(&t.cwd, &t.exe),
+                None => Vec::new(),
             },
         };
         t.lastexec_ts = ev.ts;
@@ -641,9 +640,7 @@ impl State {
 
 /// Copies what a new thread inherits from its creator.
 fn inherit(child: &mut Thread, parent: &Thread) {
-    if child.cwd == b"/" || child.cwd.is_empty() {
-        child.cwd = parent.cwd.clone();
-    }
+    child.cwd = parent.cwd.clone();
     child.env = parent.env.clone();
     child.exepath = parent.exepath.clone();
     child.exe_writable = parent.exe_writable;

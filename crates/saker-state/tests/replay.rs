@@ -10,7 +10,7 @@ use saker_event::Event;
 use saker_fields::{lookup, EventView, FieldArg, FieldRef, Value};
 use saker_state::{Config, State};
 
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 30] = [
     "evt.type",
     "proc.name",
     "proc.pname",
@@ -31,6 +31,16 @@ const FIELDS: [&str; 20] = [
     "fd.type",
     "evt.arg[0]",
     "proc.exe",
+    "proc.sname",
+    "proc.vpid",
+    "proc.exepath",
+    "proc.aname[1]",
+    "thread.tid",
+    "proc.tty",
+    "group.name",
+    "proc.args",
+    "proc.env",
+    "user.loginuid",
 ];
 
 fn captures_dir() -> PathBuf {
@@ -147,7 +157,7 @@ fn field_agreement_with_sysdig() {
     assert!(total[0] > 100, "too few events compared: {}", total[0]);
     // Fields where sysdig 0.29.3 and the current libsinsp agree must match exactly.
     // fd.* differ on purpose where 0.29.3 predates the exit-only model (mmap fd,
-    // socket l4proto, UDP inference on unknown fds) and proc.cwd is empty in 0.29.3.
+    // socket l4proto, UDP inference on unknown fds).
     for exact in [
         "evt.type",
         "proc.name",
@@ -159,6 +169,18 @@ fn field_agreement_with_sysdig() {
         "evt.res",
         "evt.rawres",
         "proc.exe",
+        "proc.sname",
+        "proc.vpid",
+        "proc.exepath",
+        "proc.aname[1]",
+        "thread.tid",
+        "proc.tty",
+        "group.name",
+        "proc.args",
+        "proc.env",
+        "user.loginuid",
+        "user.uid",
+        "proc.cwd",
     ] {
         let i = FIELDS.iter().position(|f| *f == exact).unwrap();
         assert_eq!(agree[i], total[i], "{exact} disagrees with sysdig");
