@@ -256,6 +256,8 @@ mod tests {
             assert_eq!(d.event % 2, 1, "{} must be an exit event", d.name);
             assert!(d.nr < 512);
             assert_eq!(lookup(d.name), Some(d));
+            let info = saker_event::info(d.event).expect("event id in the table");
+            assert_eq!(info.name, d.name, "event {} name", d.event);
         }
     }
 }

@@ -72,6 +72,47 @@ pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
     Ok(ev)
 }
 
+/// Checks an event against the event table: known id, the table's parameter
+/// count, fixed-size parameters of their exact width (or empty = missing) and
+/// strings NUL-terminated. Returns a description of the first mismatch.
+pub fn validate(ev: &Event) -> Result<(), String> {
+    let info =
+        saker_event::info(ev.etype).ok_or_else(|| format!("unknown event type {}", ev.etype))?;
+    if ev.nparams() != info.params.len() {
+        return Err(format!(
+            "{} ({}) has {} params, the table says {}",
+            info.name,
+            ev.etype,
+            ev.nparams(),
+            info.params.len()
+        ));
+    }
+    for (i, p) in info.params.iter().enumerate() {
+        let v = ev.param(i).unwrap_or_default();
+        if v.is_empty() {
+            continue;
+        }
+        if let Some(w) = p.ty.fixed_size() {
+            if v.len() != w {
+                return Err(format!(
+                    "{} param {} ({}) is {} bytes, expected {w}",
+                    info.name,
+                    i,
+                    p.name,
+                    v.len()
+                ));
+            }
+        }
+        if p.ty.is_string() && v.last() != Some(&0) {
+            return Err(format!(
+                "{} param {} ({}) lacks its NUL",
+                info.name, i, p.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +146,28 @@ mod tests {
         assert_eq!(ev.nparams(), 3);
         assert_eq!(ev.param(1), Some(&b"/etc\0"[..]));
         assert_eq!(ev.param(2), Some(&b""[..]));
+    }
+
+    #[test]
+    fn validates_against_the_table() {
+        let close = parse_record(&record(
+            5,
+            &[&0i64.to_le_bytes(), &3i64.to_le_bytes()],
+            None,
+        ))
+        .unwrap();
+        assert_eq!(validate(&close), Ok(()));
+        let short = parse_record(&record(
+            5,
+            &[&0i64.to_le_bytes(), &3i32.to_le_bytes()],
+            None,
+        ))
+        .unwrap();
+        assert!(validate(&short)
+            .unwrap_err()
+            .contains("4 bytes, expected 8"));
+        let few = parse_record(&record(5, &[&0i64.to_le_bytes()], None)).unwrap();
+        assert!(validate(&few).unwrap_err().contains("has 1 params"));
     }
 
     #[test]
