@@ -12,7 +12,6 @@ use crate::load::lang;
 use crate::load::Collector;
 use crate::parse::parse_condition;
 use crate::ruleset::{CompiledRule, RuleInfo, Ruleset};
-use crate::Priority;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -25,69 +24,9 @@ pub fn is_valid_exception_field(f: &str) -> bool {
     }
 }
 
-/// `rule_matching` (§7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RuleMatching {
-    #[default]
-    First,
-    All,
-}
-
-impl RuleMatching {
-    /// Case-insensitive `first` / `all`.
-    pub fn parse(s: &str) -> Option<RuleMatching> {
-        match s.to_ascii_lowercase().as_str() {
-            "first" => Some(RuleMatching::First),
-            "all" => Some(RuleMatching::All),
-            _ => None,
-        }
-    }
-}
-
-/// One `rules:` selection of `falco.yaml` (or the equivalent CLI flags), applied in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    /// Rule name pattern with `*` wildcards.
-    EnableRule(String),
-    DisableRule(String),
-    EnableTag(String),
-    DisableTag(String),
-}
-
-/// How rules are loaded and selected.
-#[derive(Debug, Clone)]
-pub struct LoadOptions {
-    /// Rules less severe than this are not added to the ruleset (`priority` key).
-    pub min_priority: Priority,
-    pub rule_matching: RuleMatching,
-    pub selections: Vec<Selection>,
-    /// Append Falco's suggested container fields to every syscall rule output (§4.3).
-    pub suggested_output: bool,
-    /// Extra formats appended to every output (`append_output` without match, `-p`).
-    pub extra_output: Vec<String>,
-    /// Event sources whose rules compile; others warn `LOAD_UNKNOWN_SOURCE` and are skipped.
-    pub sources: Vec<String>,
-    /// Plugins considered loaded for `required_plugin_versions` (name, version).
-    /// Saker provides the container plugin's fields natively.
-    pub plugins: Vec<(String, String)>,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            min_priority: Priority::Debug,
-            rule_matching: RuleMatching::First,
-            selections: Vec::new(),
-            suggested_output: true,
-            extra_output: Vec::new(),
-            sources: vec!["syscall".into()],
-            plugins: vec![("container".into(), "0.7.0".into())],
-        }
-    }
-}
-
-/// The suffix `suggested_output: true` appends with the container plugin (§4.3).
-pub const SUGGESTED_OUTPUT: &str = "container_id=%container.id container_name=%container.name container_image_repository=%container.image.repository container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name k8s_ns_name=%k8s.ns.name";
+pub use crate::load::options::{
+    AppendOutput, ExtraField, LoadOptions, RuleMatching, Selection, SUGGESTED_OUTPUT,
+};
 
 /// Fields whose use Falco reports as deprecated.
 const DEPRECATED_FIELDS: &[&str] = &[
@@ -355,14 +294,41 @@ impl Engine {
                 );
                 continue;
             }
+            let tags: Vec<String> = r.tags.iter().cloned().collect();
+            let appends: Vec<&AppendOutput> = self
+                .opts
+                .append_output
+                .iter()
+                .filter(|a| a.matches(&r.name, &r.source, &tags))
+                .collect();
             let mut output = r.output.clone();
-            if r.source == "syscall" && self.opts.suggested_output {
+            for extra in appends.iter().filter_map(|a| a.extra_output.as_ref()) {
+                output.push(' ');
+                output.push_str(extra);
+            }
+            let suggested =
+                self.opts.suggested_output || appends.iter().any(|a| a.suggested_output);
+            if r.source == "syscall" && suggested {
                 output.push(' ');
                 output.push_str(SUGGESTED_OUTPUT);
             }
             for extra in &self.opts.extra_output {
                 output.push(' ');
                 output.push_str(extra);
+            }
+            let mut extra_fields = Vec::new();
+            for f in appends.iter().flat_map(|a| a.extra_fields.iter()) {
+                let (key, text, typed) = match f {
+                    ExtraField::Format { key, format } => (key.clone(), format.clone(), false),
+                    ExtraField::Field(name) => (name.clone(), format!("%{name}"), true),
+                };
+                let fmt = lang::parse_format(&text)
+                    .map_err(|m| self.error(ErrorCode::CompileOutput, m, &r.output_loc))?;
+                extra_fields.push(crate::ruleset::ExtraOutputField {
+                    key,
+                    format: std::sync::Arc::new(fmt),
+                    typed,
+                });
             }
             if output.contains("%container.info") {
                 output = output.replace("%container.info", "");
@@ -466,6 +432,7 @@ impl Engine {
                 },
                 filter: std::sync::Arc::new(compiled.filter),
                 format: std::sync::Arc::new(format),
+                extra_fields,
                 evttypes,
             });
         }

@@ -36,7 +36,17 @@ pub struct CompiledRule {
     pub info: RuleInfo,
     pub(crate) filter: Arc<Filter>,
     pub(crate) format: Arc<Format>,
+    pub(crate) extra_fields: Vec<ExtraOutputField>,
     pub(crate) evttypes: EventTypes,
+}
+
+/// An `append_output.extra_fields` entry, compiled.
+#[derive(Clone)]
+pub(crate) struct ExtraOutputField {
+    pub key: String,
+    pub format: Arc<Format>,
+    /// A bare field: typed JSON value; otherwise the rendered text.
+    pub typed: bool,
 }
 
 impl std::fmt::Debug for CompiledRule {
@@ -292,6 +302,21 @@ impl Ruleset {
         for (k, v) in r.format.render_fields(ev) {
             if !output_fields.iter().any(|(ok, _)| *ok == k) {
                 output_fields.push((k, v));
+            }
+        }
+        for x in &r.extra_fields {
+            let v = if x.typed {
+                x.format
+                    .render_fields(ev)
+                    .into_iter()
+                    .next()
+                    .map_or(OutputValue::Null, |(_, v)| v)
+            } else {
+                OutputValue::Str(x.format.render_string(ev))
+            };
+            match output_fields.iter_mut().find(|(k, _)| *k == x.key) {
+                Some(slot) => slot.1 = v,
+                None => output_fields.push((x.key.clone(), v)),
             }
         }
         Alert {

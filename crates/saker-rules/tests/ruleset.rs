@@ -258,3 +258,70 @@ fn suggested_output_is_appended_and_missing_values_render_na() {
         .output_fields
         .contains(&("k8s.ns.name".to_string(), OutputValue::Null)));
 }
+
+#[test]
+fn append_output_matches_by_source_tags_and_rule() {
+    use saker_rules::engine::{AppendOutput, ExtraField};
+    let opts = LoadOptions {
+        suggested_output: false,
+        append_output: vec![
+            AppendOutput {
+                match_tags: vec!["files".into(), "secrets".into()],
+                extra_output: Some("secret!".into()),
+                extra_fields: vec![
+                    ExtraField::Format {
+                        key: "who".into(),
+                        format: "%proc.name/%user.name".into(),
+                    },
+                    ExtraField::Field("fd.name".into()),
+                ],
+                ..Default::default()
+            },
+            AppendOutput {
+                match_rule: Some("Exec shell".into()),
+                suggested_output: true,
+                ..Default::default()
+            },
+            AppendOutput {
+                match_source: Some("k8s_audit".into()),
+                extra_output: Some("never".into()),
+                ..Default::default()
+            },
+        ],
+        extra_output: vec!["pid=%proc.pid".into()],
+        ..Default::default()
+    };
+    let (eng, _) = load_with(&rules_text(), opts);
+    let rs = eng.ruleset();
+    let out = |n: &str| rs.info(rs.find(n).unwrap()).output.clone();
+    assert_eq!(
+        out("Open passwd"),
+        "Open passwd by %proc.name file=%fd.name secret! pid=%proc.pid"
+    );
+    assert_eq!(
+        out("Open any"),
+        "Open any by %proc.name file=%fd.name pid=%proc.pid"
+    );
+    assert!(
+        out("Exec shell").ends_with("k8s_ns_name=%k8s.ns.name pid=%proc.pid"),
+        "{}",
+        out("Exec shell")
+    );
+    let a = rs.alert(
+        rs.find("Open passwd").unwrap(),
+        &open_passwd(),
+        0,
+        "h",
+        &AlertOptions::default(),
+    );
+    assert!(
+        a.output_fields
+            .contains(&("who".to_string(), OutputValue::Str("cat/<NA>".into()))),
+        "{:?}",
+        a.output_fields
+    );
+    assert!(a.output_fields.contains(&(
+        "fd.name".to_string(),
+        OutputValue::Str("/etc/passwd".into())
+    )));
+}

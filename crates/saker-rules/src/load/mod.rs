@@ -3,6 +3,7 @@
 
 pub mod items;
 pub mod lang;
+pub mod options;
 pub mod overrides;
 pub mod yaml;
 
