@@ -329,3 +329,69 @@ fn json_and_text_forms() {
     );
     assert_eq!(res.summary(), "test.yaml: Invalid");
 }
+
+#[test]
+fn plugin_requirements_are_checked_after_all_files() {
+    let text = "- required_plugin_versions:\n    - name: k8saudit\n      version: 0.1.0\n      alternatives:\n        - name: k8saudit-eks\n          version: 0.2.0\n    - name: container\n      version: 0.4.0\n";
+    let mut eng = Engine::new(LoadOptions::default());
+    assert!(eng.load_text("p.yaml", text).successful());
+    let e = eng.check_plugin_requirements().unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validate);
+    assert_eq!(
+        e.message,
+        "Plugin requirement not satisfied, must load one of: k8saudit (>= 0.1.0), k8saudit-eks (>= 0.2.0)"
+    );
+    // A loaded alternative with a compatible version satisfies it; another major does not.
+    let opts = LoadOptions {
+        plugins: vec![
+            ("container".into(), "0.7.0".into()),
+            ("k8saudit-eks".into(), "0.3.1".into()),
+        ],
+        ..Default::default()
+    };
+    let mut eng = Engine::new(opts);
+    assert!(eng.load_text("p.yaml", text).successful());
+    assert!(eng.check_plugin_requirements().is_ok());
+    let opts = LoadOptions {
+        plugins: vec![("container".into(), "1.0.0".into())],
+        ..Default::default()
+    };
+    let mut eng = Engine::new(opts);
+    assert!(eng
+        .load_text(
+            "p.yaml",
+            "- required_plugin_versions:\n    - name: container\n      version: 0.4.0\n"
+        )
+        .successful());
+    assert!(eng.check_plugin_requirements().is_err());
+    // Invalid versions are rejected when read.
+    let (code, m) = load_err("- required_plugin_versions:\n    - name: x\n      version: one\n");
+    assert_eq!(
+        (code, m.as_str()),
+        (
+            ErrorCode::Validate,
+            "Invalid required version 'one' for plugin 'x'"
+        )
+    );
+}
+
+#[test]
+fn validate_reports_every_file_and_fails_if_one_fails() {
+    let dir = std::env::temp_dir().join(format!("saker-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yaml");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&good, RULE).unwrap();
+    std::fs::write(&bad, "- rule: x\n  desc: d\n").unwrap();
+    let (ok, res) = saker_rules::validate::validate(&[good.clone()], LoadOptions::default());
+    assert!(ok);
+    assert_eq!(res[0].summary(), format!("{}: Ok", good.display()));
+    let (ok, res) = saker_rules::validate::validate(&[good, bad], LoadOptions::default());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!ok);
+    assert!(res[0].successful());
+    assert_eq!(
+        res[1].errors[0].message,
+        "Item has no mapping for key 'condition'"
+    );
+}
