@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use saker_event::decode::{decode_value, ParamValue, PPM_AT_FDCWD};
 use saker_event::render::{render_value, Style};
-use saker_event::table::{ParamType, EF_CREATES_FD};
+use saker_event::table::{ParamType, EF_CREATES_FD, EF_DESTROYS_FD, EF_USES_FD};
 use saker_event::Event;
 use saker_fields::{EventView, FieldRef, Value};
 
@@ -38,6 +38,10 @@ pub(crate) fn owned(s: Vec<u8>) -> Value<'static> {
 /// events whose first parameter is the result, that result.
 fn fd_location(ev: &Event) -> Option<i64> {
     let info = ev.info()?;
+    // Only events flagged as fd users have an event fd (mmap's `fd` does not count).
+    if !info.has_flag(EF_USES_FD | EF_CREATES_FD | EF_DESTROYS_FD) {
+        return None;
+    }
     if let Some(i) = info.param_index("fd") {
         return ev.decode(i)?.as_i64();
     }

@@ -86,15 +86,21 @@ impl<'a> EventCtx<'a> {
                 _ => return None,
             });
         }
-        if name == "fd.name" {
+        let conn = self
+            .ev
+            .info()
+            .is_some_and(|i| i.name.starts_with("connect") || i.name.starts_with("accept"));
+        if name == "fd.name" && conn {
             if let Some(ParamValue::SockTuple(t)) = self.ev.param_by_name("tuple") {
                 return Some(owned(socktuple_name(&t)));
             }
-            if self.fdnum.is_some() {
-                return Some(sstr(""));
-            }
         }
-        None
+        // An fd the table does not know: an empty name of unknown type.
+        match (name, self.fdnum) {
+            ("fd.name", Some(n)) if n >= 0 => Some(sstr("")),
+            ("fd.typechar", Some(n)) if n >= 0 => Some(sstr("o")),
+            _ => None,
+        }
     }
 
     pub(crate) fn extract_fd(&self, name: &str) -> Option<Value<'a>> {

@@ -54,6 +54,9 @@ pub struct Config {
     /// On a thread-table miss, read `<proc_root>/<tid>` (live mode only).
     pub proc_lookup: bool,
     pub proc_root: PathBuf,
+    /// Create a UDP socket fd when `send*` uses an fd missing from the table
+    /// (current libsinsp). Off by default, matching sysdig 0.29.3 replays.
+    pub infer_udp: bool,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             max_fds_per_process: 65_536,
             proc_lookup: false,
             proc_root: PathBuf::from("/proc"),
+            infer_udp: false,
         }
     }
 }

@@ -127,9 +127,10 @@ impl State {
             return;
         };
         if fd >= 0 && self.fd(ev.tid, fd).is_none() {
-            // An unknown fd used with an address: libsinsp infers a UDP socket.
+            // An unknown fd used with an address: current libsinsp infers a UDP socket
+            // (sysdig 0.29.3 does not; see `Config::infer_udp`).
             let send = ev.info().is_some_and(|i| i.name.starts_with("send"));
-            if send && matches!(t, SockTuple::Ip { .. }) {
+            if self.cfg.infer_udp && send && matches!(t, SockTuple::Ip { .. }) {
                 let mut f = Fd::new(FdType::Ipv4Sock, Vec::new());
                 f.l4proto = l4::UDP;
                 apply_tuple(&mut f, &t);

@@ -776,3 +776,36 @@ fn extraction_speed() {
         );
     }
 }
+
+#[test]
+fn unknown_fds_render_empty_unless_udp_inference_is_on() {
+    let mut tuple = vec![2u8, 0, 0, 0, 0];
+    tuple.extend_from_slice(&1u16.to_le_bytes());
+    tuple.extend_from_slice(&[128, 32, 41, 1]);
+    tuple.extend_from_slice(&0u16.to_le_bytes());
+    let e = ev(
+        1,
+        49,
+        20,
+        &[
+            ("res", P::I(64)),
+            ("fd", P::I(3)),
+            ("size", P::I(64)),
+            ("tuple", P::B(&tuple)),
+        ],
+    );
+    let mut st = seeded();
+    let c = st.process(&e);
+    assert_eq!(txt(&c, "fd.name"), "");
+    assert_eq!(txt(&c, "fd.typechar"), "o");
+    assert_eq!(txt(&c, "fd.type"), "<NA>");
+    st.finish();
+    let mut st = State::new(Config {
+        infer_udp: true,
+        ..Config::default()
+    });
+    let c = st.process(&e);
+    assert_eq!(txt(&c, "fd.name"), "0.0.0.0:1->128.32.41.1:0");
+    assert_eq!(txt(&c, "fd.l4proto"), "udp");
+    assert_eq!(txt(&c, "fd.rip"), "128.32.41.1");
+}

@@ -155,39 +155,18 @@ fn field_agreement_with_sysdig() {
         eprintln!("{name}: {}/{} agree ({pct:.2}%)", agree[i], total[i]);
     }
     assert!(total[0] > 100, "too few events compared: {}", total[0]);
-    // Fields where sysdig 0.29.3 and the current libsinsp agree must match exactly.
-    // fd.* differ on purpose where 0.29.3 predates the exit-only model (mmap fd,
-    // socket l4proto, UDP inference on unknown fds).
-    for exact in [
-        "evt.type",
-        "proc.name",
-        "proc.pname",
-        "user.name",
-        "proc.cmdline",
-        "proc.pid",
-        "proc.ppid",
-        "evt.res",
-        "evt.rawres",
-        "proc.exe",
-        "proc.sname",
-        "proc.vpid",
-        "proc.exepath",
-        "proc.aname[1]",
-        "thread.tid",
-        "proc.tty",
-        "group.name",
-        "proc.args",
-        "proc.env",
-        "user.loginuid",
-        "user.uid",
-        "proc.cwd",
-    ] {
-        let i = FIELDS.iter().position(|f| *f == exact).unwrap();
-        assert_eq!(agree[i], total[i], "{exact} disagrees with sysdig");
+    // Every field must match sysdig exactly, except where 0.29.3 predates the
+    // current model: socket() exits there carry no protocol (no l4proto until a
+    // tuple is seen), and unknown event ids render differently.
+    const TOLERANT: [&str; 2] = ["fd.l4proto", "evt.arg[0]"];
+    for (i, name) in FIELDS.iter().enumerate() {
+        if TOLERANT.contains(name) {
+            assert!(
+                agree[i] * 100 >= total[i] * 95,
+                "{name} agreement below 95%"
+            );
+        } else {
+            assert_eq!(agree[i], total[i], "{name} disagrees with sysdig");
+        }
     }
-    let i = FIELDS.iter().position(|f| *f == "fd.name").unwrap();
-    assert!(
-        agree[i] * 100 >= total[i] * 80,
-        "fd.name agreement below 80%"
-    );
 }
