@@ -36,6 +36,7 @@ pub struct Outputs {
     tasks: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
     limiter: Option<Arc<Mutex<RateLimiter>>>,
+    reopen: Arc<AtomicBool>,
 }
 
 /// Hostname for alerts: `hostname` from the config, else `FALCO_HOSTNAME`,
@@ -80,7 +81,9 @@ impl Outputs {
             tasks: Vec::new(),
             metrics: metrics.clone(),
             limiter: None,
+            reopen: Arc::new(AtomicBool::new(false)),
         };
+        let reopen = hub.reopen.clone();
         let timeout = Duration::from_millis(cfg.output_timeout);
         let mut add = |name: &'static str, min: Option<Priority>| -> SinkCtx {
             let (tx, rx) = mpsc::channel(cap);
@@ -123,6 +126,7 @@ impl Outputs {
                 ctx,
                 cfg.file_output.clone(),
                 cfg.buffered_outputs,
+                reopen,
             )));
         }
         if cfg.syslog_output.enabled {
@@ -238,6 +242,12 @@ impl Outputs {
                 }
             }
         }
+    }
+
+    /// Closes and reopens a kept-open output file before its next alert
+    /// (what Falco does on SIGUSR1), for log rotation.
+    pub fn reopen_files(&self) {
+        self.reopen.store(true, Ordering::Relaxed);
     }
 
     /// Starts `/healthz` and `/metrics` on the hub's runtime; returns the bound address.

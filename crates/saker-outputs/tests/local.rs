@@ -186,3 +186,37 @@ fn per_rule_rate_limit_suppresses_and_counts() {
         10.0
     );
 }
+
+/// After a rename (log rotation) and `reopen_files`, a kept-open file is
+/// recreated at its path.
+#[test]
+fn file_keep_alive_reopens_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.txt");
+    let rotated = dir.path().join("events.txt.1");
+    let mut cfg = quiet_config();
+    cfg.file_output.enabled = true;
+    cfg.file_output.keep_alive = true;
+    cfg.file_output.filename = path.display().to_string();
+    let out = Outputs::start(&cfg, Arc::new(Metrics::new())).unwrap();
+    out.send(Arc::new(alert(1, "R", Priority::Warning)));
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&path)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 1
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::rename(&path, &rotated).unwrap();
+    out.reopen_files();
+    out.send(Arc::new(alert(2, "R", Priority::Warning)));
+    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("Alert number 1"));
+    let new = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(new.lines().count(), 1);
+    assert!(new.contains("Alert number 2"));
+}

@@ -14,9 +14,21 @@ async fn open(path: &str) -> std::io::Result<File> {
         .await
 }
 
-pub async fn run(mut ctx: SinkCtx, cfg: saker_config::FileOutput, buffered: bool) {
+/// `reopen` set (SIGUSR1 in Falco) makes a kept file be closed and opened
+/// again before the next alert, for log rotation.
+pub async fn run(
+    mut ctx: SinkCtx,
+    cfg: saker_config::FileOutput,
+    buffered: bool,
+    reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut kept: Option<tokio::io::BufWriter<File>> = None;
     while let Some(a) = ctx.recv().await {
+        if reopen.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            if let Some(mut w) = kept.take() {
+                let _ = w.flush().await;
+            }
+        }
         let mut line = ctx.fmt.line(&a);
         line.push('\n');
         let t0 = std::time::Instant::now();
