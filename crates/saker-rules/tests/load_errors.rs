@@ -395,3 +395,25 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
         "Item has no mapping for key 'condition'"
     );
 }
+
+#[test]
+fn misindented_key_after_another_key_is_explained() {
+    let text = "- list: l\n  items: [a]\n\n- rule: Write below etc\n  desc: writes\n      condition: evt.type = open\n  output: o\n  priority: ERROR\n";
+    let (_, res) = load(text);
+    let e = &res.errors[0];
+    assert_eq!(e.code, ErrorCode::YamlParse);
+    assert!(
+        e.message
+            .starts_with("key 'condition' is indented deeper than 'desc:' on the line above"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        e.to_string().split(": key").next().unwrap(),
+        "test.yaml:6:7: error: rule 'Write below etc'"
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("keys of an item must be aligned with `rule:`; move 'condition:' to column 3")
+    );
+}

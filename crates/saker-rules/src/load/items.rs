@@ -122,35 +122,29 @@ impl Reader<'_> {
     fn yaml_error(&self, e: YamlError, root: &Chain) -> Box<LoadError> {
         let chain = self.with(root, "rules content", "", e.pos);
         let mut err = self.err(ErrorCode::YamlParse, e.message.clone(), &chain);
-        if let Some((kind, name, key, key_col, item_col)) = misindent(self.text, e.pos.line) {
-            let item_chain = self.with(
-                root,
-                kind,
-                &name,
-                Pos {
-                    line: e.pos.line - 1,
-                    column: item_col,
-                    offset: 0,
-                },
-            );
-            let key_chain = self.with(
-                &item_chain,
-                "value for",
-                &key,
-                Pos {
-                    line: e.pos.line,
-                    column: key_col,
-                    offset: 0,
-                },
-            );
+        if let Some(m) = misindent(self.text, e.pos.line) {
+            let item_pos = Pos {
+                line: m.item_line,
+                column: m.item_col,
+                offset: 0,
+            };
+            let item_chain = self.with(root, m.kind, &m.name, item_pos);
+            let key_pos = Pos {
+                line: e.pos.line,
+                column: m.key_col,
+                offset: 0,
+            };
+            let key_chain = self.with(&item_chain, "value for", &m.key, key_pos);
             err.ctx = self.ctx(&key_chain);
             err.message = format!(
-                "key '{key}' is indented deeper than '{kind}:' on the line above, so YAML reads it as part of the value of '{kind}' (mapping values are not allowed there): {}",
-                e.message
+                "key '{}' is indented deeper than '{}:' on the line above, so YAML reads it as part of the value of '{}' ({})",
+                m.key, m.prev_key, m.prev_key, e.message
             );
             err.hint = Some(format!(
-                "keys of an item must be aligned with `{kind}:`; move '{key}:' to column {}",
-                item_col + 1
+                "keys of an item must be aligned with `{}:`; move '{}:' to column {}",
+                m.kind,
+                m.key,
+                m.item_col + 1
             ));
         }
         err
@@ -564,29 +558,81 @@ pub fn parse_semver(s: &str) -> Option<(u32, u32, u32)> {
     Some((a, b, c))
 }
 
-/// Detects `- rule: X` followed by a key indented deeper than `rule:`.
-/// Returns (item kind, item name, key, key column, item key column).
-fn misindent(text: &str, err_line: usize) -> Option<(&'static str, String, String, usize, usize)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let cur = *lines.get(err_line)?;
-    let prev = lines[..err_line]
-        .iter()
-        .rev()
-        .find(|l| !l.trim().is_empty())?;
-    let trimmed = prev.trim_start();
-    let rest = trimmed.strip_prefix("- ")?;
-    let item_col = prev.len() - trimmed.len() + 2 + (rest.len() - rest.trim_start().len());
+/// A key indented deeper than the `key: value` line above it, inside a
+/// `- rule:`/`- macro:`/`- list:` item (a copy-paste indentation mistake).
+struct Misindent {
+    kind: &'static str,
+    name: String,
+    /// 0-based line of the item's `- kind:` line.
+    item_line: usize,
+    /// Column of the item's keys (of `kind:`).
+    item_col: usize,
+    /// The key above (`rule`, `desc`, ...).
+    prev_key: String,
+    key: String,
+    key_col: usize,
+}
+
+fn indent(l: &str) -> usize {
+    l.len() - l.trim_start().len()
+}
+
+/// `- kind: name` → (kind, name, column of `kind`).
+fn item_head(l: &str) -> Option<(&'static str, String, usize)> {
+    let t = l.trim_start();
+    let rest = t.strip_prefix("- ")?;
+    let col = indent(l) + 2 + indent(rest);
     let rest = rest.trim_start();
     let kind = ["rule", "macro", "list"]
         .into_iter()
         .find(|k| rest.starts_with(&format!("{k}:")))?;
-    let name = rest[kind.len() + 1..].trim().to_string();
-    let key_col = cur.len() - cur.trim_start().len();
-    if key_col <= item_col {
+    Some((kind, rest[kind.len() + 1..].trim().to_string(), col))
+}
+
+fn misindent(text: &str, err_line: usize) -> Option<Misindent> {
+    let lines: Vec<&str> = text.lines().collect();
+    let cur = *lines.get(err_line)?;
+    let (prev_idx, prev) = lines[..err_line]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    // The line above must be `key: value` (a key with nothing after it may
+    // legitimately open a nested block).
+    let (prev_col, prev_body) = match item_head(prev) {
+        Some((_, _, col)) => (col, prev.trim_start()[2..].trim_start()),
+        None => (indent(prev), prev.trim_start()),
+    };
+    let (prev_key, prev_val) = prev_body.split_once(':')?;
+    if prev_val.trim().is_empty() || prev_key.contains(' ') {
         return None;
     }
-    let key = cur.trim_start().split(':').next()?.trim().to_string();
-    Some((kind, name, key, key_col, item_col))
+    let key_col = indent(cur);
+    if key_col <= prev_col {
+        return None;
+    }
+    let (key, _) = cur.trim_start().split_once(':')?;
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return None;
+    }
+    let key = key.to_string();
+    let (item_line, (kind, name, item_col)) = lines[..=prev_idx]
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, l)| item_head(l).map(|h| (i, h)))?;
+    if item_col != prev_col {
+        return None;
+    }
+    Some(Misindent {
+        kind,
+        name,
+        item_line,
+        item_col,
+        prev_key: prev_key.trim().to_string(),
+        key,
+        key_col,
+    })
 }
 
 #[cfg(test)]
@@ -605,12 +651,29 @@ mod tests {
 
     #[test]
     fn misindent_detection() {
-        let t = "- rule: My rule\n    desc: d\n";
-        let (kind, name, key, kc, ic) = misindent(t, 1).unwrap();
+        let m = misindent("- rule: My rule\n    desc: d\n", 1).unwrap();
         assert_eq!(
-            (kind, name.as_str(), key.as_str(), kc, ic),
-            ("rule", "My rule", "desc", 4, 2)
+            (
+                m.kind,
+                m.name.as_str(),
+                m.key.as_str(),
+                m.key_col,
+                m.item_col,
+                m.prev_key.as_str()
+            ),
+            ("rule", "My rule", "desc", 4, 2, "rule")
+        );
+        let m = misindent("- macro: m\n  condition: a\n     or b: c\n", 2);
+        assert!(
+            m.is_none(),
+            "`or b` is not a key: a colon inside a condition"
+        );
+        let m = misindent("- rule: r\n  desc: d\n  # note\n    output: o\n", 3).unwrap();
+        assert_eq!(
+            (m.prev_key.as_str(), m.key.as_str(), m.item_line),
+            ("desc", "output", 0)
         );
         assert!(misindent("- rule: x\n  desc: d\n", 1).is_none());
+        assert!(misindent("- rule: x\n  tags:\n    - a: b\n", 2).is_none());
     }
 }
