@@ -383,7 +383,8 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
     let bad = dir.join("bad.yaml");
     std::fs::write(&good, RULE).unwrap();
     std::fs::write(&bad, "- rule: x\n  desc: d\n").unwrap();
-    let (ok, res) = saker_rules::validate::validate(&[good.clone()], LoadOptions::default());
+    let (ok, res) =
+        saker_rules::validate::validate(std::slice::from_ref(&good), LoadOptions::default());
     assert!(ok);
     assert_eq!(res[0].summary(), format!("{}: Ok", good.display()));
     let (ok, res) = saker_rules::validate::validate(&[good, bad], LoadOptions::default());
