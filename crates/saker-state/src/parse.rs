@@ -179,6 +179,10 @@ impl State {
         if !is_clone && et != 186 && name != "switch" && ev.tid > 0 && !info.is_internal() {
             self.ensure_thread(ev.tid);
         }
+        if info.category & saker_event::table::EC_METAEVENT != 0 {
+            self.parse_meta(ev, name);
+            return;
+        }
         if (ev.is_enter() && et != 186) || !parsed(et) {
             return;
         }
@@ -356,6 +360,68 @@ impl State {
                     if let Some(t) = self.threads.get_mut(&target) {
                         t.fdlimit = cur;
                     }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Container and user/group meta events (capture files, plugins).
+    fn parse_meta(&mut self, ev: &Event, name: &str) {
+        match name {
+            "container" => {
+                if let Some(j) = bytes(ev, "json") {
+                    if let Some((id, m)) = crate::container::meta_from_json(j) {
+                        self.containers.insert(id.into_bytes(), m);
+                    }
+                } else if let Some(id) = bytes(ev, "id") {
+                    let m = crate::ContainerMeta {
+                        full_id: String::from_utf8_lossy(id).into_owned(),
+                        name: String::from_utf8_lossy(bytes(ev, "name").unwrap_or_default())
+                            .into_owned(),
+                        image: String::from_utf8_lossy(bytes(ev, "image").unwrap_or_default())
+                            .into_owned(),
+                        ..Default::default()
+                    };
+                    self.containers.insert(id.to_vec(), m);
+                }
+            }
+            "asyncevent" => match bytes(ev, "name") {
+                Some(b"container") => {
+                    if let Some((id, m)) = ev
+                        .bytes_by_name("data")
+                        .and_then(crate::container::meta_from_json)
+                    {
+                        self.containers.insert(id.into_bytes(), m);
+                    }
+                }
+                Some(b"container_removed") => {
+                    if let Some((id, _)) = ev
+                        .bytes_by_name("data")
+                        .and_then(crate::container::meta_from_json)
+                    {
+                        self.containers.remove(id.as_bytes());
+                    }
+                }
+                _ => {}
+            },
+            "useradded" => {
+                if let (Some(uid), Some(gid)) = (int(ev, "uid"), int(ev, "gid")) {
+                    self.users.add_user(saker_event::UserInfo {
+                        uid: uid as u32,
+                        gid: gid as u32,
+                        name: bytes(ev, "name").unwrap_or_default().to_vec(),
+                        homedir: bytes(ev, "home").unwrap_or_default().to_vec(),
+                        shell: bytes(ev, "shell").unwrap_or_default().to_vec(),
+                    });
+                }
+            }
+            "groupadded" => {
+                if let Some(gid) = int(ev, "gid") {
+                    self.users.add_group(saker_event::GroupInfo {
+                        gid: gid as u32,
+                        name: bytes(ev, "name").unwrap_or_default().to_vec(),
+                    });
                 }
             }
             _ => {}

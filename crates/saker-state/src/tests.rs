@@ -809,3 +809,45 @@ fn unknown_fds_render_empty_unless_udp_inference_is_on() {
     assert_eq!(txt(&c, "fd.l4proto"), "udp");
     assert_eq!(txt(&c, "fd.rip"), "128.32.41.1");
 }
+
+#[test]
+fn container_and_user_events_fill_the_tables() {
+    let mut st = seeded();
+    let j = r#"{"container":{"id":"3f1e2d4c5b6a","type":0,"name":"web","image":"nginx","privileged":false}}"#;
+    let c = ev(1, 324, 0, &[("json", P::S(j))]);
+    st.process(&c);
+    st.finish();
+    let u = ev(
+        2,
+        354,
+        20,
+        &[
+            ("uid", P::I(2000)),
+            ("gid", P::I(2000)),
+            ("name", P::S("eve")),
+            ("home", P::S("/home/eve")),
+            ("shell", P::S("/bin/sh")),
+        ],
+    );
+    st.process(&u);
+    st.finish();
+    let cg = b"memory=/docker/3f1e2d4c5b6a79881726354453627180a9b8c7d6e5f40312a1b2c3d4e5f60718\0";
+    let x = ev(
+        3,
+        293,
+        20,
+        &[
+            ("res", P::I(0)),
+            ("exe", P::S("sh")),
+            ("comm", P::S("sh")),
+            ("cgroups", P::B(cg)),
+            ("uid", P::I(2000)),
+        ],
+    );
+    let v = st.process(&x);
+    assert_eq!(txt(&v, "container.name"), "web");
+    assert_eq!(txt(&v, "container.type"), "docker");
+    assert_eq!(txt(&v, "container.privileged"), "false");
+    assert_eq!(txt(&v, "user.name"), "eve");
+    assert_eq!(txt(&v, "user.shell"), "/bin/sh");
+}
