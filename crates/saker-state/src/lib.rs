@@ -371,3 +371,5 @@ fn fd_from_snapshot(f: &FdInfo) -> Fd {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_extra;
