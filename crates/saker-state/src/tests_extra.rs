@@ -153,3 +153,52 @@ fn container_and_user_events_fill_the_tables() {
     assert_eq!(txt(&v, "user.name"), "eve");
     assert_eq!(txt(&v, "user.shell"), "/bin/sh");
 }
+
+/// Garbage parameters on every event type, and every field extracted on each:
+/// nothing may panic.
+#[test]
+fn malformed_events_never_panic() {
+    let mut st = seeded();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let refs: Vec<FieldRef> = saker_fields::FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let arg = match f.arg {
+                saker_fields::ArgKind::None => saker_fields::FieldArg::None,
+                saker_fields::ArgKind::IndexOptional | saker_fields::ArgKind::IndexRequired => {
+                    saker_fields::FieldArg::Index(1)
+                }
+                _ => saker_fields::FieldArg::Key("fd".into()),
+            };
+            FieldRef::new(saker_fields::FieldId(i as u16), arg)
+        })
+        .collect();
+    let mut n = 0u64;
+    for round in 0..4 {
+        for et in 0..=saker_event::table::EVENT_MAX {
+            n += 1;
+            let tid = [20, 30, 999, -1][round];
+            let mut e = saker_event::Event::new(n, n * 1000, tid, 0, et);
+            let np = (rnd() % 12) as usize;
+            for _ in 0..np {
+                let len = [0usize, 1, 2, 4, 8, 17, 40][(rnd() % 7) as usize];
+                let b: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                e.push_param(&b);
+            }
+            let c = st.process(&e);
+            for r in &refs {
+                let _ = c.extract(r);
+            }
+            st.finish();
+        }
+    }
+    let cnt = st.counters();
+    assert!(cnt.threads >= 1, "{cnt:?}");
+}
