@@ -325,3 +325,16 @@ fn append_output_matches_by_source_tags_and_rule() {
         OutputValue::Str("/etc/passwd".into())
     )));
 }
+
+#[test]
+fn ruleset_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<saker_rules::ruleset::Ruleset>();
+    let (eng, _) = load_ok(&rules_text());
+    let rs = std::sync::Arc::new(eng.ruleset());
+    let r2 = rs.clone();
+    let got = std::thread::spawn(move || names(&r2, &open_passwd()))
+        .join()
+        .unwrap();
+    assert_eq!(got, ["Open any"]);
+}
