@@ -220,20 +220,98 @@ impl<'a> EventCtx<'a> {
     }
 }
 
+/// Field class, resolved once per field id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Evt,
+    Proc,
+    User,
+    Fd,
+    Container,
+    Other,
+}
+
+/// The hottest fields, answered without the by-name dispatch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fast {
+    No,
+    EvtNum,
+    EvtType,
+    ProcName,
+    ProcPname,
+    ProcExe,
+    ProcExepath,
+    ProcPid,
+    FdName,
+    UserName,
+}
+
+fn dispatch(id: saker_fields::FieldId) -> (Class, Fast) {
+    static T: std::sync::OnceLock<Vec<(Class, Fast)>> = std::sync::OnceLock::new();
+    let t = T.get_or_init(|| {
+        saker_fields::FIELDS
+            .iter()
+            .map(|f| {
+                let class = match f.class() {
+                    "evt" | "syscall" | "util" | "fs" | "fdlist" => Class::Evt,
+                    "proc" | "thread" => Class::Proc,
+                    "user" | "group" => Class::User,
+                    "fd" => Class::Fd,
+                    "container" | "k8s" => Class::Container,
+                    _ => Class::Other,
+                };
+                let fast = match f.name {
+                    "evt.num" => Fast::EvtNum,
+                    "evt.type" => Fast::EvtType,
+                    "proc.name" => Fast::ProcName,
+                    "proc.pname" => Fast::ProcPname,
+                    "proc.exe" => Fast::ProcExe,
+                    "proc.exepath" => Fast::ProcExepath,
+                    "proc.pid" => Fast::ProcPid,
+                    "fd.name" => Fast::FdName,
+                    "user.name" => Fast::UserName,
+                    _ => Fast::No,
+                };
+                (class, fast)
+            })
+            .collect()
+    });
+    t.get(id.0 as usize)
+        .copied()
+        .unwrap_or((Class::Other, Fast::No))
+}
+
 impl EventView for EventCtx<'_> {
     fn event_type(&self) -> u16 {
         self.ev.etype
     }
 
     fn extract(&self, f: &FieldRef) -> Option<Value<'_>> {
+        let (class, fast) = dispatch(f.id);
+        match fast {
+            Fast::No => {}
+            Fast::EvtNum => return Some(Value::U64(self.ev.num)),
+            Fast::EvtType => return Some(sstr(self.ev.type_name())),
+            Fast::ProcName => return self.th.map(|t| bstr(&t.comm)),
+            Fast::ProcPname => return self.th.and_then(|t| self.parent(t)).map(|p| bstr(&p.comm)),
+            Fast::ProcExe => return self.th.map(|t| bstr(&t.exe)),
+            Fast::ProcExepath => return self.th.map(|t| bstr(&t.exepath)),
+            Fast::ProcPid => return self.th.map(|t| Value::I64(t.pid)),
+            Fast::FdName => {
+                if let Some(fd) = self.fd {
+                    return Some(bstr(&fd.name));
+                }
+            }
+            Fast::UserName => return self.th.map(|t| bstr(self.st.users.user_name(t.uid))),
+        }
         let name = f.info().name;
-        match f.info().class() {
-            "evt" | "syscall" | "util" | "fs" | "fdlist" => self.extract_evt(name, f),
-            "proc" | "thread" => self.extract_proc(name, f),
-            "user" | "group" => self.extract_user(name),
-            "fd" => self.extract_fd(name),
-            "container" | "k8s" => self.extract_container(name, f),
-            _ => None,
+        match class {
+            Class::Evt => self.extract_evt(name, f),
+            Class::Proc => self.extract_proc(name, f),
+            Class::User => self.extract_user(name),
+            Class::Fd => self.extract_fd(name),
+            Class::Container => self.extract_container(name, f),
+            Class::Other => None,
         }
     }
 }
