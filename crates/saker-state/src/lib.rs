@@ -29,7 +29,7 @@ mod render;
 pub mod types;
 pub mod users;
 
-pub use container::{ContainerMeta, Mount};
+pub use container::{meta_from_json, ContainerMeta, Mount};
 pub use extract::EventCtx;
 pub use types::{Fd, FdTable, Thread};
 pub use users::{load_host_users, Users};
