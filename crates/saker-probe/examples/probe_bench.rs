@@ -94,7 +94,8 @@ fn best_of(runs: usize, f: impl Fn() -> f64) -> f64 {
 }
 
 /// Runs `work` while a consumer thread owns a probe loaded with `cfg`.
-/// Returns work's result, events delivered, and drops.
+/// Returns work's result, events delivered, and drops; prints the consumer's
+/// CPU time per delivered event.
 fn with_probe<T>(cfg: ProbeConfig, work: impl FnOnce() -> T) -> (T, u64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -103,6 +104,7 @@ fn with_probe<T>(cfg: ProbeConfig, work: impl FnOnce() -> T) -> (T, u64, u64) {
     let consumer = std::thread::spawn(move || {
         let mut p = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
         ready_tx.send(()).unwrap();
+        let cpu0 = thread_cpu_ns();
         let mut n = 0u64;
         while !s.load(Ordering::Relaxed) {
             p.poll(Duration::from_millis(1), |_| n += 1).unwrap();
@@ -110,6 +112,12 @@ fn with_probe<T>(cfg: ProbeConfig, work: impl FnOnce() -> T) -> (T, u64, u64) {
         // drain
         while p.poll(Duration::from_millis(20), |_| n += 1).unwrap() > 0 {}
         d.store(n, Ordering::Relaxed);
+        if n > 0 {
+            println!(
+                "  consumer: {:.0} ns CPU per delivered event",
+                (thread_cpu_ns() - cpu0) as f64 / n as f64
+            );
+        }
         p.stats().unwrap().drops()
     });
     ready_rx.recv().unwrap();
@@ -161,31 +169,36 @@ fn main() {
     let base_o2 = best_of(runs, || open_close_storm(n_open));
     println!("baseline again: getpid {base_g2:.0} ns/call, open+close {base_o2:.0} ns/pair");
 
-    // (c) sustained openat rate: one storm thread per CPU, count delivered/s.
-    let cfg = ProbeConfig {
-        state_set: false,
-        generic_fallback: false,
-        ..ProbeConfig::for_event_types(["openat", "close"])
-    };
-    let dur = Duration::from_secs(3);
-    let ((), ev, drops) = with_probe(cfg, || {
-        let t = Instant::now();
-        let h: Vec<_> = (0..2)
-            .map(|_| {
-                std::thread::spawn(move || {
-                    while t.elapsed() < dur {
-                        open_close_storm(10_000);
-                    }
+    // (c) event rate: storms of close(-1) (cheapest event: 2 params), one
+    // thread per CPU, for 3 s; delivered events/s and drops.
+    for threads in [1usize, 2] {
+        let cfg = ProbeConfig {
+            state_set: false,
+            generic_fallback: false,
+            ..ProbeConfig::for_event_types(["close"])
+        };
+        let dur = Duration::from_secs(3);
+        let ((), ev, drops) = with_probe(cfg, || {
+            let t = Instant::now();
+            let h: Vec<_> = (0..threads)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        while t.elapsed() < dur {
+                            for _ in 0..10_000 {
+                                // SAFETY: closing an invalid fd only fails.
+                                unsafe { libc::close(-1) };
+                            }
+                        }
+                    })
                 })
-            })
-            .collect();
-        for x in h {
-            x.join().unwrap();
-        }
-    });
-    println!(
-        "throughput: {:.2} M events/s delivered over {:?} (openat+close, 2 storm threads), drops {drops}",
-        ev as f64 / dur.as_secs_f64() / 1e6,
-        dur
-    );
+                .collect();
+            for x in h {
+                x.join().unwrap();
+            }
+        });
+        println!(
+            "throughput ({threads} storm thread(s), close(-1)): {:.2} M events/s delivered, drops {drops}",
+            ev as f64 / dur.as_secs_f64() / 1e6
+        );
+    }
 }

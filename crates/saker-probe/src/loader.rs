@@ -2,7 +2,7 @@
 
 use crate::config::{ProbeConfig, SyscallDef, FALLBACK_CAPABLE};
 use crate::error::ProbeError;
-use crate::record::parse_record;
+use crate::record::parse_record_into;
 use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
 use saker_event::Event;
 use std::cell::{Cell, RefCell};
@@ -184,13 +184,33 @@ fn check_ring(which: &'static str, bytes: u32) -> Result<(), ProbeError> {
     Ok(())
 }
 
+/// Events drained from the rings; the Event buffers are reused across polls.
+#[derive(Default)]
+struct Batch {
+    evs: Vec<Event>,
+    len: usize,
+}
+
+impl Batch {
+    fn push_record(&mut self, rec: &[u8]) -> bool {
+        if self.len == self.evs.len() {
+            self.evs.push(Event::default());
+        }
+        let ok = parse_record_into(rec, &mut self.evs[self.len]).is_ok();
+        if ok {
+            self.len += 1;
+        }
+        ok
+    }
+}
+
 /// The loaded, attached probe. Not `Send`: poll it from the thread that loaded it.
 pub struct Probe {
     // Field order is drop order: stop consuming, detach, then unload.
     rb: RingBuffer<'static>,
     links: Vec<Link>,
     obj: Object,
-    pending: Rc<RefCell<Vec<Event>>>,
+    pending: Rc<RefCell<Batch>>,
     bad: Rc<Cell<u64>>,
     next_num: u64,
     delivered: u64,
@@ -292,16 +312,15 @@ impl Probe {
                 )))?;
         }
 
-        let pending: Rc<RefCell<Vec<Event>>> = Rc::default();
+        let pending: Rc<RefCell<Batch>> = Rc::default();
         let bad: Rc<Cell<u64>> = Rc::default();
         let mut builder = RingBufferBuilder::new();
         for m in &rings {
             let (p, b) = (pending.clone(), bad.clone());
             builder
                 .add(m, move |rec: &[u8]| {
-                    match parse_record(rec) {
-                        Ok(ev) => p.borrow_mut().push(ev),
-                        Err(_) => b.set(b.get() + 1),
+                    if !p.borrow_mut().push_record(rec) {
+                        b.set(b.get() + 1);
                     }
                     0
                 })
@@ -362,17 +381,23 @@ impl Probe {
             self.rb
                 .consume()
                 .map_err(ProbeError::bpf("consuming the ring buffers"))?;
-            let mut batch = std::mem::take(&mut *self.pending.borrow_mut());
-            if !batch.is_empty() {
-                batch.sort_by_key(|e| e.ts);
-                for ev in batch.iter_mut() {
+            let mut batch = self.pending.borrow_mut();
+            let n = batch.len;
+            if n > 0 {
+                let evs = &mut batch.evs[..n];
+                // The two rings are merged by timestamp (stable: a ring's own
+                // order is kept for equal stamps).
+                evs.sort_by_key(|e| e.ts);
+                for ev in evs.iter_mut() {
                     self.next_num += 1;
                     ev.num = self.next_num;
                     f(ev);
                 }
-                self.delivered += batch.len() as u64;
-                return Ok(batch.len());
+                batch.len = 0;
+                self.delivered += n as u64;
+                return Ok(n);
             }
+            drop(batch);
             let now = Instant::now();
             if now >= deadline {
                 return Ok(0);

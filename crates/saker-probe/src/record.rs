@@ -20,6 +20,15 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 /// Parses one record. `num` is left at 0 (the consumer numbers events after
 /// merging the rings by timestamp).
 pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
+    let mut ev = Event::default();
+    parse_record_into(rec, &mut ev)?;
+    Ok(ev)
+}
+
+/// Like [`parse_record`], reusing `ev`'s buffers (no allocation once warm).
+/// On error `ev` is left cleared.
+pub fn parse_record_into(rec: &[u8], ev: &mut Event) -> Result<(), RecordError> {
+    ev.clear();
     if rec.len() < HDR_LEN {
         return Err(RecordError::Short(rec.len()));
     }
@@ -49,27 +58,32 @@ pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
     } else {
         0
     };
-    let mut ev = Event::new(0, ts, tid, cpu, etype);
     let mut off = lens_end;
     for i in 0..nparams as usize {
-        let plen = u16_at(rec, HDR_LEN + 2 * i) as usize;
-        let end = off + plen;
-        if end > len {
+        off += u16_at(rec, HDR_LEN + 2 * i) as usize;
+        if off > len {
+            ev.clear();
             return Err(RecordError::ParamOverflow {
-                sum: end,
+                sum: off,
                 avail: len,
             });
         }
-        ev.push_param(&rec[off..end]);
-        off = end;
+        ev.ends.push((off - lens_end) as u32);
     }
     if off != len {
+        ev.clear();
         return Err(RecordError::ParamOverflow {
             sum: off,
             avail: len,
         });
     }
-    Ok(ev)
+    ev.buf.extend_from_slice(&rec[lens_end..len]);
+    ev.num = 0;
+    ev.ts = ts;
+    ev.tid = tid;
+    ev.cpu = cpu;
+    ev.etype = etype;
+    Ok(())
 }
 
 /// Checks an event against the event table: known id, the table's parameter
