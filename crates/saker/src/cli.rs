@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "saker", version, about = "Runtime threat detection with Falco rules")]
+#[command(
+    name = "saker",
+    version,
+    about = "Runtime threat detection with Falco rules"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Command,
@@ -108,6 +112,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             format: format.as_deref(),
             progress: !no_progress,
         }),
-        _ => anyhow::bail!("not implemented yet"),
+        Command::Run { rules, duration } => crate::cmd::run::run(&rules, duration),
+        Command::Capture {
+            file,
+            duration,
+            rules,
+        } => crate::cmd::capture::run(&file, duration, &rules),
     }
 }

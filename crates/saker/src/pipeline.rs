@@ -21,7 +21,10 @@ pub struct RunStats {
 
 impl RunStats {
     pub fn summary(&self) -> String {
-        let mut s = format!("Events detected: {}\nRule counts by severity / rule:\n", self.events);
+        let mut s = format!(
+            "Events detected: {}\nRule counts by severity / rule:\n",
+            self.events
+        );
         s.push_str(&format!("   Alerts: {}\n", self.alerts));
         for (r, n) in &self.alerts_by_rule {
             s.push_str(&format!("   {r}: {n}\n"));
@@ -40,7 +43,12 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(state: State, ruleset: Arc<Ruleset>, hostname: String, alert_opts: AlertOptions) -> Self {
+    pub fn new(
+        state: State,
+        ruleset: Arc<Ruleset>,
+        hostname: String,
+        alert_opts: AlertOptions,
+    ) -> Self {
         Detector {
             state,
             ruleset,

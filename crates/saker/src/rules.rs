@@ -52,7 +52,12 @@ pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
     }
     selections.extend(opts.enable_rule.iter().cloned().map(Selection::EnableRule));
     selections.extend(opts.enable_tag.iter().cloned().map(Selection::EnableTag));
-    selections.extend(opts.disable_rule.iter().cloned().map(Selection::DisableRule));
+    selections.extend(
+        opts.disable_rule
+            .iter()
+            .cloned()
+            .map(Selection::DisableRule),
+    );
     selections.extend(opts.disable_tag.iter().cloned().map(Selection::DisableTag));
     LoadOptions {
         min_priority: cfg.priority,
@@ -123,7 +128,10 @@ mod tests {
         let cfg = Config::default();
         let l = load(&cfg, &RulesOpts::default()).unwrap();
         assert_eq!(l.sources[0], "builtin");
-        assert!(l.ruleset.enabled().len() >= 20, "built-in ruleset too small");
+        assert!(
+            l.ruleset.enabled().len() >= 20,
+            "built-in ruleset too small"
+        );
     }
 
     #[test]
@@ -133,7 +141,9 @@ mod tests {
             ..Default::default()
         };
         let e = load(&Config::default(), &opts).err().unwrap();
-        assert!(e.to_string().contains("/nonexistent/rules.yaml does not exist"));
+        assert!(e
+            .to_string()
+            .contains("/nonexistent/rules.yaml does not exist"));
     }
 
     #[test]

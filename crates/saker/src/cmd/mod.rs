@@ -1,3 +1,5 @@
+pub mod capture;
 pub mod list_fields;
-pub mod validate;
 pub mod replay;
+pub mod run;
+pub mod validate;

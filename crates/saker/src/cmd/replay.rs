@@ -58,8 +58,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
 }
 
 fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
-    let expr = saker_rules::parse::parse_condition(filter)
-        .map_err(|e| anyhow!("filter: {e}"))?;
+    let expr = saker_rules::parse::parse_condition(filter).map_err(|e| anyhow!("filter: {e}"))?;
     let (compiled, _warnings) =
         saker_rules::compile::compile(&expr).map_err(|e| anyhow!("filter: {e}"))?;
     let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
@@ -91,9 +90,8 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
     // Container metadata events are consumed by the container engine, as libsinsp does.
-    saker_event::table::info(ev.etype).is_some_and(|i| {
-        i.category & saker_event::table::EC_INTERNAL != 0 || i.name == "container"
-    })
+    saker_event::table::info(ev.etype)
+        .is_some_and(|i| i.category & saker_event::table::EC_INTERNAL != 0 || i.name == "container")
 }
 
 fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {

@@ -1,0 +1,266 @@
+//! `saker run`: live detection. The event loop is single-threaded and never
+//! waits on outputs; signals only flip flags that the loop checks.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use saker_config::Config;
+use saker_outputs::{Metrics, Outputs, WebOptions};
+use saker_probe::{Probe, ProbeConfig};
+use saker_rules::ruleset::AlertOptions;
+use saker_rules::{Alert, OutputValue, Priority};
+use saker_state::State;
+
+use crate::cli::RulesOpts;
+use crate::pipeline::Detector;
+
+/// Flags set by signal handlers.
+pub struct Signals {
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Signals> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        for s in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(s, stop.clone())?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
+        Ok(Signals { stop, reload })
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+pub fn load_config(opts: &RulesOpts) -> anyhow::Result<Config> {
+    let loaded = saker_config::load(opts.config.as_deref(), &opts.options)?;
+    for w in &loaded.warnings {
+        eprintln!("saker: warning: {w}");
+    }
+    Ok(loaded.config)
+}
+
+/// The probe selection: what the rules need plus the state set.
+pub fn probe_config(rules: &saker_rules::ruleset::Ruleset) -> ProbeConfig {
+    match rules.needed_event_types() {
+        Some(names) => ProbeConfig::for_event_types(names),
+        // A rule without an event-type restriction needs everything the probe can report.
+        None => ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name)),
+    }
+}
+
+/// Seeds state from /proc and the host's users, so that processes started
+/// before Saker have ancestry and open fds.
+pub fn seeded_state() -> State {
+    let mut state = State::new(saker_state::Config {
+        proc_lookup: true,
+        ..Default::default()
+    });
+    state.seed(&saker_probe::procfs::scan(Path::new("/proc")));
+    state
+}
+
+pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
+    saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = load_config(opts)?;
+    let loaded = crate::rules::load(&cfg, opts)?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.record_reload(true, loaded.ruleset.enabled().len(), now_ns() as i64);
+    let outputs = Outputs::start(&cfg, metrics.clone())?;
+    let health = Arc::new(AtomicBool::new(false));
+    if cfg.webserver.enabled {
+        let addr = saker_outputs::web_addr(&cfg.webserver)?;
+        let bound = outputs.spawn_web(
+            addr,
+            health.clone(),
+            WebOptions::from_config(&cfg.webserver),
+        )?;
+        eprintln!("saker: web server on http://{bound}");
+    }
+    let signals = Signals::install()?;
+    let pc = probe_config(&loaded.ruleset);
+    let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
+    let state = seeded_state();
+    let hostname = saker_outputs::default_hostname(&cfg);
+    let n_rules = loaded.ruleset.enabled().len();
+    let mut det = Detector::new(
+        state,
+        Arc::new(loaded.ruleset),
+        hostname.clone(),
+        AlertOptions {
+            time_format_iso_8601: cfg.time_format_iso_8601,
+        },
+    );
+    health.store(true, Ordering::Relaxed);
+    eprintln!(
+        "saker: started: {n_rules} rules, {} programs attached{}",
+        probe.link_count(),
+        if probe.unavailable().is_empty() {
+            String::new()
+        } else {
+            format!(" (not available here: {})", probe.unavailable().join(", "))
+        }
+    );
+    let deadline = duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut ticker = Ticker::new(&cfg, hostname);
+    let mut cfg = cfg;
+    while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        probe.poll(Duration::from_millis(100), |ev| {
+            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+        })?;
+        if signals.reload.swap(false, Ordering::Relaxed) {
+            cfg = reload(opts, cfg, &mut det, &metrics);
+        }
+        ticker.tick(&probe, &det, &metrics, &outputs);
+    }
+    // Drain what the kernel already produced.
+    probe.poll(Duration::from_millis(50), |ev| {
+        det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+    })?;
+    ticker.flush(&probe, &det, &metrics, &outputs, true);
+    health.store(false, Ordering::Relaxed);
+    outputs.shutdown(Duration::from_secs(5));
+    let ps = probe.stats().unwrap_or_default();
+    eprintln!(
+        "saker: stopped. Syscall events: {} seen, {} dropped, {} processed",
+        ps.events(),
+        ps.drops(),
+        det.stats.events
+    );
+    eprint!("{}", det.stats.summary());
+    Ok(0)
+}
+
+/// Reloads config and rules; a reload that fails keeps the running rules.
+fn reload(opts: &RulesOpts, old: Config, det: &mut Detector, metrics: &Metrics) -> Config {
+    let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
+    match attempt {
+        Ok((loaded, cfg)) => {
+            let n = loaded.ruleset.enabled().len();
+            det.set_ruleset(Arc::new(loaded.ruleset));
+            metrics.record_reload(true, n, now_ns() as i64);
+            eprintln!("saker: reloaded: {n} rules");
+            cfg
+        }
+        Err(e) => {
+            metrics.record_reload(false, det.ruleset().enabled().len(), now_ns() as i64);
+            eprintln!("saker: reload failed, keeping the running rules: {e:#}");
+            old
+        }
+    }
+}
+
+/// Once a second: counters into metrics, and Falco's drop alert when the kernel dropped events.
+struct Ticker {
+    last: Instant,
+    last_drops: u64,
+    last_alert: Option<Instant>,
+    flushed_types: Vec<u64>,
+    alert_on_drops: bool,
+    hostname: String,
+}
+
+impl Ticker {
+    fn new(cfg: &Config, hostname: String) -> Ticker {
+        Ticker {
+            last: Instant::now(),
+            last_drops: 0,
+            last_alert: None,
+            flushed_types: vec![0; 1024],
+            alert_on_drops: cfg
+                .syscall_event_drops
+                .actions
+                .iter()
+                .any(|a| matches!(a, saker_config::DropAction::Alert)),
+            hostname,
+        }
+    }
+
+    fn tick(&mut self, probe: &Probe, det: &Detector, metrics: &Metrics, outputs: &Outputs) {
+        if self.last.elapsed() >= Duration::from_secs(1) {
+            self.flush(probe, det, metrics, outputs, false);
+        }
+    }
+
+    fn flush(
+        &mut self,
+        probe: &Probe,
+        det: &Detector,
+        metrics: &Metrics,
+        outputs: &Outputs,
+        last: bool,
+    ) {
+        self.last = Instant::now();
+        for (id, (&now, prev)) in det
+            .stats
+            .by_type
+            .iter()
+            .zip(self.flushed_types.iter_mut())
+            .enumerate()
+        {
+            if now > *prev {
+                let name = saker_event::table::info(id as u16)
+                    .map(|i| i.name)
+                    .unwrap_or("unknown");
+                metrics.event_counter(name).inc_by(now - *prev);
+                *prev = now;
+            }
+        }
+        let Ok(ps) = probe.stats() else { return };
+        for (cpu, fams) in ps.per_cpu.iter().enumerate() {
+            let evts: u64 = fams.iter().map(|c| c.events).sum();
+            metrics.record_kernel_totals(cpu as u32, evts, ps.cpu_drops(cpu));
+        }
+        let drops = ps.drops();
+        let new = drops.saturating_sub(self.last_drops);
+        self.last_drops = drops;
+        if new == 0 {
+            return;
+        }
+        eprintln!("saker: {new} syscall events dropped by the kernel (ring buffer full)");
+        // Rate-limited to one alert per 10 s, like Falco's default syscall_event_drops.rate.
+        let due = self
+            .last_alert
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+        if self.alert_on_drops && due && !last {
+            self.last_alert = Some(Instant::now());
+            outputs.send(Arc::new(drop_alert(new, &ps, &self.hostname)));
+        }
+    }
+}
+
+/// Falco's "syscall event drop" internal alert.
+fn drop_alert(n: u64, ps: &saker_probe::ProbeStats, hostname: &str) -> Alert {
+    let t = now_ns();
+    let msg =
+        format!("Falco internal: syscall event drop. {n} system calls dropped in last second.");
+    Alert {
+        time_ns: t,
+        rule: "Falco internal: syscall event drop".into(),
+        priority: Priority::Debug,
+        source: "syscall".into(),
+        hostname: hostname.to_string(),
+        output: format!(
+            "{}: {} {msg}",
+            saker_rules::format::date_text(t),
+            Priority::Debug
+        ),
+        output_fields: vec![
+            ("ebpf_enabled".into(), OutputValue::Str("1".into())),
+            ("n_drops".into(), OutputValue::U64(n)),
+            ("n_drops_buffer_total".into(), OutputValue::U64(ps.drops())),
+            ("n_evts".into(), OutputValue::U64(ps.events())),
+        ],
+        tags: vec![],
+    }
+}
