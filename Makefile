@@ -10,13 +10,14 @@ setup:
 build: setup
 	$(CARGO) build --release --workspace
 
-# Live detection with the built-in rules, JSON-free text alerts on stdout.
+# Live detection with the built-in rules; text alerts on stdout (-o json_output=true for JSON).
 run: build
 	$(SAKER) run
 
 # The whole suite: unit, replay-vs-sysdig, live probe, containers, outputs, deploy.
 test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
+	python3 -m pytest -q tests/deploy
 
 lint:
 	$(CARGO) fmt --all -- --check

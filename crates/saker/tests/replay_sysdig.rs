@@ -124,7 +124,8 @@ fn replay_filters_match_sysdig_on_every_capture() {
         assert!(!present.is_empty(), "{}: no events", file.display());
         for f in FILTERS {
             let ours = saker(&file, f);
-            let expected: BTreeSet<u64> = sysdig(&file, f).intersection(&present).copied().collect();
+            let expected: BTreeSet<u64> =
+                sysdig(&file, f).intersection(&present).copied().collect();
             if ours != expected {
                 failures.push(format!(
                     "{} [{f}]: only saker {:?}, only sysdig {:?}",
@@ -136,7 +137,12 @@ fn replay_filters_match_sysdig_on_every_capture() {
             compared += 1;
         }
     }
-    assert!(failures.is_empty(), "{} of {compared} comparisons differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} comparisons differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(compared >= 5 * 30);
 }
 
@@ -149,5 +155,8 @@ fn every_filter_matches_some_event() {
         .copied()
         .filter(|f| files.iter().all(|c| saker(c, f).is_empty()))
         .collect();
-    assert!(idle.is_empty(), "filters matching nothing in any capture: {idle:?}");
+    assert!(
+        idle.is_empty(),
+        "filters matching nothing in any capture: {idle:?}"
+    );
 }
