@@ -292,7 +292,18 @@ fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileErr
     let (lhs, lt) = operand(&c.lhs)?;
     let lhs_flags = lhs.field().map_or(0, |f| f.info().flags);
     let lhs_has_arg = lhs.field().is_some_and(|f| f.arg != FieldArg::None);
-    ops::check_op(c.op, lt, c.pos)?;
+    // With a modifier, IP types only know = and != (other operators act as =).
+    let op = match c.op {
+        Op::Eq | Op::EqEq | Op::Ne => c.op,
+        _ if c.modifier.is_some()
+            && c.op.accepts_modifier()
+            && matches!(lt.ty, FieldType::Ip | FieldType::IpNet) =>
+        {
+            Op::Eq
+        }
+        o => o,
+    };
+    ops::check_op(op, lt, c.pos)?;
     if c.modifier.is_some() && !c.op.accepts_modifier() {
         return err(
             format!("operator '{}' does not accept modifiers", c.op),
@@ -390,13 +401,11 @@ fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileErr
             }
             Cmp::Field(fop, rx)
         }
-        (Rhs::Value(l), Some(m)) => {
-            Cmp::Modified(m, vec![ops::scalar_cmp(c.op, l, lit(l, w)?, w)?])
-        }
+        (Rhs::Value(l), Some(m)) => Cmp::Modified(m, vec![ops::scalar_cmp(op, l, lit(l, w)?, w)?]),
         (Rhs::List(ls), Some(m)) => {
             let mut parts = Vec::with_capacity(ls.len());
             for l in ls {
-                parts.push(ops::scalar_cmp(c.op, l, lit(l, w)?, w)?);
+                parts.push(ops::scalar_cmp(op, l, lit(l, w)?, w)?);
             }
             Cmp::Modified(m, parts)
         }

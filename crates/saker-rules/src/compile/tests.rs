@@ -244,6 +244,10 @@ fn modifiers() {
     yes("proc.name startswith allof (ba, b)");
     no("proc.name startswith allof (ba, z)");
     yes("proc.name != allof (a, b)");
+    // On IP fields other operators act as `=`.
+    yes("fd.sip contains anyof (192.168.1.5, 10.0.0.1)");
+    yes("fd.snet = oneof (192.168.0.0/16, 10.0.0.0/8)");
+    no("fd.sip != allof (192.168.1.5, 10.0.0.1)");
 }
 
 #[test]
