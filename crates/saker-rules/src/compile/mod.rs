@@ -316,11 +316,20 @@ fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileErr
         .field()
         .is_some_and(|f| matches!(f.info().name, "evt.type" | "syscall.type"));
     let lit = |l: &crate::ast::Literal, w: &mut Vec<CompileWarning>| -> Result<Lit, CompileError> {
-        if !l.quoted && lookup(&l.text()).is_some() {
+        // libsinsp warns whatever the quoting: the AST value does not record it.
+        let text = l.text();
+        if lookup(&text).is_some() {
+            w.push(CompileWarning {
+                message: format!("'{text}' may be a valid field misused as a const string value"),
+                pos: l.pos,
+            });
+        } else if std::iter::once("val")
+            .chain(Transformer::ALL.iter().map(|t| t.as_str()))
+            .any(|t| text.strip_prefix(t).is_some_and(|r| r.starts_with('(')))
+        {
             w.push(CompileWarning {
                 message: format!(
-                    "'{}' may be a valid field misused as a const string value",
-                    l.text()
+                    "'{text}' may be a valid field transformer misused as a const string value"
                 ),
                 pos: l.pos,
             });

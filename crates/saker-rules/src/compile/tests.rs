@@ -315,7 +315,15 @@ fn compile_warnings() {
         warns("proc.name = proc.pname"),
         vec!["'proc.pname' may be a valid field misused as a const string value"]
     );
-    assert!(warns("proc.name = \"proc.pname\"").is_empty());
+    assert_eq!(
+        warns("proc.name = \"proc.pname\""),
+        vec!["'proc.pname' may be a valid field misused as a const string value"]
+    );
+    assert_eq!(
+        warns("proc.name = 'toupper( x)'"),
+        vec!["'toupper( x)' may be a valid field transformer misused as a const string value"]
+    );
+    assert!(warns("proc.name = 'tolower'").is_empty());
     assert_eq!(
         warns("proc.name regex '^bash.*'"),
         vec!["regex check with '^bash.*' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'"]
