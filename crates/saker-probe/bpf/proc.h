@@ -118,6 +118,15 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 		if (fsuid == 0 || (mode & 02) || (iuid == fsuid && (mode & 0200)) ||
 		    (igid == fsgid && (mode & 020)))
 			flags |= 1 << 0; /* PPM_EXE_WRITABLE */
+		/* overlayfs (container images): upper layer if the overlay inode
+		 * has an upper dentry with an inode, else lower. */
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == 0x794c7630 && bpf_core_type_exists(struct ovl_inode)) {
+			struct ovl_inode *oi = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+			if (BPF_CORE_READ(oi, __upperdentry, d_inode))
+				flags |= 1 << 1; /* PPM_EXE_UPPER_LAYER */
+			else
+				flags |= 1 << 3; /* PPM_EXE_LOWER_LAYER */
+		}
 		char pfx[6] = {};
 		bpf_probe_read_kernel(pfx, sizeof(pfx), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 		if (pfx[0] == 'm' && pfx[1] == 'e' && pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' &&

@@ -175,6 +175,21 @@ fn exec_clone_and_procexit_of_a_child() {
         cg.contains("memory=/") || cg.contains("unified=/"),
         "cgroups: {cg:?}"
     );
+    // The probe and the /proc scan describe cgroups the same way (the child
+    // runs in this process's cgroups).
+    let scanned = saker_probe::procfs::read_cgroups(std::path::Path::new("/proc/self/cgroup"));
+    for entry in exec
+        .param(14)
+        .unwrap()
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+    {
+        assert!(
+            scanned.iter().any(|s| s == entry),
+            "{:?} not in {scanned:?}",
+            String::from_utf8_lossy(entry)
+        );
+    }
     assert!(!exec.param(15).unwrap().is_empty(), "env");
     let exepath = strp(exec, 27);
     assert!(
@@ -516,4 +531,89 @@ fn every_program_loads_and_emits_table_conformant_events() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Mounts an overlay with `true` copied into the lower and the upper layer.
+struct Overlay {
+    base: std::path::PathBuf,
+    merged: std::path::PathBuf,
+}
+
+impl Overlay {
+    fn new() -> Overlay {
+        let base = tmpdir("ovl");
+        for d in ["lower", "upper", "work", "merged"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/true", base.join("lower/low-true")).unwrap();
+        std::fs::copy("/bin/true", base.join("upper/up-true")).unwrap();
+        let merged = base.join("merged");
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            base.join("lower").display(),
+            base.join("upper").display(),
+            base.join("work").display()
+        );
+        let (m, o) = (cstr(&merged), CString::new(opts).unwrap());
+        // SAFETY: valid C strings.
+        let r = unsafe {
+            libc::mount(
+                c"overlay".as_ptr(),
+                m.as_ptr(),
+                c"overlay".as_ptr(),
+                0,
+                o.as_ptr().cast(),
+            )
+        };
+        assert_eq!(r, 0, "mount overlay: {}", std::io::Error::last_os_error());
+        Overlay { base, merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let m = cstr(&self.merged);
+        // SAFETY: valid C string; detaching our own mount.
+        unsafe { libc::umount2(m.as_ptr(), libc::MNT_DETACH) };
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+#[test]
+fn exec_flags_tell_overlay_upper_from_lower_layer() {
+    let Some(mut p) = probe(&["execve"]) else {
+        return;
+    };
+    let ovl = Overlay::new();
+    let mut pids = Vec::new();
+    for exe in ["up-true", "low-true"] {
+        let mut c = std::process::Command::new(ovl.merged.join(exe))
+            .spawn()
+            .unwrap();
+        pids.push(c.id() as i64);
+        c.wait().unwrap();
+    }
+    let evs = collect(&mut p, |evs| {
+        pids.iter()
+            .all(|pid| evs.iter().any(|e| e.etype == 293 && e.tid == *pid))
+    });
+    let flags = |pid: i64| {
+        let e = evs
+            .iter()
+            .find(|e| e.etype == 293 && e.tid == pid)
+            .expect("execve");
+        u32p(e, 19)
+    };
+    const UPPER: u32 = 1 << 1;
+    const LOWER: u32 = 1 << 3;
+    assert_eq!(
+        flags(pids[0]) & (UPPER | LOWER),
+        UPPER,
+        "copied into the upper dir"
+    );
+    assert_eq!(
+        flags(pids[1]) & (UPPER | LOWER),
+        LOWER,
+        "only in the lower dir"
+    );
 }

@@ -385,7 +385,8 @@ fn read_fdlimit(p: &Path) -> i64 {
 }
 
 /// "4:memory:/user.slice" → "memory=/user.slice"; the cgroup2 line ("0::/x")
-/// becomes "unified=/x", as the probe reports it. Named hierarchies are skipped.
+/// becomes "unified=/x", as the probe reports it; v1 "blkio" is reported as
+/// "io". Named hierarchies are skipped.
 pub fn read_cgroups(p: &Path) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for line in read_string(p).unwrap_or_default().lines() {
@@ -398,6 +399,8 @@ pub fn read_cgroups(p: &Path) -> Vec<Vec<u8>> {
             continue;
         }
         for c in ctrls.split(',').filter(|c| !c.starts_with("name=")) {
+            // v1 shows the io controller by its legacy name; the probe uses "io".
+            let c = if c == "blkio" { "io" } else { c };
             out.push(format!("{c}={path}").into_bytes());
         }
     }
@@ -484,7 +487,7 @@ mod tests {
         let f = dir.join("cgroup");
         std::fs::write(
             &f,
-            "5:cpu,cpuacct:/docker/abc\n1:name=systemd:/x\n0::/docker/abc\n",
+            "5:cpu,cpuacct:/docker/abc\n1:name=systemd:/x\n3:blkio:/b\n0::/docker/abc\n",
         )
         .unwrap();
         assert_eq!(
@@ -492,6 +495,7 @@ mod tests {
             vec![
                 b"cpu=/docker/abc".to_vec(),
                 b"cpuacct=/docker/abc".to_vec(),
+                b"io=/b".to_vec(),
                 b"unified=/docker/abc".to_vec()
             ]
         );
