@@ -104,6 +104,31 @@ impl ProbeStats {
         }
         t
     }
+    /// The counters under Falco's scap stat names (`n_evts`,
+    /// `n_drops_buffer_total`, per-category `n_drops_buffer_*`,
+    /// `n_drops_max_event_size`, `n_drops`), summed over CPUs. The `net`
+    /// family (socket, bind, connect, accept, listen, send) is reported as
+    /// `n_drops_buffer_connect_exit`.
+    pub fn falco_counters(&self) -> Vec<(&'static str, u64)> {
+        let buf = |f: Family| self.family(f).drops_buffer;
+        let size: u64 = Family::ALL.iter().map(|f| self.family(*f).drops_size).sum();
+        let total_buf: u64 = Family::ALL.iter().map(|f| buf(*f)).sum();
+        vec![
+            ("n_evts", self.events()),
+            ("n_drops_buffer_total", total_buf),
+            ("n_drops_buffer_clone_fork_exit", buf(Family::Clone)),
+            ("n_drops_buffer_execve_exit", buf(Family::Exec)),
+            ("n_drops_buffer_proc_exit", buf(Family::Exit)),
+            ("n_drops_buffer_open_exit", buf(Family::Open)),
+            ("n_drops_buffer_close_exit", buf(Family::Close)),
+            ("n_drops_buffer_connect_exit", buf(Family::Net)),
+            ("n_drops_buffer_dir_file_exit", buf(Family::FileOp)),
+            ("n_drops_buffer_other_interest_exit", buf(Family::Other)),
+            ("n_drops_max_event_size", size),
+            ("n_drops", total_buf + size),
+        ]
+    }
+
     pub fn cpu_drops(&self, cpu: usize) -> u64 {
         self.per_cpu
             .get(cpu)

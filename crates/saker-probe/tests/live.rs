@@ -466,6 +466,10 @@ fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
     );
     assert!((0..st.per_cpu.len()).map(|c| st.cpu_drops(c)).sum::<u64>() == st.drops());
     assert_eq!(st.family(Family::Exit).drops_buffer, 0);
+    let falco: std::collections::HashMap<_, _> = st.falco_counters().into_iter().collect();
+    assert_eq!(falco["n_drops_buffer_open_exit"], open.drops_buffer);
+    assert_eq!(falco["n_drops"], st.drops());
+    assert!(falco["n_evts"] >= open.events);
     let evs = collect(&mut p, |evs| {
         evs.iter().any(|e| e.etype == 186 && e.tid == cpid)
     });
