@@ -593,6 +593,10 @@ pub struct ModernEbpf {
     pub buf_size_preset: u32,
     pub drop_failed_exit: bool,
     pub disable_iterators: bool,
+    /// Saker: for selected syscalls that have no per-syscall tracepoint on this
+    /// kernel (e.g. `finit_module` when modules are compiled out), attach the
+    /// generic sys_exit hook. It then runs on every syscall of the machine.
+    pub generic_fallback: bool,
 }
 
 impl Default for ModernEbpf {
@@ -602,6 +606,7 @@ impl Default for ModernEbpf {
             buf_size_preset: 4,
             drop_failed_exit: false,
             disable_iterators: false,
+            generic_fallback: true,
         }
     }
 }

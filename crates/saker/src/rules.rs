@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use saker_config::{Config, RuleMatching as CfgMatching, RuleSelection};
-use saker_rules::engine::{Engine, LoadOptions, RuleMatching, Selection};
+use saker_rules::engine::{AppendOutput, Engine, ExtraField, LoadOptions, RuleMatching, Selection};
 use saker_rules::errors::LoadResult;
 use saker_rules::ruleset::Ruleset;
 
@@ -59,7 +59,9 @@ pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
             .map(Selection::DisableRule),
     );
     selections.extend(opts.disable_tag.iter().cloned().map(Selection::DisableTag));
+    let append_output = cfg.append_output.iter().filter_map(append_output).collect();
     LoadOptions {
+        append_output,
         min_priority: cfg.priority,
         rule_matching: match cfg.rule_matching {
             CfgMatching::First => RuleMatching::First,
@@ -68,6 +70,50 @@ pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
         selections,
         ..LoadOptions::default()
     }
+}
+
+/// One `append_output` entry of falco.yaml:
+/// `{match: {source, tags, rule}, extra_output, extra_fields: [field | {key: format}], suggested_output}`.
+fn append_output(v: &serde_norway::Value) -> Option<AppendOutput> {
+    let s = |v: Option<&serde_norway::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+    let m = v.get("match");
+    let extra_fields = v
+        .get("extra_fields")
+        .and_then(|f| f.as_sequence())
+        .map(|seq| {
+            seq.iter()
+                .filter_map(|f| match f {
+                    serde_norway::Value::String(name) => Some(ExtraField::Field(name.clone())),
+                    serde_norway::Value::Mapping(m) => m.iter().next().and_then(|(k, v)| {
+                        Some(ExtraField::Format {
+                            key: k.as_str()?.to_string(),
+                            format: v.as_str()?.to_string(),
+                        })
+                    }),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(AppendOutput {
+        match_source: s(m.and_then(|m| m.get("source"))),
+        match_tags: m
+            .and_then(|m| m.get("tags"))
+            .and_then(|t| t.as_sequence())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        match_rule: s(m.and_then(|m| m.get("rule"))),
+        extra_output: s(v.get("extra_output")),
+        extra_fields,
+        suggested_output: v
+            .get("suggested_output")
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false),
+    })
 }
 
 /// Loads the rules a run uses. `-r` replaces the configured files.
@@ -144,6 +190,24 @@ mod tests {
         assert!(e
             .to_string()
             .contains("/nonexistent/rules.yaml does not exist"));
+    }
+
+    #[test]
+    fn append_output_from_config_reaches_alerts() {
+        let cfg = saker_config::from_yaml_str(
+            "append_output:\n  - match: {rule: A}\n    extra_output: \"extra=%proc.name\"\n",
+            "t",
+            &[],
+        )
+        .unwrap()
+        .config;
+        let lo = load_options(&cfg, &RulesOpts::default());
+        assert_eq!(lo.append_output.len(), 1);
+        assert_eq!(lo.append_output[0].match_rule.as_deref(), Some("A"));
+        assert_eq!(
+            lo.append_output[0].extra_output.as_deref(),
+            Some("extra=%proc.name")
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
         ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name))
     } else {
         let cfg = load_config(opts)?;
-        probe_config(&crate::rules::load(&cfg, opts)?.ruleset)
+        probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)
     };
     let signals = Signals::install()?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;

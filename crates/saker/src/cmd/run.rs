@@ -21,6 +21,8 @@ use crate::pipeline::Detector;
 pub struct Signals {
     pub stop: Arc<AtomicBool>,
     pub reload: Arc<AtomicBool>,
+    /// SIGUSR1: reopen output files (log rotation), as Falco does.
+    pub reopen: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -31,7 +33,13 @@ impl Signals {
             signal_hook::flag::register(s, stop.clone())?;
         }
         signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
-        Ok(Signals { stop, reload })
+        let reopen = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, reopen.clone())?;
+        Ok(Signals {
+            stop,
+            reload,
+            reopen,
+        })
     }
 }
 
@@ -51,12 +59,14 @@ pub fn load_config(opts: &RulesOpts) -> anyhow::Result<Config> {
 }
 
 /// The probe selection: what the rules need plus the state set.
-pub fn probe_config(rules: &saker_rules::ruleset::Ruleset) -> ProbeConfig {
-    match rules.needed_event_types() {
+pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> ProbeConfig {
+    let mut pc = match rules.needed_event_types() {
         Some(names) => ProbeConfig::for_event_types(names),
         // A rule without an event-type restriction needs everything the probe can report.
         None => ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name)),
-    }
+    };
+    pc.generic_fallback = cfg.engine.modern_ebpf.generic_fallback;
+    pc
 }
 
 /// Seeds state from /proc and the host's users, so that processes started
@@ -88,7 +98,10 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         eprintln!("saker: web server on http://{bound}");
     }
     let signals = Signals::install()?;
-    let pc = probe_config(&loaded.ruleset);
+    let mut containers =
+        saker_container::Watcher::start(saker_container::WatcherConfig::from_env())
+            .context("starting the container metadata thread")?;
+    let pc = probe_config(&loaded.ruleset, &cfg);
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state();
     let hostname = saker_outputs::default_hostname(&cfg);
@@ -116,8 +129,15 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     let mut cfg = cfg;
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         probe.poll(Duration::from_millis(100), |ev| {
-            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
+            request_container(&mut containers, &det.state, ev);
         })?;
+        while let Some((id, meta)) = containers.try_recv() {
+            det.state.set_container_meta(id.as_bytes(), meta);
+        }
+        if signals.reopen.swap(false, Ordering::Relaxed) {
+            outputs.reopen_files();
+        }
         if signals.reload.swap(false, Ordering::Relaxed) {
             cfg = reload(opts, cfg, &mut det, &metrics);
         }
@@ -262,5 +282,21 @@ fn drop_alert(n: u64, ps: &saker_probe::ProbeStats, hostname: &str) -> Alert {
             ("n_evts".into(), OutputValue::U64(ps.events())),
         ],
         tags: vec![],
+    }
+}
+
+/// Asks the metadata thread about the container of a process that starts or execs, once.
+fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker_event::Event) {
+    let spawn = matches!(
+        ev.type_name(),
+        "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
+    );
+    if !spawn || !ev.is_exit() {
+        return;
+    }
+    if let Some(t) = state.thread(ev.tid) {
+        if !t.container_id.is_empty() && state.container_meta(&t.container_id).is_none() {
+            w.request(&t.container_id);
+        }
     }
 }
