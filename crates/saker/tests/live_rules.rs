@@ -855,9 +855,10 @@ fn process_attached_with_ptrace() {
 // The EKS tutorial's custom rules, loaded after the built-in ones
 // ---------------------------------------------------------------------------------------------
 
-fn custom_case(program: &str, rule: &str) {
+fn custom_case(program: &str, path: &str, rule: &str) {
     let tok = token(program);
-    let ctr = Container::create(&tok, &[], &format!("{program} >/dev/null 2>&1; true"));
+    // Full path: busybox's shell runs some applets (whoami) in-process unless given a path.
+    let ctr = Container::create(&tok, &[], &format!("{path} >/dev/null 2>&1; true"));
     let rules = vec![builtin_rules(), custom_rules_example()];
     let (alerts, scope) = live(
         &rules,
@@ -880,7 +881,7 @@ fn custom_rule_whoami_in_container() {
     if should_skip("custom_rule_whoami_in_container") {
         return;
     }
-    custom_case("whoami", "whoami run in a container");
+    custom_case("whoami", "/bin/whoami", "whoami run in a container");
 }
 
 #[test]
@@ -888,7 +889,7 @@ fn custom_rule_locate_in_container() {
     if should_skip("custom_rule_locate_in_container") {
         return;
     }
-    custom_case("locate", "locate run in a container");
+    custom_case("locate", "/usr/bin/locate", "locate run in a container");
 }
 
 // ---------------------------------------------------------------------------------------------
