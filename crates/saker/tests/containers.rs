@@ -1,0 +1,160 @@
+//! Live container metadata: `saker run` asks a podman API socket (Docker-compatible) about the
+//! containers it sees, and alerts carry container.* and k8s.* fields.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Alert, Container, Saker, Scratch};
+
+const RULE: &str = "Saker test shell in container";
+
+fn rules(tok: &str) -> String {
+    format!(
+        r#"- rule: {RULE}
+  desc: a shell spawned in one of this test's containers
+  condition: evt.type in (execve, execveat) and evt.dir=< and container.id != host and proc.name = sh and proc.cmdline contains "{tok}"
+  output: "shell in container (id=%container.id name=%container.name repo=%container.image.repository tag=%container.image.tag priv=%container.privileged pod=%k8s.pod.name ns=%k8s.ns.name type=%container.type cmd=%proc.cmdline)"
+  priority: WARNING
+"#
+    )
+}
+
+/// `podman system service` on a private socket, killed on drop.
+struct Service(Child);
+
+impl Service {
+    fn start(sock: &Path) -> Service {
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", sock.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn podman system service");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "podman socket did not appear");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Service(child)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn podman_available() -> bool {
+    Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn start_container(name: &str, extra: &[&str]) -> Container {
+    let c = Container::create(name, extra, "sleep 120");
+    let out = Command::new("podman")
+        .args(["start", &c.name])
+        .output()
+        .expect("podman start");
+    common::ok(&out, "podman start");
+    c
+}
+
+fn exec_shell(c: &Container, tok: &str) {
+    let out = Command::new("podman")
+        .args(["exec", &c.name, "sh", "-c"])
+        .arg(format!("cat /etc/hostname # {tok}"))
+        .output()
+        .expect("podman exec");
+    common::ok(&out, "podman exec");
+}
+
+fn alert_for<'a>(alerts: &'a [Alert], name: &str) -> &'a Alert {
+    alerts
+        .iter()
+        .find(|a| a.rule == RULE && a.field("container.name").as_deref() == Some(name))
+        .unwrap_or_else(|| {
+            let ours: Vec<_> = alerts.iter().filter(|a| a.rule == RULE).collect();
+            panic!("no alert with container.name={name}; alerts of the rule: {ours:#?}")
+        })
+}
+
+fn check(a: &Alert, c: &Container, privileged: bool, pod: &str) {
+    let f = |k: &str| a.field(k).unwrap_or_default();
+    assert_eq!(f("container.id"), c.id[..12], "container.id of {}", c.name);
+    assert_eq!(f("container.image.repository"), "localhost/saker-rstest");
+    assert_eq!(f("container.image.tag"), "2");
+    assert_eq!(f("container.privileged"), privileged.to_string());
+    assert_eq!(f("container.type"), "podman");
+    assert_eq!(f("k8s.pod.name"), pod);
+    assert_eq!(f("k8s.ns.name"), "myns");
+}
+
+#[test]
+fn alerts_carry_podman_metadata() {
+    if common::should_skip("alerts_carry_podman_metadata") {
+        return;
+    }
+    if !podman_available() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED alerts_carry_podman_metadata: podman is not installed");
+        return;
+    }
+    let _guard = common::live_lock();
+    let tok = common::token("ctr");
+    let scratch = Scratch::new(&tok);
+    let rules_file = scratch.file("rules.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let _service = Service::start(&scratch.file("podman.sock"));
+
+    let labels = |pod: &str| {
+        vec![
+            "--label".to_string(),
+            format!("io.kubernetes.pod.name={pod}"),
+            "--label".to_string(),
+            "io.kubernetes.pod.namespace=myns".to_string(),
+        ]
+    };
+    let plain_args = labels("mypod");
+    let plain = start_container(
+        &format!("{tok}-plain"),
+        &plain_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut priv_args = labels("privpod");
+    priv_args.push("--privileged".into());
+    let privileged = start_container(
+        &format!("{tok}-priv"),
+        &priv_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    // The socket is configured as a directory: the watcher looks up podman.sock in it.
+    std::env::set_var("SAKER_CONTAINER_SOCKETS", &scratch.path);
+    let saker = Saker::start(&["-r".as_ref(), rules_file.as_os_str()]);
+    // A container started while Saker runs is resolved through a request on its first exec.
+    let late_args = labels("latepod");
+    let late = start_container(
+        &format!("{tok}-late"),
+        &late_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    for c in [&plain, &privileged, &late] {
+        exec_shell(c, &tok);
+    }
+    let alerts = saker.stop();
+
+    check(alert_for(&alerts, &plain.name), &plain, false, "mypod");
+    check(
+        alert_for(&alerts, &privileged.name),
+        &privileged,
+        true,
+        "privpod",
+    );
+    check(alert_for(&alerts, &late.name), &late, false, "latepod");
+}
