@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use saker_config::{Config, RuleMatching as CfgMatching, RuleSelection};
 use saker_rules::engine::{AppendOutput, Engine, ExtraField, LoadOptions, RuleMatching, Selection};
-use saker_rules::errors::LoadResult;
 use saker_rules::ruleset::Ruleset;
 
 use crate::cli::RulesOpts;
@@ -16,10 +15,9 @@ pub const BUILTIN_RULES: &str = include_str!("../../../rules/saker_rules.yaml");
 /// Where packages and the image install the same file; when absent the embedded copy is used.
 pub const BUILTIN_RULES_PATH: &str = "/etc/saker/saker_rules.yaml";
 
-/// A loaded ruleset and the per-file results (warnings included).
+/// A loaded ruleset and the files it came from; warnings are printed while loading.
 pub struct Loaded {
     pub ruleset: Ruleset,
-    pub results: Vec<LoadResult>,
     /// The files (or `builtin`) that were loaded, for metrics and logs.
     pub sources: Vec<String>,
 }
@@ -147,6 +145,12 @@ pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow:
         results.extend(eng.load_path(p));
         sources.push(p.display().to_string());
     }
+    for r in results
+        .iter()
+        .filter(|r| r.successful() && !r.warnings.is_empty())
+    {
+        eprint!("saker: warnings loading rules:\n{}", r.to_text());
+    }
     if !eng.ok() {
         let mut msg = String::new();
         for r in results.iter().filter(|r| !r.successful()) {
@@ -156,7 +160,6 @@ pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow:
     }
     Ok(Loaded {
         ruleset: eng.ruleset(),
-        results,
         sources,
     })
 }

@@ -125,7 +125,7 @@ fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
         det.on_event(&ev, &mut |alert| outputs.send(Arc::new(alert)));
         n += 1;
         if let Some(pb) = &pb {
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 pb.set_position(reader.offset());
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 pb.set_message(format!("{:.0} events/s", n as f64 / secs));

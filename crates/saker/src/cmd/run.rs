@@ -1,7 +1,6 @@
 //! `saker run`: live detection. The event loop is single-threaded and never
 //! waits on outputs; signals only flip flags that the loop checks.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,12 +71,22 @@ pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> Prob
 /// Seeds state from /proc and the host's users, so that processes started
 /// before Saker have ancestry and open fds.
 pub fn seeded_state() -> State {
+    let proc_root = host_root().join("proc");
     let mut state = State::new(saker_state::Config {
         proc_lookup: true,
+        proc_root: proc_root.clone(),
         ..Default::default()
     });
-    state.seed(&saker_probe::procfs::scan(Path::new("/proc")));
+    state.seed(&saker_probe::procfs::scan(&proc_root));
     state
+}
+
+/// Falco's `HOST_ROOT`: where the host filesystem is mounted when Saker runs
+/// in a container (the Helm chart mounts it at /host).
+pub fn host_root() -> std::path::PathBuf {
+    std::env::var_os("HOST_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
 
 pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
@@ -106,6 +115,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     let state = seeded_state();
     let hostname = saker_outputs::default_hostname(&cfg);
     let n_rules = loaded.ruleset.enabled().len();
+    let sources = loaded.sources.join(", ");
     let mut det = Detector::new(
         state,
         Arc::new(loaded.ruleset),
@@ -116,7 +126,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     );
     health.store(true, Ordering::Relaxed);
     eprintln!(
-        "saker: started: {n_rules} rules, {} programs attached{}",
+        "saker: started: {n_rules} rules from {sources}, {} programs attached{}",
         probe.link_count(),
         if probe.unavailable().is_empty() {
             String::new()
@@ -139,7 +149,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
             outputs.reopen_files();
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
-            cfg = reload(opts, cfg, &mut det, &metrics);
+            cfg = reload(opts, cfg, &mut det, &metrics, &pc);
         }
         ticker.tick(&probe, &det, &metrics, &outputs);
     }
@@ -162,11 +172,33 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
 }
 
 /// Reloads config and rules; a reload that fails keeps the running rules.
-fn reload(opts: &RulesOpts, old: Config, det: &mut Detector, metrics: &Metrics) -> Config {
+/// The kernel-side selection is kept (reattaching would leave a gap in
+/// events); rules that need syscalls it lacks are reported.
+fn reload(
+    opts: &RulesOpts,
+    old: Config,
+    det: &mut Detector,
+    metrics: &Metrics,
+    running: &ProbeConfig,
+) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
     match attempt {
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
+            let (have, _) = running.selected();
+            let wanted = probe_config(&loaded.ruleset, &cfg);
+            let (want, _) = wanted.selected();
+            let missing: Vec<&str> = want
+                .iter()
+                .filter(|d| !have.contains(d))
+                .map(|d| d.name)
+                .collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "saker: warning: the reloaded rules need syscalls not captured since start ({}); restart saker to capture them",
+                    missing.join(", ")
+                );
+            }
             det.set_ruleset(Arc::new(loaded.ruleset));
             metrics.record_reload(true, n, now_ns() as i64);
             eprintln!("saker: reloaded: {n} rules");
