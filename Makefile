@@ -17,7 +17,7 @@ run: build
 # The whole suite: unit, replay-vs-sysdig, live probe, containers, outputs, deploy.
 test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
-	python3 -m pytest -q tests/deploy
+	python3 -m pytest -q -p no:cacheprovider tests/deploy
 
 lint:
 	$(CARGO) fmt --all -- --check
