@@ -190,10 +190,11 @@ impl Worker {
         }
     }
 
-    /// Lists running containers on every socket and sends the ones not sent yet.
+    /// Lists containers (created ones too, so a container's first process
+    /// already has metadata) on every socket and sends the ones not sent yet.
     fn scan(&mut self) {
         for sock in resolve_sockets(&self.cfg.docker_sockets) {
-            let Ok(r) = http::get(&sock, "/containers/json", self.cfg.timeout) else {
+            let Ok(r) = http::get(&sock, "/containers/json?all=true", self.cfg.timeout) else {
                 continue;
             };
             if r.status != 200 {

@@ -246,6 +246,7 @@ impl Saker {
     /// Starts Saker with the given extra arguments (e.g. `-r FILE`) and waits for `saker: started`.
     pub fn start(extra: &[&std::ffi::OsStr]) -> Saker {
         let mut child = Command::new(saker_bin())
+            .env("SAKER_CONTAINER_SOCKETS", podman_api_dir())
             .arg("run")
             .args(["-o", "json_output=true"])
             .args(extra)
@@ -550,4 +551,31 @@ impl Drop for Container {
             .args(["rm", "-f", "-t", "0", &self.name])
             .output();
     }
+}
+
+/// A `podman system service` shared by the live tests, so that container
+/// metadata (privileged, image, name) reaches the alerts. It exits by itself
+/// after a minute without clients.
+pub fn podman_api_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("saker-live-podman-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("podman api dir");
+        let sock = dir.join("podman.sock");
+        let spawned = Command::new("podman")
+            .args(["system", "service", "--time=60"])
+            .arg(format!("unix://{}", sock.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if spawned.is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !sock.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        dir
+    })
+    .clone()
 }
