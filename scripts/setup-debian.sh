@@ -8,8 +8,12 @@ APT_PKGS=(
   clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool
   # reference reader for capture replay tests
   sysdig
-  # real containers for live tests
-  podman runc containerd busybox-static
+  # real containers for live tests (podman's recommends are listed: setup installs without recommends,
+  # so that sysdig does not pull in dkms)
+  podman runc containerd busybox-static netavark aardvark-dns containernetworking-plugins
+  catatonit uidmap slirp4netns fuse-overlayfs iptables
+  # tools the tests and benchmarks call
+  curl openssl time util-linux procps
   # syscall storms for benchmarks
   stress-ng
   # TLS for the HTTP/CloudWatch outputs
