@@ -142,6 +142,17 @@ pub struct Config {
     pub libs_logger: serde_norway::Value,
     pub falco_libs: serde_norway::Value,
     pub capture: serde_norway::Value,
+    /// Runtime sockets for container metadata, per engine (`docker`, `podman`,
+    /// `containerd`, `cri`), as Falco's container plugin configures them.
+    pub container_engines: BTreeMap<String, ContainerEngine>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerEngine {
+    pub enabled: bool,
+    /// Socket files, or directories holding them (a runtime restart replaces the file).
+    pub sockets: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -189,6 +200,7 @@ impl Default for Config {
             libs_logger: serde_norway::Value::Null,
             falco_libs: serde_norway::Value::Null,
             capture: serde_norway::Value::Null,
+            container_engines: BTreeMap::new(),
         }
     }
 }

@@ -81,6 +81,25 @@ pub fn seeded_state() -> State {
     state
 }
 
+/// Docker-compatible sockets from `container_engines` (docker, podman); the
+/// `SAKER_CONTAINER_SOCKETS` environment variable wins over both.
+fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
+    let mut wc = saker_container::WatcherConfig::default();
+    let configured: Vec<std::path::PathBuf> = ["docker", "podman"]
+        .iter()
+        .filter_map(|e| cfg.container_engines.get(*e))
+        .filter(|e| e.enabled)
+        .flat_map(|e| e.sockets.iter().cloned())
+        .collect();
+    if !configured.is_empty() {
+        wc.docker_sockets = configured;
+    }
+    if std::env::var_os("SAKER_CONTAINER_SOCKETS").is_some() {
+        wc.docker_sockets = saker_container::WatcherConfig::from_env().docker_sockets;
+    }
+    wc
+}
+
 /// Falco's `HOST_ROOT`: where the host filesystem is mounted when Saker runs
 /// in a container (the Helm chart mounts it at /host).
 pub fn host_root() -> std::path::PathBuf {
@@ -107,9 +126,8 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         eprintln!("saker: web server on http://{bound}");
     }
     let signals = Signals::install()?;
-    let mut containers =
-        saker_container::Watcher::start(saker_container::WatcherConfig::from_env())
-            .context("starting the container metadata thread")?;
+    let mut containers = saker_container::Watcher::start(watcher_config(&cfg))
+        .context("starting the container metadata thread")?;
     let pc = probe_config(&loaded.ruleset, &cfg);
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state();
