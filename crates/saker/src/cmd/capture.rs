@@ -22,7 +22,7 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
     };
     let signals = Signals::install()?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
-    let snapshot = saker_probe::procfs::scan(Path::new("/proc"));
+    let snapshot = saker_probe::procfs::scan(&super::run::host_root());
     let mut w = saker_capture::Writer::create(file, &snapshot)
         .with_context(|| format!("cannot write {}", file.display()))?;
     eprintln!("saker: started: capturing to {}", file.display());

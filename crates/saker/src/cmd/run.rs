@@ -71,13 +71,14 @@ pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> Prob
 /// Seeds state from /proc and the host's users, so that processes started
 /// before Saker have ancestry and open fds.
 pub fn seeded_state() -> State {
-    let proc_root = host_root().join("proc");
+    // `scan` takes the host's root directory: it reads `proc/` and `etc/passwd` below it.
+    let root = host_root();
     let mut state = State::new(saker_state::Config {
         proc_lookup: true,
-        proc_root: proc_root.clone(),
+        proc_root: root.join("proc"),
         ..Default::default()
     });
-    state.seed(&saker_probe::procfs::scan(&proc_root));
+    state.seed(&saker_probe::procfs::scan(&root));
     state
 }
 
