@@ -428,104 +428,111 @@ impl<'a> EventCtx<'a> {
             return None;
         }
         let m = self.meta()?;
-        let s = |v: &'a String| -> Option<Value<'a>> {
-            if v.is_empty() {
-                None
-            } else {
-                Some(bstr(v.as_bytes()))
-            }
-        };
-        let labels = |l: &'a [(String, String)]| -> Value<'a> {
-            owned(
-                l.iter()
-                    .map(|(k, v)| format!("{k}:{v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-                    .into_bytes(),
-            )
-        };
-        let key = match &f.arg {
-            FieldArg::Key(k) => Some(k.as_str()),
-            _ => None,
-        };
-        let idx = match f.arg {
-            FieldArg::Index(i) => Some(i),
-            _ => None,
-        };
-        match name {
-            "container.name" => s(&m.name),
-            "container.image" => s(&m.image),
-            "container.image.id" => s(&m.image_id),
-            "container.image.repository" => s(&m.image_repository),
-            "container.image.tag" => s(&m.image_tag),
-            "container.image.digest" => s(&m.image_digest),
-            "container.type" => s(&m.runtime),
-            "container.privileged" => m.privileged.map(Value::Bool),
-            "container.mounts" => Some(owned(
-                m.mounts
-                    .iter()
-                    .map(ContainerMeta::mount_text)
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    .into_bytes(),
-            )),
-            "container.mount" => Some(owned(
-                ContainerMeta::mount_text(m.find_mount(idx, key)?).into_bytes(),
-            )),
-            "container.mount.source" => {
-                // Keyed by destination path.
-                let mt = match key {
-                    Some(k) => m
-                        .mounts
-                        .iter()
-                        .find(|x| crate::container::glob(k.as_bytes(), x.dest.as_bytes()))?,
-                    None => m.find_mount(idx, None)?,
-                };
-                Some(bstr(mt.source.as_bytes()))
-            }
-            "container.mount.dest" => Some(bstr(m.find_mount(idx, key)?.dest.as_bytes())),
-            "container.mount.mode" => Some(bstr(m.find_mount(idx, key)?.mode.as_bytes())),
-            "container.mount.rdwr" => Some(sstr(if m.find_mount(idx, key)?.rdwr {
-                "true"
-            } else {
-                "false"
-            })),
-            "container.mount.propagation" => {
-                Some(bstr(m.find_mount(idx, key)?.propagation.as_bytes()))
-            }
-            "container.healthcheck" => s(&m.healthcheck),
-            "container.liveness_probe" => s(&m.liveness_probe),
-            "container.readiness_probe" => s(&m.readiness_probe),
-            "container.start_ts" => (m.start_ts > 0).then_some(Value::U64(m.start_ts)),
-            "container.duration" => {
-                (m.start_ts > 0).then(|| Value::U64(self.ev.ts.saturating_sub(m.start_ts)))
-            }
-            "container.ip" => s(&m.ip),
-            "container.cni.json" => s(&m.cni_json),
-            "container.host_pid" => m.host_pid.map(Value::Bool),
-            "container.host_network" => m.host_network.map(Value::Bool),
-            "container.host_ipc" => m.host_ipc.map(Value::Bool),
-            "container.label" => Some(Value::Str(Cow::Borrowed(m.label(key?)?.as_bytes()))),
-            "container.labels" => Some(labels(&m.labels)),
-            "k8s.pod.name" => s(&m.pod_name),
-            "k8s.ns.name" => s(&m.pod_namespace),
-            "k8s.pod.id" | "k8s.pod.uid" => s(&m.pod_uid),
-            "k8s.pod.sandbox_id" => {
-                let v = m.pod_sandbox_id.as_bytes();
-                (!v.is_empty()).then(|| bstr(&v[..v.len().min(12)]))
-            }
-            "k8s.pod.full_sandbox_id" => s(&m.pod_sandbox_id),
-            "k8s.pod.label" => {
-                let k = key?;
-                m.pod_labels
-                    .iter()
-                    .find(|(lk, _)| lk == k)
-                    .map(|(_, v)| bstr(v.as_bytes()))
-            }
-            "k8s.pod.labels" => Some(labels(&m.pod_labels)),
-            "k8s.pod.ip" => s(&m.pod_ip),
-            "k8s.pod.cni.json" => s(&m.pod_cni_json),
-            _ => None,
+        meta_field(m, self.ev.ts, name, f)
+    }
+}
+
+/// A container.* / k8s.* field from a container's metadata at time `ts`: shared by event
+/// extraction and [`crate::State::container_field`] (alerts rendered again once metadata arrives).
+pub(crate) fn meta_field<'a>(
+    m: &'a ContainerMeta,
+    ts: u64,
+    name: &str,
+    f: &FieldRef,
+) -> Option<Value<'a>> {
+    let s = |v: &'a String| -> Option<Value<'a>> {
+        if v.is_empty() {
+            None
+        } else {
+            Some(bstr(v.as_bytes()))
         }
+    };
+    let labels = |l: &'a [(String, String)]| -> Value<'a> {
+        owned(
+            l.iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+                .into_bytes(),
+        )
+    };
+    let key = match &f.arg {
+        FieldArg::Key(k) => Some(k.as_str()),
+        _ => None,
+    };
+    let idx = match f.arg {
+        FieldArg::Index(i) => Some(i),
+        _ => None,
+    };
+    match name {
+        "container.name" => s(&m.name),
+        "container.image" => s(&m.image),
+        "container.image.id" => s(&m.image_id),
+        "container.image.repository" => s(&m.image_repository),
+        "container.image.tag" => s(&m.image_tag),
+        "container.image.digest" => s(&m.image_digest),
+        "container.type" => s(&m.runtime),
+        "container.privileged" => m.privileged.map(Value::Bool),
+        "container.mounts" => Some(owned(
+            m.mounts
+                .iter()
+                .map(ContainerMeta::mount_text)
+                .collect::<Vec<_>>()
+                .join(",")
+                .into_bytes(),
+        )),
+        "container.mount" => Some(owned(
+            ContainerMeta::mount_text(m.find_mount(idx, key)?).into_bytes(),
+        )),
+        "container.mount.source" => {
+            // Keyed by destination path.
+            let mt = match key {
+                Some(k) => m
+                    .mounts
+                    .iter()
+                    .find(|x| crate::container::glob(k.as_bytes(), x.dest.as_bytes()))?,
+                None => m.find_mount(idx, None)?,
+            };
+            Some(bstr(mt.source.as_bytes()))
+        }
+        "container.mount.dest" => Some(bstr(m.find_mount(idx, key)?.dest.as_bytes())),
+        "container.mount.mode" => Some(bstr(m.find_mount(idx, key)?.mode.as_bytes())),
+        "container.mount.rdwr" => Some(sstr(if m.find_mount(idx, key)?.rdwr {
+            "true"
+        } else {
+            "false"
+        })),
+        "container.mount.propagation" => Some(bstr(m.find_mount(idx, key)?.propagation.as_bytes())),
+        "container.healthcheck" => s(&m.healthcheck),
+        "container.liveness_probe" => s(&m.liveness_probe),
+        "container.readiness_probe" => s(&m.readiness_probe),
+        "container.start_ts" => (m.start_ts > 0).then_some(Value::U64(m.start_ts)),
+        "container.duration" => (m.start_ts > 0).then(|| Value::U64(ts.saturating_sub(m.start_ts))),
+        "container.ip" => s(&m.ip),
+        "container.cni.json" => s(&m.cni_json),
+        "container.host_pid" => m.host_pid.map(Value::Bool),
+        "container.host_network" => m.host_network.map(Value::Bool),
+        "container.host_ipc" => m.host_ipc.map(Value::Bool),
+        "container.label" => Some(Value::Str(Cow::Borrowed(m.label(key?)?.as_bytes()))),
+        "container.labels" => Some(labels(&m.labels)),
+        "k8s.pod.name" => s(&m.pod_name),
+        "k8s.ns.name" => s(&m.pod_namespace),
+        "k8s.pod.id" | "k8s.pod.uid" => s(&m.pod_uid),
+        "k8s.pod.sandbox_id" => {
+            let v = m.pod_sandbox_id.as_bytes();
+            (!v.is_empty()).then(|| bstr(&v[..v.len().min(12)]))
+        }
+        "k8s.pod.full_sandbox_id" => s(&m.pod_sandbox_id),
+        "k8s.pod.label" => {
+            let k = key?;
+            m.pod_labels
+                .iter()
+                .find(|(lk, _)| lk == k)
+                .map(|(_, v)| bstr(v.as_bytes()))
+        }
+        "k8s.pod.labels" => Some(labels(&m.pod_labels)),
+        "k8s.pod.ip" => s(&m.pod_ip),
+        "k8s.pod.cni.json" => s(&m.pod_cni_json),
+        _ => None,
     }
 }

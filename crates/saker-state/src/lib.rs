@@ -279,6 +279,24 @@ impl State {
         self.containers.get(id)
     }
 
+    /// A container.* / k8s.* field of container `id` (full id) at time `ts`, from its metadata
+    /// only: alerts held while a container's metadata was pending are rendered again with it.
+    pub fn container_field<'a>(
+        &'a self,
+        id: &'a [u8],
+        ts: u64,
+        f: &saker_fields::FieldRef,
+    ) -> Option<saker_fields::Value<'a>> {
+        let name = f.info().name;
+        match name {
+            "container.id" => Some(saker_fields::Value::Str(std::borrow::Cow::Borrowed(
+                &id[..id.len().min(12)],
+            ))),
+            "container.full_id" => Some(saker_fields::Value::Str(std::borrow::Cow::Borrowed(id))),
+            _ => crate::extract_proc::meta_field(self.container_meta(id)?, ts, name, f),
+        }
+    }
+
     pub(crate) fn insert_thread(&mut self, t: Thread) -> bool {
         if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.cfg.max_threads {
             self.counters.threads_dropped += 1;

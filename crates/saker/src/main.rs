@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
+mod hold;
 mod pipeline;
 mod rules;
 

@@ -40,6 +40,8 @@ pub struct Detector {
     alert_opts: AlertOptions,
     hostname: String,
     pub stats: RunStats,
+    /// Live only: alerts of containers whose metadata is pending wait for it (see `hold`).
+    pub hold: Option<crate::hold::Hold>,
 }
 
 impl Detector {
@@ -59,11 +61,19 @@ impl Detector {
                 by_type: vec![0; 1024],
                 ..Default::default()
             },
+            hold: None,
         }
     }
 
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset
+    }
+
+    /// Emits held alerts that are ready (all of them when `flush`).
+    pub fn release_held(&mut self, flush: bool, emit: &mut dyn FnMut(Alert)) {
+        if let Some(h) = self.hold.as_mut() {
+            h.release(&self.state, &self.hostname, &self.alert_opts, flush, emit);
+        }
     }
 
     /// Swaps in a new ruleset between two events (hot reload); state is kept.
@@ -82,6 +92,26 @@ impl Detector {
             let ctx = self.state.process(ev);
             self.ruleset.matches(&ctx, &mut self.matches);
             for &m in &self.matches {
+                if let Some(h) = self.hold.as_mut() {
+                    if let Some(cid) = h.waits_for(&ctx) {
+                        self.stats.alerts += 1;
+                        *self
+                            .stats
+                            .alerts_by_rule
+                            .entry(self.ruleset.info(m).name.clone())
+                            .or_default() += 1;
+                        h.keep(
+                            cid,
+                            &self.ruleset,
+                            m,
+                            &ctx,
+                            ev.ts,
+                            &self.hostname,
+                            &self.alert_opts,
+                        );
+                        continue;
+                    }
+                }
                 let a = self
                     .ruleset
                     .alert(m, &ctx, ev.ts, &self.hostname, &self.alert_opts);
