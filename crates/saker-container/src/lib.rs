@@ -3,14 +3,20 @@
 //! A [`Watcher`] runs the runtime queries on its own thread so that the event loop never
 //! waits on a socket: the loop calls [`Watcher::request`] for container ids it sees (cheap,
 //! deduplicated) and drains [`Watcher::try_recv`] into `State::set_container_meta`.
-//! The engines are reached through the Docker-compatible HTTP API over unix sockets (docker,
-//! and podman's `podman system service`). Socket paths are resolved again on every attempt, so
-//! a runtime that restarts (or whose socket appears later) is picked up without a restart.
+//! The engines are reached over unix sockets: the Docker-compatible HTTP API (docker, and
+//! podman's `podman system service`), the CRI runtime service (containerd, CRI-O) and
+//! containerd's native API, the last two over gRPC from a small runtime inside the thread.
+//! Socket paths are resolved again on every attempt, so a runtime that restarts (or whose
+//! socket appears later) is picked up without a restart.
 
+pub mod containerd;
+pub mod cri;
 pub mod docker;
+pub mod events;
+pub mod grpc;
 pub mod http;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -21,13 +27,23 @@ pub use saker_state::ContainerMeta;
 /// it replaces the default list.
 pub const SOCKETS_ENV: &str = "SAKER_CONTAINER_SOCKETS";
 
-/// Socket file names looked up inside a configured directory.
+/// Like [`SOCKETS_ENV`], for containerd's native API.
+pub const CONTAINERD_SOCKETS_ENV: &str = "SAKER_CONTAINERD_SOCKETS";
+/// Like [`SOCKETS_ENV`], for the CRI runtime service.
+pub const CRI_SOCKETS_ENV: &str = "SAKER_CRI_SOCKETS";
+
+/// Socket file names looked up inside a configured directory, per API.
 const SOCKET_NAMES: [&str; 2] = ["podman.sock", "docker.sock"];
+const GRPC_SOCKET_NAMES: [&str; 2] = ["containerd.sock", "crio.sock"];
 
 #[derive(Debug, Clone)]
 pub struct WatcherConfig {
     /// Docker-compatible API sockets, or directories holding `podman.sock` / `docker.sock`.
     pub docker_sockets: Vec<PathBuf>,
+    /// containerd native API sockets, or directories holding `containerd.sock`.
+    pub containerd_sockets: Vec<PathBuf>,
+    /// CRI runtime service sockets, or directories holding `containerd.sock` / `crio.sock`.
+    pub cri_sockets: Vec<PathBuf>,
     /// Inspect attempts per requested id before giving up (short-lived containers may not be
     /// registered yet when their first process runs).
     pub attempts: u32,
@@ -46,6 +62,15 @@ impl Default for WatcherConfig {
                 "/run/podman/podman.sock".into(),
                 "/var/run/docker.sock".into(),
             ],
+            containerd_sockets: vec![
+                "/run/containerd/containerd.sock".into(),
+                "/run/host-containerd/containerd.sock".into(),
+            ],
+            cri_sockets: vec![
+                "/run/containerd/containerd.sock".into(),
+                "/run/crio/crio.sock".into(),
+                "/run/k3s/containerd/containerd.sock".into(),
+            ],
             attempts: 6,
             first_backoff: Duration::from_millis(100),
             timeout: Duration::from_secs(2),
@@ -55,29 +80,45 @@ impl Default for WatcherConfig {
 }
 
 impl WatcherConfig {
-    /// The defaults, with the socket list taken from `SAKER_CONTAINER_SOCKETS` when set.
+    /// The defaults, with the socket lists taken from the environment where set.
     pub fn from_env() -> Self {
         let mut cfg = WatcherConfig::default();
-        if let Some(v) = std::env::var_os(SOCKETS_ENV) {
-            cfg.docker_sockets = std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect();
-        }
+        cfg.apply_env();
         cfg
+    }
+
+    /// Replaces each socket list whose variable (`SAKER_CONTAINER_SOCKETS`,
+    /// `SAKER_CONTAINERD_SOCKETS`, `SAKER_CRI_SOCKETS`) is set; an empty value disables it.
+    pub fn apply_env(&mut self) {
+        for (var, list) in [
+            (SOCKETS_ENV, &mut self.docker_sockets),
+            (CONTAINERD_SOCKETS_ENV, &mut self.containerd_sockets),
+            (CRI_SOCKETS_ENV, &mut self.cri_sockets),
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                *list = std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect();
+            }
+        }
     }
 }
 
 /// The socket files that exist now for the configured paths.
 pub fn resolve_sockets(configured: &[PathBuf]) -> Vec<PathBuf> {
+    resolve_named(configured, &SOCKET_NAMES)
+}
+
+/// Like [`resolve_sockets`], looking up the gRPC runtimes' socket names in directories.
+pub fn resolve_grpc_sockets(configured: &[PathBuf]) -> Vec<PathBuf> {
+    resolve_named(configured, &GRPC_SOCKET_NAMES)
+}
+
+fn resolve_named(configured: &[PathBuf], names: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in configured {
         if p.is_dir() {
-            out.extend(
-                SOCKET_NAMES
-                    .iter()
-                    .map(|n| p.join(n))
-                    .filter(|s| s.exists()),
-            );
+            out.extend(names.iter().map(|n| p.join(n)).filter(|s| s.exists()));
         } else if p.exists() {
             out.push(p.clone());
         }
@@ -107,6 +148,8 @@ impl Watcher {
     pub fn start(cfg: WatcherConfig) -> std::io::Result<Watcher> {
         let (tx, req_rx) = mpsc::channel::<String>();
         let (res_tx, rx) = mpsc::channel();
+        // Create events feed the same request queue, ahead of the container's first process.
+        events::follow(&cfg.docker_sockets, tx.clone());
         std::thread::Builder::new()
             .name("saker-containers".into())
             .spawn(move || Worker::new(cfg, res_tx).run(req_rx))?;
@@ -150,6 +193,10 @@ struct Worker {
     sent: HashSet<String>,
     pending: Vec<Pending>,
     next_scan: Instant,
+    /// gRPC runtime and channels, made on first use of a containerd or CRI socket.
+    grpc: Option<grpc::Grpc>,
+    /// Last error reported per socket, so a failing runtime is reported once, not per attempt.
+    errors: HashMap<PathBuf, String>,
 }
 
 impl Worker {
@@ -160,6 +207,49 @@ impl Worker {
             sent: HashSet::new(),
             pending: Vec::new(),
             next_scan: Instant::now(),
+            grpc: None,
+            errors: HashMap::new(),
+        }
+    }
+
+    /// Runs one gRPC exchange with `sock`; errors are reported once per socket and change.
+    fn grpc_call<T>(
+        &mut self,
+        sock: &Path,
+        f: impl FnOnce(&mut grpc::Grpc, &Path) -> Result<T, grpc::GrpcError>,
+    ) -> Option<T> {
+        if self.grpc.is_none() {
+            match grpc::Grpc::new(self.cfg.timeout) {
+                Ok(g) => self.grpc = Some(g),
+                Err(e) => {
+                    self.report(sock, e.to_string());
+                    return None;
+                }
+            }
+        }
+        let g = self.grpc.as_mut()?;
+        match f(g, sock) {
+            Ok(v) => {
+                self.errors.remove(sock);
+                Some(v)
+            }
+            Err(e) => {
+                self.report(sock, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn report(&mut self, sock: &Path, err: String) {
+        if self.errors.get(sock) != Some(&err) {
+            eprintln!("saker: container metadata: {err}");
+            self.errors.insert(sock.to_path_buf(), err);
+        }
+    }
+
+    fn send(&mut self, meta: ContainerMeta) {
+        if self.sent.insert(meta.full_id.clone()) {
+            let _ = self.out.send((meta.full_id.clone(), meta));
         }
     }
 
@@ -206,6 +296,54 @@ impl Worker {
                 }
             }
         }
+        // CRI before the native API: it knows the pod (sandbox id, pod labels) first hand.
+        for sock in resolve_grpc_sockets(&self.cfg.cri_sockets) {
+            let Some(ids) = self.grpc_call(&sock, cri::list_ids) else {
+                continue;
+            };
+            for id in ids {
+                if self.sent.contains(&id) {
+                    continue;
+                }
+                if let Some(Some(meta)) = self.grpc_call(&sock, |g, s| cri::inspect(g, s, &id)) {
+                    self.send(meta);
+                }
+            }
+        }
+        for sock in resolve_grpc_sockets(&self.cfg.containerd_sockets) {
+            for meta in self.grpc_call(&sock, containerd::list).unwrap_or_default() {
+                self.send(meta);
+            }
+        }
+    }
+
+    /// Inspects `id` on every configured runtime; true when found and sent.
+    fn inspect_any(&mut self, id: &str) -> bool {
+        if resolve_sockets(&self.cfg.docker_sockets)
+            .iter()
+            .any(|s| self.inspect_on(s, id))
+        {
+            return true;
+        }
+        for (socks, native) in [
+            (resolve_grpc_sockets(&self.cfg.cri_sockets), false),
+            (resolve_grpc_sockets(&self.cfg.containerd_sockets), true),
+        ] {
+            for sock in socks {
+                let found = self.grpc_call(&sock, |g, s| {
+                    if native {
+                        containerd::inspect(g, s, id)
+                    } else {
+                        cri::inspect(g, s, id)
+                    }
+                });
+                if let Some(Some(meta)) = found {
+                    self.send(meta);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Inspects `id` on one socket; true when found and sent.
@@ -227,9 +365,7 @@ impl Worker {
         let Some(meta) = docker::meta_from_inspect(&r.body, runtime_of(sock)) else {
             return false;
         };
-        let full = meta.full_id.clone();
-        self.sent.insert(full.clone());
-        let _ = self.out.send((full, meta));
+        self.send(meta);
         true
     }
 
@@ -244,8 +380,7 @@ impl Worker {
             if self.sent.contains(&p.id) {
                 continue;
             }
-            let socks = resolve_sockets(&self.cfg.docker_sockets);
-            if socks.iter().any(|s| self.inspect_on(s, &p.id)) {
+            if self.inspect_any(&p.id) {
                 continue;
             }
             p.attempt += 1;

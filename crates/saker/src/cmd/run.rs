@@ -14,6 +14,7 @@ use saker_rules::{Alert, OutputValue, Priority};
 use saker_state::State;
 
 use crate::cli::RulesOpts;
+use crate::hold::Hold;
 use crate::pipeline::Detector;
 
 /// Flags set by signal handlers.
@@ -82,8 +83,8 @@ pub fn seeded_state() -> State {
     state
 }
 
-/// Docker-compatible sockets from `container_engines` (docker, podman); the
-/// `SAKER_CONTAINER_SOCKETS` environment variable wins over both.
+/// Runtime sockets from `container_engines` (docker and podman share the Docker-compatible
+/// API; containerd and cri are gRPC); the `SAKER_*_SOCKETS` environment variables win.
 fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
     let mut wc = saker_container::WatcherConfig::default();
     let configured: Vec<std::path::PathBuf> = ["docker", "podman"]
@@ -95,9 +96,19 @@ fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
     if !configured.is_empty() {
         wc.docker_sockets = configured;
     }
-    if std::env::var_os("SAKER_CONTAINER_SOCKETS").is_some() {
-        wc.docker_sockets = saker_container::WatcherConfig::from_env().docker_sockets;
+    for (key, list) in [
+        ("containerd", &mut wc.containerd_sockets),
+        ("cri", &mut wc.cri_sockets),
+    ] {
+        if let Some(e) = cfg.container_engines.get(key) {
+            *list = if e.enabled {
+                e.sockets.clone()
+            } else {
+                Vec::new()
+            };
+        }
     }
+    wc.apply_env();
     wc
 }
 
@@ -108,6 +119,10 @@ pub fn host_root() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
+
+/// Longest wait of an alert for its container's metadata (inspecting a new container takes
+/// 10–40 ms on podman; a container the runtimes do not know is given up after this).
+const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
 pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -127,8 +142,13 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         eprintln!("saker: web server on http://{bound}");
     }
     let signals = Signals::install()?;
-    let mut containers = saker_container::Watcher::start(watcher_config(&cfg))
-        .context("starting the container metadata thread")?;
+    let wc = watcher_config(&cfg);
+    // Holding alerts only makes sense when some runtime can answer.
+    let runtime_present = !saker_container::resolve_sockets(&wc.docker_sockets).is_empty()
+        || !saker_container::resolve_grpc_sockets(&wc.containerd_sockets).is_empty()
+        || !saker_container::resolve_grpc_sockets(&wc.cri_sockets).is_empty();
+    let mut containers =
+        saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
     let pc = probe_config(&loaded.ruleset, &cfg);
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state();
@@ -143,6 +163,9 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
     );
+    if runtime_present {
+        det.hold = Some(Hold::new(CONTAINER_WAIT));
+    }
     health.store(true, Ordering::Relaxed);
     eprintln!(
         "saker: started: {n_rules} rules from {sources}, {} programs attached{}",
@@ -163,7 +186,11 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         })?;
         while let Some((id, meta)) = containers.try_recv() {
             det.state.set_container_meta(id.as_bytes(), meta);
+            if let Some(h) = det.hold.as_mut() {
+                h.known(id.as_bytes());
+            }
         }
+        det.release_held(false, &mut |a| outputs.send(Arc::new(a)));
         if signals.reopen.swap(false, Ordering::Relaxed) {
             outputs.reopen_files();
         }
@@ -176,6 +203,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     probe.poll(Duration::from_millis(50), |ev| {
         det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
     })?;
+    det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
     outputs.shutdown(Duration::from_secs(5));
