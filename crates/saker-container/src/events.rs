@@ -64,7 +64,7 @@ fn stream(sock: &Path, ids: &Sender<String>) -> std::io::Result<bool> {
         if l.is_empty() {
             break;
         }
-        if l.starts_with("http/") && !l.split_whitespace().nth(1).is_some_and(|c| c == "200") {
+        if l.starts_with("http/") && l.split_whitespace().nth(1).is_none_or(|c| c != "200") {
             return Err(std::io::Error::other(format!(
                 "events: {}",
                 line.trim_end()

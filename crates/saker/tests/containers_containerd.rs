@@ -1,0 +1,403 @@
+//! Live container metadata from containerd's native API: each test starts a private containerd
+//! (own root, state and socket below a scratch directory), imports the test image into it and
+//! runs containers with `ctr`. `saker run` is pointed at the socket's directory through
+//! `container_engines.containerd` in a config file, and the alerts for a shell and for a
+//! write below /etc inside the containers must carry container.* and k8s.* fields.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Alert, Saker, Scratch};
+
+const SHELL_RULE: &str = "Saker test shell in containerd container";
+const ETC_RULE: &str = "Saker test write below etc in containerd container";
+const IMAGE_REPO: &str = "localhost/saker-rstest";
+
+fn rules(tok: &str) -> String {
+    let out = "(id=%container.id name=%container.name repo=%container.image.repository \
+               priv=%container.privileged type=%container.type pod=%k8s.pod.name ns=%k8s.ns.name \
+               cmd=%proc.cmdline file=%fd.name)";
+    format!(
+        r#"- rule: {SHELL_RULE}
+  desc: a shell spawned in one of this test's containers
+  condition: evt.type in (execve, execveat) and evt.dir=< and container.id != host and proc.name = sh and proc.cmdline contains "{tok}"
+  output: "shell in container {out}"
+  priority: WARNING
+- rule: {ETC_RULE}
+  desc: a file below /etc opened for writing in one of this test's containers
+  condition: evt.type in (open, openat, openat2, creat) and evt.dir=< and evt.is_open_write=true and container.id != host and fd.name startswith /etc/ and fd.name contains "{tok}"
+  output: "write below etc in container {out}"
+  priority: ERROR
+"#
+    )
+}
+
+/// A private containerd, killed on drop. Containers must be dropped before it.
+struct Containerd {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Containerd {
+    fn sock(dir: &Path) -> PathBuf {
+        dir.join("containerd.sock")
+    }
+
+    /// Starts containerd with root, state and sockets below `dir` and waits until it answers.
+    fn start(dir: &Path) -> Containerd {
+        std::fs::create_dir_all(dir).expect("containerd dir");
+        let config = dir.join("config.toml");
+        let d = dir.display();
+        // The CRI plugin is not needed for the native API and would want CNI.
+        let text = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{d}/containerd.sock\"\n\
+             [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
+             [debug]\n  address = \"{d}/debug.sock\"\n"
+        );
+        std::fs::write(&config, text).expect("containerd config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("containerd.log"))
+            .expect("containerd log");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn containerd");
+        let c = Containerd {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = Command::new("ctr")
+                .arg("--address")
+                .arg(Containerd::sock(dir))
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if up {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not answer within 30 s; log:\n{}",
+                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ctr(&self, ns: &str) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(Containerd::sock(&self.dir))
+            .args(["-n", ns]);
+        cmd
+    }
+
+    /// Imports the test image (built with podman from busybox-static) into namespace `ns`.
+    fn import_image(&self, ns: &str, archive: &Path) {
+        let out = self
+            .ctr(ns)
+            .args(["images", "import"])
+            .arg(archive)
+            .output()
+            .expect("ctr images import");
+        common::ok(&out, "ctr images import");
+    }
+
+    /// Stops the daemon and starts it again on the same socket path (a new socket file);
+    /// running containers keep running under their shims meanwhile.
+    fn restart(&mut self) {
+        self.stop();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut fresh = Containerd::start(&self.dir);
+        self.child = fresh.child.take();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The test image as an OCI archive, for `ctr images import`.
+fn image_archive(scratch: &Scratch) -> PathBuf {
+    let image = common::image();
+    let archive = scratch.file("image.tar");
+    let out = Command::new("podman")
+        .args(["save", "--format", "oci-archive", "-o"])
+        .arg(&archive)
+        .arg(image)
+        .output()
+        .expect("podman save");
+    common::ok(&out, "podman save");
+    archive
+}
+
+/// A `ctr run -d` container, its task killed and the container removed on drop.
+struct CtrContainer {
+    address: PathBuf,
+    ns: String,
+    id: String,
+}
+
+impl CtrContainer {
+    fn run(d: &Containerd, ns: &str, id: &str, extra: &[&str]) -> CtrContainer {
+        let image = common::image();
+        let out = d
+            .ctr(ns)
+            .args(["run", "-d"])
+            .args(extra)
+            .args([image, id, "sleep", "300"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr run");
+        common::ok(&out, "ctr run");
+        CtrContainer {
+            address: Containerd::sock(&d.dir),
+            ns: ns.into(),
+            id: id.into(),
+        }
+    }
+
+    fn ctr(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(&self.address)
+            .args(["-n", &self.ns]);
+        cmd
+    }
+
+    /// Runs `sh -c SCRIPT` inside the container and waits for it.
+    fn exec(&self, tag: &str, script: &str) {
+        let out = self
+            .ctr()
+            .args([
+                "task",
+                "exec",
+                "--exec-id",
+                tag,
+                &self.id,
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr task exec");
+        common::ok(&out, "ctr task exec");
+    }
+
+    /// A shell reading /etc/passwd, then a shell writing a file below /etc.
+    fn act(&self, tok: &str) {
+        self.exec("shell", &format!("cat /etc/passwd # {tok}"));
+        self.exec("write", &format!("echo x > /etc/{tok}-written"));
+    }
+}
+
+impl Drop for CtrContainer {
+    fn drop(&mut self) {
+        let _ = self.ctr().args(["task", "delete", "-f", &self.id]).output();
+        let _ = self.ctr().args(["containers", "rm", &self.id]).output();
+    }
+}
+
+/// Saker's config: the containerd engine on the socket's directory, so a restarted daemon's
+/// new socket file is found again.
+fn saker_config(scratch: &Scratch, containerd_dir: &Path) -> PathBuf {
+    let path = scratch.file("saker.yaml");
+    let text = format!(
+        "container_engines:\n  containerd:\n    enabled: true\n    sockets: [\"{}\"]\n  cri:\n    enabled: false\n",
+        containerd_dir.display()
+    );
+    std::fs::write(&path, text).expect("saker config");
+    path
+}
+
+fn alert_for<'a>(alerts: &'a [Alert], rule: &str, id: &str) -> &'a Alert {
+    alerts
+        .iter()
+        .find(|a| a.rule == rule && a.field("container.id").as_deref() == Some(&id[..12]))
+        .unwrap_or_else(|| {
+            let ours: Vec<_> = alerts
+                .iter()
+                .filter(|a| a.rule == SHELL_RULE || a.rule == ETC_RULE)
+                .map(|a| &a.output)
+                .collect();
+            panic!("no '{rule}' alert for container {id}; alerts of the test: {ours:#?}")
+        })
+}
+
+/// Both alerts of a container carry its metadata. A pod's container is named by its
+/// `io.kubernetes.container.name` label (`<pod>-app` here), a plain ctr container by its id.
+fn check(alerts: &[Alert], c: &CtrContainer, privileged: bool, pod: Option<(&str, &str)>) {
+    for rule in [SHELL_RULE, ETC_RULE] {
+        let a = alert_for(alerts, rule, &c.id);
+        let f = |k: &str| a.field(k).unwrap_or_default();
+        assert_eq!(f("container.id"), c.id[..12], "{rule}: container.id");
+        let name = pod.map_or(c.id.clone(), |(p, _)| format!("{p}-app"));
+        assert_eq!(f("container.name"), name, "{rule}: container.name");
+        assert_eq!(f("container.image.repository"), IMAGE_REPO, "{rule}");
+        assert_eq!(
+            f("container.privileged"),
+            privileged.to_string(),
+            "{rule}: container.privileged of {}",
+            c.id
+        );
+        assert_eq!(f("container.type"), "containerd", "{rule}");
+        let (pod_name, pod_ns) = pod.unwrap_or(("", ""));
+        assert_eq!(f("k8s.pod.name"), pod_name, "{rule}: k8s.pod.name");
+        assert_eq!(f("k8s.ns.name"), pod_ns, "{rule}: k8s.ns.name");
+    }
+}
+
+/// Skips (with the reason) when the machine cannot run this test; CI must have containerd.
+fn skip(test: &str) -> bool {
+    if common::should_skip(test) {
+        return true;
+    }
+    let have = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !(have("containerd") && have("ctr") && have("podman")) && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED {test}: containerd, ctr or podman is not installed");
+        return true;
+    }
+    false
+}
+
+/// A container id: unique in its first 12 characters (container.id) within a test.
+fn ctr_id(kind: &str, tok: &str) -> String {
+    let id = format!("{kind}-{tok}");
+    id[..id.len().min(64)].to_string()
+}
+
+fn pod_labels(pod: &str, ns: &str) -> Vec<String> {
+    vec![
+        "--label".into(),
+        format!("io.kubernetes.pod.name={pod}"),
+        "--label".into(),
+        format!("io.kubernetes.pod.namespace={ns}"),
+        "--label".into(),
+        format!("io.kubernetes.pod.uid=uid-{pod}"),
+        "--label".into(),
+        format!("io.kubernetes.container.name={pod}-app"),
+    ]
+}
+
+#[test]
+fn alerts_carry_containerd_metadata() {
+    if skip("alerts_carry_containerd_metadata") {
+        return;
+    }
+    let _guard = common::live_lock();
+    let tok = common::token("ctrd");
+    let scratch = Scratch::new(&tok);
+    let rules_file = scratch.file("rules.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let archive = image_archive(&scratch);
+    let cd_dir = scratch.file("containerd");
+    let daemon = Containerd::start(&cd_dir);
+    for ns in ["default", "k8s.io"] {
+        daemon.import_image(ns, &archive);
+    }
+    let config = saker_config(&scratch, &cd_dir);
+
+    // In the Kubernetes namespace with pod labels, as the CRI plugin labels containers.
+    let pod_args = pod_labels("mypod", "myns");
+    let pod_args: Vec<&str> = pod_args.iter().map(String::as_str).collect();
+    let plain = CtrContainer::run(&daemon, "k8s.io", &ctr_id("plain", &tok), &pod_args);
+    let privileged = CtrContainer::run(
+        &daemon,
+        "default",
+        &ctr_id("privd", &tok),
+        &["--privileged"],
+    );
+
+    let saker = Saker::start(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-r".as_ref(),
+        rules_file.as_os_str(),
+    ]);
+    // Started while Saker runs: found through a request on its first exec.
+    let late_args = pod_labels("latepod", "otherns");
+    let late_args: Vec<&str> = late_args.iter().map(String::as_str).collect();
+    let late = CtrContainer::run(&daemon, "k8s.io", &ctr_id("late", &tok), &late_args);
+    std::thread::sleep(Duration::from_millis(1500));
+    for c in [&plain, &privileged, &late] {
+        c.act(&tok);
+    }
+    let alerts = saker.stop();
+
+    check(&alerts, &plain, false, Some(("mypod", "myns")));
+    check(&alerts, &privileged, true, None);
+    check(&alerts, &late, false, Some(("latepod", "otherns")));
+    drop((plain, privileged, late));
+    drop(daemon);
+}
+
+#[test]
+fn containerd_restart_keeps_metadata_for_new_containers() {
+    if skip("containerd_restart_keeps_metadata_for_new_containers") {
+        return;
+    }
+    let _guard = common::live_lock();
+    let tok = common::token("ctrdrs");
+    let scratch = Scratch::new(&tok);
+    let rules_file = scratch.file("rules.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let archive = image_archive(&scratch);
+    let cd_dir = scratch.file("containerd");
+    let mut daemon = Containerd::start(&cd_dir);
+    daemon.import_image("k8s.io", &archive);
+    let config = saker_config(&scratch, &cd_dir);
+
+    let saker = Saker::start(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-r".as_ref(),
+        rules_file.as_os_str(),
+    ]);
+    let before_args = pod_labels("beforepod", "myns");
+    let before_args: Vec<&str> = before_args.iter().map(String::as_str).collect();
+    let before = CtrContainer::run(&daemon, "k8s.io", &ctr_id("before", &tok), &before_args);
+    std::thread::sleep(Duration::from_millis(1500));
+    before.act(&tok);
+
+    // The runtime goes away and comes back on the same socket path (a new socket file).
+    daemon.restart();
+    let after_args = pod_labels("afterpod", "myns");
+    let after_args: Vec<&str> = after_args.iter().map(String::as_str).collect();
+    let after = CtrContainer::run(&daemon, "k8s.io", &ctr_id("after", &tok), &after_args);
+    std::thread::sleep(Duration::from_millis(1500));
+    after.act(&tok);
+    let alerts = saker.stop();
+
+    check(&alerts, &before, false, Some(("beforepod", "myns")));
+    check(&alerts, &after, false, Some(("afterpod", "myns")));
+    drop((before, after));
+    drop(daemon);
+}
