@@ -233,7 +233,15 @@ pub fn meta_from_status(
         pod_namespace: label("io.kubernetes.pod.namespace"),
         pod_uid: label("io.kubernetes.pod.uid"),
         pod_sandbox_id: sandbox_id[..sandbox_id.len().min(12)].to_string(),
-        pod_labels: sandbox.map(|s| sorted(&s.labels)).unwrap_or_default(),
+        // The pod's own labels, without the ones the kubelet adds to every sandbox.
+        pod_labels: sandbox
+            .map(|s| {
+                sorted(&s.labels)
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with("io.kubernetes."))
+                    .collect()
+            })
+            .unwrap_or_default(),
         pod_ip,
         labels,
         ..ContainerMeta::default()
@@ -303,7 +311,11 @@ mod tests {
                     }),
                 }),
             }),
-            labels: [("app".to_string(), "web".to_string())].into(),
+            labels: [
+                ("app".to_string(), "web".to_string()),
+                ("io.kubernetes.pod.uid".to_string(), "u-1".to_string()),
+            ]
+            .into(),
             ..PodSandboxStatus::default()
         };
         let m = meta_from_status("containerd", &st, &info, Some(&sb));
