@@ -77,6 +77,17 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     Some(secs as u64 * 1_000_000_000 + frac_ns as u64)
 }
 
+/// The command line a healthcheck runs as, in the form `proc.is_container_healthcheck`
+/// compares with (`exe args...`): `["CMD", exe, args...]` runs as is, `["CMD-SHELL", cmd]`
+/// through `/bin/sh -c`; `["NONE"]` or nothing is no healthcheck.
+pub fn healthcheck_cmdline(test: &[&str]) -> String {
+    match test.split_first() {
+        Some((&"CMD", rest)) => rest.join(" "),
+        Some((&"CMD-SHELL", rest)) if !rest.is_empty() => format!("/bin/sh -c {}", rest.join(" ")),
+        _ => String::new(),
+    }
+}
+
 fn pairs(v: Option<&J>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = v
         .and_then(J::as_object)
@@ -136,7 +147,13 @@ pub fn meta_from_inspect(json: &[u8], runtime: &str) -> Option<ContainerMeta> {
         .and_then(parse_rfc3339);
     let ip = st(root.get("NetworkSettings").and_then(|n| n.get("IPAddress")));
     let sandbox = label("io.kubernetes.sandbox.id");
+    let health: Vec<&str> = config
+        .and_then(|c| c.pointer("/Healthcheck/Test"))
+        .and_then(J::as_array)
+        .map(|a| a.iter().filter_map(J::as_str).collect())
+        .unwrap_or_default();
     Some(ContainerMeta {
+        healthcheck: healthcheck_cmdline(&health),
         runtime: runtime.to_string(),
         name: st(root.get("Name")).trim_start_matches('/').to_string(),
         image_id: st(root.get("Image"))
@@ -190,6 +207,20 @@ mod tests {
     }
 
     #[test]
+    fn healthchecks_become_command_lines() {
+        assert_eq!(
+            healthcheck_cmdline(&["CMD", "/bin/check", "-q"]),
+            "/bin/check -q"
+        );
+        assert_eq!(
+            healthcheck_cmdline(&["CMD-SHELL", "curl -f x"]),
+            "/bin/sh -c curl -f x"
+        );
+        assert_eq!(healthcheck_cmdline(&["NONE"]), "");
+        assert_eq!(healthcheck_cmdline(&[]), "");
+    }
+
+    #[test]
     fn timestamps_parse() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(
@@ -208,7 +239,7 @@ mod tests {
         let id = "ab".repeat(32);
         let j = format!(
             r#"{{"Id":"{id}","Name":"/web","Created":"2023-11-14T22:13:20Z","Image":"sha256:ff00",
-            "Config":{{"Image":"localhost/bb:1","Labels":{{"io.kubernetes.pod.name":"p","io.kubernetes.pod.namespace":"ns",
+            "Config":{{"Image":"localhost/bb:1","Healthcheck":{{"Test":["CMD-SHELL","cat /etc/passwd"]}},"Labels":{{"io.kubernetes.pod.name":"p","io.kubernetes.pod.namespace":"ns",
               "io.kubernetes.pod.uid":"u-1","io.kubernetes.sandbox.id":"{id}"}}}},
             "HostConfig":{{"Privileged":true,"PidMode":"host","NetworkMode":"bridge"}},
             "NetworkSettings":{{"IPAddress":"10.88.0.2"}},
@@ -231,6 +262,7 @@ mod tests {
         assert_eq!(m.pod_uid, "u-1");
         assert_eq!(m.pod_sandbox_id, "abababababab");
         assert_eq!(m.ip, "10.88.0.2");
+        assert_eq!(m.healthcheck, "/bin/sh -c cat /etc/passwd");
         assert_eq!(m.mounts[0].dest, "/data");
         assert!(!m.mounts[0].rdwr);
         assert_eq!(m.label("io.kubernetes.pod.name"), Some("p"));

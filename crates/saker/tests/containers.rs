@@ -16,7 +16,7 @@ fn rules(tok: &str) -> String {
         r#"- rule: {RULE}
   desc: a shell spawned in one of this test's containers
   condition: evt.type in (execve, execveat) and evt.dir=< and container.id != host and proc.name = sh and proc.cmdline contains "{tok}"
-  output: "shell in container (id=%container.id name=%container.name repo=%container.image.repository tag=%container.image.tag priv=%container.privileged pod=%k8s.pod.name ns=%k8s.ns.name type=%container.type cmd=%proc.cmdline)"
+  output: "shell in container (id=%container.id name=%container.name repo=%container.image.repository tag=%container.image.tag priv=%container.privileged pod=%k8s.pod.name ns=%k8s.ns.name type=%container.type health=%proc.is_container_healthcheck cmd=%proc.cmdline)"
   priority: WARNING
 "#
     )
@@ -122,7 +122,10 @@ fn alerts_carry_podman_metadata() {
             "io.kubernetes.pod.namespace=myns".to_string(),
         ]
     };
-    let plain_args = labels("mypod");
+    // The plain container has a healthcheck; `podman healthcheck run` execs it below.
+    let mut plain_args = labels("mypod");
+    plain_args.push("--health-cmd".into());
+    plain_args.push(format!("cat /etc/passwd # health {tok}"));
     let plain = start_container(
         &format!("{tok}-plain"),
         &plain_args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -147,6 +150,11 @@ fn alerts_carry_podman_metadata() {
     for c in [&plain, &privileged, &late] {
         exec_shell(c, &tok);
     }
+    let out = Command::new("podman")
+        .args(["healthcheck", "run", &plain.name])
+        .output()
+        .expect("podman healthcheck run");
+    common::ok(&out, "podman healthcheck run");
     let alerts = saker.stop();
 
     check(alert_for(&alerts, &plain.name), &plain, false, "mypod");
@@ -157,4 +165,29 @@ fn alerts_carry_podman_metadata() {
         "privpod",
     );
     check(alert_for(&alerts, &late.name), &late, false, "latepod");
+
+    // Only the healthcheck's own command line is the container's healthcheck.
+    let health = |a: &Alert| {
+        a.field("proc.cmdline")
+            .unwrap_or_default()
+            .contains("health")
+            && a.field("container.name").as_deref() == Some(plain.name.as_str())
+    };
+    let hc: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == RULE && health(a))
+        .collect();
+    assert!(!hc.is_empty(), "no alert for the healthcheck's shell");
+    for a in hc {
+        assert_eq!(
+            a.field("proc.is_container_healthcheck").as_deref(),
+            Some("true")
+        );
+    }
+    let shell = alert_for(&alerts, &plain.name);
+    assert!(!health(shell));
+    assert_eq!(
+        shell.field("proc.is_container_healthcheck").as_deref(),
+        Some("false")
+    );
 }
