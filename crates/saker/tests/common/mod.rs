@@ -419,7 +419,7 @@ pub fn python() -> &'static str {
 // ---------------------------------------------------------------------------------------------
 
 const IMAGE: &str = "localhost/saker-rstest:2";
-const PODMAN_LIMITS: [&str; 6] = [
+pub const PODMAN_LIMITS: [&str; 6] = [
     "--ulimit",
     "nofile=1024:1024",
     "--ulimit",
