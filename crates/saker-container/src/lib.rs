@@ -10,6 +10,7 @@
 //! socket appears later) is picked up without a restart.
 
 pub mod containerd;
+pub mod containerd_events;
 pub mod cri;
 pub mod docker;
 pub mod events;
@@ -150,6 +151,7 @@ impl Watcher {
         let (res_tx, rx) = mpsc::channel();
         // Create events feed the same request queue, ahead of the container's first process.
         events::follow(&cfg.docker_sockets, tx.clone());
+        containerd_events::follow(&cfg.containerd_sockets, tx.clone());
         std::thread::Builder::new()
             .name("saker-containers".into())
             .spawn(move || Worker::new(cfg, res_tx).run(req_rx))?;

@@ -405,6 +405,50 @@ fn cri_and_native_clients_describe_a_pod() {
     rt.block_on(remove_pod(ch, pod.id.clone()))
         .expect("removing the pod");
 
+    // A container only created (no task, nobody asks for it) is reported from the create
+    // event, long before the next rescan.
+    let mut w = Watcher::start(WatcherConfig {
+        docker_sockets: vec![],
+        containerd_sockets: vec![cd_dir.clone()],
+        cri_sockets: vec![],
+        rescan: Duration::from_secs(600),
+        ..WatcherConfig::default()
+    })
+    .expect("watcher");
+    std::thread::sleep(Duration::from_millis(500));
+    while w.try_recv().is_some() {}
+    let created = format!("created-{uid}");
+    ok(
+        &ctr(
+            &cd_dir,
+            &[
+                "-n",
+                "k8s.io",
+                "containers",
+                "create",
+                "--label",
+                "made=by-test",
+                IMAGE,
+                &created,
+            ],
+        ),
+        "ctr containers create",
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut from_event = None;
+    while from_event.is_none() && Instant::now() < deadline {
+        while let Some((id, meta)) = w.try_recv() {
+            if id == created {
+                from_event = Some(meta);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = ctr(&cd_dir, &["-n", "k8s.io", "containers", "rm", &created]);
+    let m = from_event.expect("metadata of a created container within 5 s");
+    assert_eq!(m.label("made"), Some("by-test"));
+    assert_eq!(m.image, IMAGE);
+
     for (how, got) in [("CRI", &via_cri), ("native", &via_native)] {
         assert_eq!(got.len(), 2, "{how}: metadata of both containers");
         check(&got[&pod.plain], "app", false, &pod.id, &uid);

@@ -179,6 +179,25 @@ impl CtrContainer {
         }
     }
 
+    /// `ctr run --rm`: a short-lived container whose only process is `sh -c SCRIPT`; it is
+    /// gone when this returns.
+    fn run_once(d: &Containerd, ns: &str, id: &str, extra: &[&str], script: &str) -> CtrContainer {
+        let out = d
+            .ctr(ns)
+            .args(["run", "--rm"])
+            .args(extra)
+            .args([common::image(), id, "sh", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctr run --rm");
+        common::ok(&out, "ctr run --rm");
+        CtrContainer {
+            address: Containerd::sock(&d.dir),
+            ns: ns.into(),
+            id: id.into(),
+        }
+    }
+
     fn ctr(&self) -> Command {
         let mut cmd = Command::new("ctr");
         cmd.arg("--address")
@@ -350,12 +369,24 @@ fn alerts_carry_containerd_metadata() {
     for c in [&plain, &privileged, &late] {
         c.act(&tok);
     }
+    // Short-lived: its shell writes below /etc and exits at once, and the container is
+    // removed; the create event has it inspected before its task starts.
+    let brief_args = pod_labels("briefpod", "myns");
+    let brief_args: Vec<&str> = brief_args.iter().map(String::as_str).collect();
+    let brief = CtrContainer::run_once(
+        &daemon,
+        "k8s.io",
+        &ctr_id("brief", &tok),
+        &brief_args,
+        &format!("echo x > /etc/{tok}-written; cat /etc/passwd # {tok}"),
+    );
     let alerts = saker.stop();
 
+    check(&alerts, &brief, false, Some(("briefpod", "myns")));
     check(&alerts, &plain, false, Some(("mypod", "myns")));
     check(&alerts, &privileged, true, None);
     check(&alerts, &late, false, Some(("latepod", "otherns")));
-    drop((plain, privileged, late));
+    drop((plain, privileged, late, brief));
     drop(daemon);
 }
 
