@@ -402,6 +402,27 @@ fn cri_and_native_clients_describe_a_pod() {
         },
         &ids,
     );
+    // One inspect per API, as the watcher does it on a request (median of 20).
+    let mut g = saker_container::grpc::Grpc::new(Duration::from_secs(2)).expect("grpc");
+    for (api, native) in [("CRI", false), ("native", true)] {
+        let mut times: Vec<Duration> = (0..20)
+            .map(|_| {
+                let t = Instant::now();
+                let m = if native {
+                    saker_container::containerd::inspect(&mut g, &sock, &pod.plain)
+                } else {
+                    saker_container::cri::inspect(&mut g, &sock, &pod.plain)
+                };
+                assert!(
+                    m.expect("inspect").is_some(),
+                    "{api} inspect finds the container"
+                );
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        eprintln!("{api} inspect: median {:?}, max {:?}", times[10], times[19]);
+    }
     rt.block_on(remove_pod(ch, pod.id.clone()))
         .expect("removing the pod");
 
@@ -418,6 +439,7 @@ fn cri_and_native_clients_describe_a_pod() {
     std::thread::sleep(Duration::from_millis(500));
     while w.try_recv().is_some() {}
     let created = format!("created-{uid}");
+    let t0 = Instant::now();
     ok(
         &ctr(
             &cd_dir,
@@ -445,6 +467,10 @@ fn cri_and_native_clients_describe_a_pod() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = ctr(&cd_dir, &["-n", "k8s.io", "containers", "rm", &created]);
+    eprintln!(
+        "create to metadata (ctr start-up included): {} ms",
+        t0.elapsed().as_millis()
+    );
     let m = from_event.expect("metadata of a created container within 5 s");
     assert_eq!(m.label("made"), Some("by-test"));
     assert_eq!(m.image, IMAGE);
