@@ -35,8 +35,9 @@ impl Service {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn podman system service");
+        // Connectable, not just present: a killed service leaves its socket file behind.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !sock.exists() {
+        while std::os::unix::net::UnixStream::connect(sock).is_err() {
             assert!(Instant::now() < deadline, "podman socket did not appear");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -190,4 +191,64 @@ fn alerts_carry_podman_metadata() {
         shell.field("proc.is_container_healthcheck").as_deref(),
         Some("false")
     );
+}
+
+#[test]
+fn podman_service_restart_keeps_metadata_for_new_containers() {
+    if common::should_skip("podman_service_restart_keeps_metadata_for_new_containers") {
+        return;
+    }
+    if !podman_available() && std::env::var_os("CI").is_none() {
+        eprintln!("SKIPPED podman_service_restart_keeps_metadata_for_new_containers: no podman");
+        return;
+    }
+    let _guard = common::live_lock();
+    let tok = common::token("pmrs");
+    let scratch = Scratch::new(&tok);
+    let rules_file = scratch.file("rules.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let sock = scratch.file("podman.sock");
+    let service = Service::start(&sock);
+    // Saker asks only this test's service, through its directory.
+    let saker = Saker::start_with_env(
+        &["-r".as_ref(), rules_file.as_os_str()],
+        &[("SAKER_CONTAINER_SOCKETS", scratch.path.as_os_str())],
+    );
+    let args = |pod: &str| {
+        vec![
+            "--label".to_string(),
+            format!("io.kubernetes.pod.name={pod}"),
+            "--label".to_string(),
+            "io.kubernetes.pod.namespace=myns".to_string(),
+        ]
+    };
+    let before_args = args("beforepod");
+    let before = start_container(
+        &format!("{tok}-before"),
+        &before_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    exec_shell(&before, &tok);
+
+    // The service goes away and comes back on the same path (a new socket file).
+    drop(service);
+    let _ = std::fs::remove_file(&sock);
+    std::thread::sleep(Duration::from_millis(500));
+    let _service = Service::start(&sock);
+    let after_args = args("afterpod");
+    let after = start_container(
+        &format!("{tok}-after"),
+        &after_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    exec_shell(&after, &tok);
+    let alerts = saker.stop();
+
+    check(
+        alert_for(&alerts, &before.name),
+        &before,
+        false,
+        "beforepod",
+    );
+    check(alert_for(&alerts, &after.name), &after, false, "afterpod");
 }

@@ -245,8 +245,14 @@ pub struct Saker {
 impl Saker {
     /// Starts Saker with the given extra arguments (e.g. `-r FILE`) and waits for `saker: started`.
     pub fn start(extra: &[&std::ffi::OsStr]) -> Saker {
+        Saker::start_with_env(extra, &[])
+    }
+
+    /// Like [`Saker::start`], with environment variables that win over the defaults.
+    pub fn start_with_env(extra: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> Saker {
         let mut child = Command::new(saker_bin())
             .env("SAKER_CONTAINER_SOCKETS", podman_api_dir())
+            .envs(env.iter().copied())
             .arg("run")
             .args(["-o", "json_output=true"])
             .args(extra)
