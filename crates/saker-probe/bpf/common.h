@@ -84,14 +84,14 @@ struct {
 	__type(value, struct settings);
 } settings SEC(".maps");
 
-/* Syscall ids handled by the generic sys_exit fallback (no per-syscall
- * tracepoint on this kernel); value = PPM_SC code + 1, 0 = not selected. */
+/* Generic mode: syscall number -> g_<name> program (tail call). */
+#define SC_SLOTS 512
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 512);
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, SC_SLOTS);
 	__type(key, u32);
 	__type(value, u32);
-} fallback_sc SEC(".maps");
+} sc_progs SEC(".maps");
 
 /* Small ring for clone/exec/exit so a flood of file events cannot starve state. */
 struct {

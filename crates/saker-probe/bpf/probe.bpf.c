@@ -12,34 +12,51 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define TP(tp, prog) \
-	SEC("tracepoint/syscalls/sys_exit_" #tp) int prog(struct trace_event_raw_sys_exit *ctx)
-#define RET (ctx->ret)
-#define REGS (cur_regs())
+/* Each handler gets two entry points with the same body: `x_<name>` on the
+ * classic per-syscall exit tracepoint, and `g_<name>` (tp_btf/sys_exit),
+ * reached by a tail call from `sys_exit_dispatch` when the probe runs in
+ * generic mode (see the end of this file). */
+#define TP(tp, name)                                                                   \
+	static __always_inline int body_##name(long ret, struct pt_regs *regs);           \
+	SEC("tracepoint/syscalls/sys_exit_" #tp)                                        \
+	int x_##name(struct trace_event_raw_sys_exit *ctx)                              \
+	{                                                                               \
+		return body_##name(ctx->ret, cur_regs());                                  \
+	}                                                                               \
+	SEC("tp_btf/sys_exit")                                                          \
+	int BPF_PROG(g_##name, struct pt_regs *regs, long ret)                          \
+	{                                                                               \
+		if (is_compat_task())                                                   \
+			return 0;                                                       \
+		return body_##name(ret, regs);                                             \
+	}                                                                               \
+	static __always_inline int body_##name(long ret, struct pt_regs *regs)
+#define RET ret
+#define REGS regs
 #define SIMPLE(tp, type, fam, n, desc) \
-	TP(tp, x_##tp) { return h_simple(RET, REGS, type, fam, n, desc); }
+	TP(tp, tp) { return h_simple(RET, REGS, type, fam, n, desc); }
 
 #define R P(K_RES, 0)
 
 /* process */
-TP(clone, x_clone) { return h_clone(RET, REGS, 223, 0); }
-TP(fork, x_fork) { return h_clone(RET, REGS, 225, 1); }
-TP(vfork, x_vfork) { return h_clone(RET, REGS, 227, 2); }
-TP(clone3, x_clone3) { return h_clone(RET, REGS, 335, 3); }
-TP(execve, x_execve) { return h_exec_fail(RET, REGS, 0); }
-TP(execveat, x_execveat) { return h_exec_fail(RET, REGS, 1); }
+TP(clone, clone) { return h_clone(RET, REGS, 223, 0); }
+TP(fork, fork) { return h_clone(RET, REGS, 225, 1); }
+TP(vfork, vfork) { return h_clone(RET, REGS, 227, 2); }
+TP(clone3, clone3) { return h_clone(RET, REGS, 335, 3); }
+TP(execve, execve) { return h_exec_fail(RET, REGS, 0); }
+TP(execveat, execveat) { return h_exec_fail(RET, REGS, 1); }
 
 /* files */
-TP(open, x_open) { return h_open(RET, REGS, 0); }
-TP(openat, x_openat) { return h_open(RET, REGS, 1); }
-TP(openat2, x_openat2) { return h_open(RET, REGS, 2); }
-TP(creat, x_creat) { return h_open(RET, REGS, 3); }
+TP(open, open) { return h_open(RET, REGS, 0); }
+TP(openat, openat) { return h_open(RET, REGS, 1); }
+TP(openat2, openat2) { return h_open(RET, REGS, 2); }
+TP(creat, creat) { return h_open(RET, REGS, 3); }
 SIMPLE(close, 5, FAM_CLOSE, 2, D2(R, P(K_INT, 0)))
 SIMPLE(dup, 367, FAM_OTHER, 2, D2(R, P(K_INT, 0)))
 SIMPLE(dup2, 363, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_INT, 1)))
 SIMPLE(dup3, 365, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_INT, 1), P(K_OFL, 2)))
-TP(pipe, x_pipe) { return h_pipe(RET, REGS, 0); }
-TP(pipe2, x_pipe2) { return h_pipe(RET, REGS, 1); }
+TP(pipe, pipe) { return h_pipe(RET, REGS, 0); }
+TP(pipe2, pipe2) { return h_pipe(RET, REGS, 1); }
 SIMPLE(chdir, 95, FAM_OTHER, 2, D2(R, P(K_STR, 0)))
 SIMPLE(fchdir, 97, FAM_OTHER, 2, D2(R, P(K_INT, 0)))
 SIMPLE(memfd_create, 405, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)))
@@ -67,7 +84,7 @@ SIMPLE(fchownat, 385, FAM_FILEOP, 6,
        D6(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2), P(K_U32, 3), P(K_U32, 4)))
 SIMPLE(mount, 257, FAM_FILEOP, 5, D5(R, P(K_STR, 0), P(K_STR, 1), P(K_STR, 2), P(K_MNTFL, 3)))
 /* x86-64 umount2 is SYSCALL_DEFINE2(umount, …): its tracepoint is sys_exit_umount. */
-TP(umount, x_umount2) { return h_simple(RET, REGS, 391, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_U32, 1))); }
+TP(umount, umount2) { return h_simple(RET, REGS, 391, FAM_FILEOP, 3, D3(R, P(K_STR, 0), P(K_U32, 1))); }
 
 /* credentials, namespaces, sessions */
 SIMPLE(setuid, 199, FAM_OTHER, 2, D2(R, P(K_U32, 0)))
@@ -78,11 +95,11 @@ SIMPLE(setreuid, 427, FAM_OTHER, 3, D3(R, P(K_U32, 0), P(K_U32, 1)))
 SIMPLE(setregid, 429, FAM_OTHER, 3, D3(R, P(K_U32, 0), P(K_U32, 1)))
 SIMPLE(setsid, 275, FAM_OTHER, 1, D1(R))
 SIMPLE(setpgid, 295, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_INT, 1)))
-TP(capset, x_capset) { return h_capset(RET, REGS); }
+TP(capset, capset) { return h_capset(RET, REGS); }
 SIMPLE(unshare, 285, FAM_OTHER, 2, D2(R, P(K_CLFL, 0)))
 SIMPLE(setns, 241, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_CLFL, 1)))
-TP(prctl, x_prctl) { return h_prctl(RET, REGS); }
-TP(ptrace, x_ptrace) { return h_ptrace(RET, REGS); }
+TP(prctl, prctl) { return h_prctl(RET, REGS); }
+TP(ptrace, ptrace) { return h_ptrace(RET, REGS); }
 SIMPLE(kill, 129, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_U8, 1)))
 SIMPLE(tkill, 131, FAM_OTHER, 3, D3(R, P(K_INT, 0), P(K_U8, 1)))
 SIMPLE(tgkill, 133, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_INT, 1), P(K_U8, 2)))
@@ -95,37 +112,26 @@ SIMPLE(delete_module, 425, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)))
 /* network */
 SIMPLE(socket, 19, FAM_NET, 5, D5(R, P(K_U32, 0), P(K_U32, 1), P(K_U32, 2), P(K_OFL, 1)))
 SIMPLE(listen, 25, FAM_NET, 3, D3(R, P(K_INT, 0), P(K_I32, 1)))
-TP(bind, x_bind) { return h_bind(RET, REGS); }
-TP(connect, x_connect) { return h_connect(RET, REGS); }
-TP(accept, x_accept) { return h_accept(RET, REGS, 0); }
-TP(accept4, x_accept4) { return h_accept(RET, REGS, 1); }
-TP(sendto, x_sendto) { return h_sendto(RET, REGS); }
-TP(sendmsg, x_sendmsg) { return h_sendmsg(RET, REGS); }
+TP(bind, bind) { return h_bind(RET, REGS); }
+TP(connect, connect) { return h_connect(RET, REGS); }
+TP(accept, accept) { return h_accept(RET, REGS, 0); }
+TP(accept4, accept4) { return h_accept(RET, REGS, 1); }
+TP(sendto, sendto) { return h_sendto(RET, REGS); }
+TP(sendmsg, sendmsg) { return h_sendmsg(RET, REGS); }
 
-/* Generic fallback for selected syscalls without a tracepoint here (e.g. the
- * module syscalls on a kernel built without modules). Attached only when
- * needed, because a generic sys_exit program runs on every syscall. */
+/* Generic mode: one tp_btf/sys_exit program for every syscall, tail-calling
+ * the selected syscalls' g_<name> programs (slot = syscall number). Used
+ * when a selected syscall has no per-syscall tracepoint on this kernel
+ * (e.g. the module syscalls on a kernel built without modules): a generic
+ * hook then runs on every syscall anyway, and serving the other selected
+ * syscalls from it too avoids paying the perf-based per-syscall tracepoint
+ * dispatch on top. Unselected syscalls cost one bounds check and an array
+ * load here. */
 SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_fallback, struct pt_regs *regs, long ret)
+int BPF_PROG(sys_exit_dispatch, struct pt_regs *regs, long ret)
 {
 	u32 id = regs->orig_ax;
-	/* Cheap reject first: this runs on every syscall of the machine. */
-	if (id != 175 && id != 313 && id != 176)
-		return 0;
-	u32 *sc = bpf_map_lookup_elem(&fallback_sc, &id);
-	if (!sc || !*sc)
-		return 0;
-	if (id == 175)
-		return h_simple(ret, regs, 411, FAM_OTHER, 4, D4(R, P(K_EMPTY, 0), P(K_U64, 1), P(K_STR, 2)));
-	if (id == 313)
-		return h_simple(ret, regs, 413, FAM_OTHER, 4, D4(R, P(K_INT, 0), P(K_STR, 1), P(K_U32, 2)));
-	if (id == 176)
-		return h_simple(ret, regs, 425, FAM_OTHER, 3, D3(R, P(K_STR, 0), P(K_U32, 1)));
-	/* GENERIC_X (1): ID (PPM_SC code), nativeID */
-	struct evb b;
-	if (!ev_start(&b, 1, 2, FAM_OTHER))
-		return 0;
-	push_u16(&b, *sc - 1);
-	push_u16(&b, id);
-	return ev_submit(&b);
+	if (id < SC_SLOTS)
+		bpf_tail_call(ctx, &sc_progs, id);
+	return 0;
 }

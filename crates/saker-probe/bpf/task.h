@@ -34,6 +34,14 @@ static __always_inline struct task_struct *cur_task(void)
 	return (struct task_struct *)bpf_get_current_task_btf();
 }
 
+/* A 32-bit (ia32) syscall: its number means another syscall. The
+ * per-syscall tracepoints ignore these; the generic hook must too. */
+#define TS_COMPAT 0x0002
+static __always_inline int is_compat_task(void)
+{
+	return cur_task()->thread_info.status & TS_COMPAT;
+}
+
 static __always_inline u32 encode_dev(u32 dev)
 {
 	u32 major = dev >> 20, minor = dev & 0xfffff;

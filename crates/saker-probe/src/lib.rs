@@ -14,7 +14,7 @@ mod loader;
 pub mod procfs;
 mod record;
 
-pub use config::{lookup, ProbeConfig, SyscallDef, FALLBACK_CAPABLE, STATE_SET, SYSCALLS};
+pub use config::{lookup, ProbeConfig, SyscallDef, STATE_SET, SYSCALLS};
 pub use error::{ProbeError, RecordError};
 pub use loader::{check_environment, has_exit_tracepoint, Counters, Family, Probe, ProbeStats};
 pub use record::{parse_record, validate};

@@ -1,12 +1,13 @@
 //! Loading, attaching and reading the probe.
 
-use crate::config::{ProbeConfig, SyscallDef, FALLBACK_CAPABLE};
+use crate::config::{ProbeConfig, SyscallDef};
 use crate::error::ProbeError;
 use crate::record::parse_record_into;
 use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
 use saker_event::Event;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -267,23 +268,36 @@ impl Probe {
         for d in defs {
             if has_exit_tracepoint(d.tracepoint) {
                 classic.push(d);
-            } else if config.generic_fallback && FALLBACK_CAPABLE.contains(&d.name) {
+            } else if config.generic_fallback {
                 fallback.push(d);
             } else {
                 unavailable.push(d.name.to_string());
             }
         }
-        let mut wanted: BTreeSet<&str> = classic.iter().map(|d| d.prog).collect();
-        wanted.insert("sched_exit");
-        if classic
+        // Generic mode when a selected syscall has no tracepoint (or when
+        // forced): one tp_btf/sys_exit program then runs on every syscall
+        // anyway, so it serves every selected syscall by tail call instead of
+        // also paying the per-syscall (perf) tracepoint dispatch.
+        let generic = !fallback.is_empty() || config.force_generic;
+        let selected: Vec<&SyscallDef> = classic.iter().chain(&fallback).copied().collect();
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        let mut tail: Vec<(u32, String)> = Vec::new();
+        if generic {
+            wanted.insert("sys_exit_dispatch".into());
+            for d in &selected {
+                let g = format!("g_{}", d.name);
+                tail.push((d.nr, g.clone()));
+                wanted.insert(g);
+            }
+        } else {
+            wanted.extend(classic.iter().map(|d| d.prog.to_string()));
+        }
+        wanted.insert("sched_exit".into());
+        if selected
             .iter()
-            .chain(&fallback)
             .any(|d| matches!(d.name, "execve" | "execveat"))
         {
-            wanted.insert("sched_exec");
-        }
-        if !fallback.is_empty() {
-            wanted.insert("sys_exit_fallback");
+            wanted.insert("sched_exec".into());
         }
 
         let mut open = ObjectBuilder::default()
@@ -313,12 +327,12 @@ impl Probe {
 
         let boot_ts = clock_ns(libc::CLOCK_REALTIME).saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
         let mut settings = None;
-        let mut fb_map = None;
+        let mut sc_progs = None;
         let mut rings = Vec::new();
         for m in obj.maps() {
             match m.name().to_str() {
                 Some("settings") => settings = Some(m),
-                Some("fallback_sc") => fb_map = Some(m),
+                Some("sc_progs") => sc_progs = Some(m),
                 Some("rb_state") | Some("rb_main") => rings.push(m),
                 _ => {}
             }
@@ -327,13 +341,17 @@ impl Probe {
         settings
             .update(&0u32.to_ne_bytes(), &boot_ts.to_ne_bytes(), MapFlags::ANY)
             .map_err(ProbeError::bpf("writing settings"))?;
-        let fb_map = fb_map.ok_or_else(|| missing_map("fallback_sc"))?;
-        for d in &fallback {
-            fb_map
-                .update(&d.nr.to_ne_bytes(), &1u32.to_ne_bytes(), MapFlags::ANY)
+        let sc_progs = sc_progs.ok_or_else(|| missing_map("sc_progs"))?;
+        for (nr, name) in &tail {
+            let prog = obj
+                .progs()
+                .find(|p| p.name().to_str() == Some(name.as_str()))
+                .ok_or_else(|| missing_prog(name))?;
+            let fd = prog.as_fd().as_raw_fd() as u32;
+            sc_progs
+                .update(&nr.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
                 .map_err(ProbeError::bpf(format!(
-                    "selecting {} in the fallback",
-                    d.name
+                    "adding {name} to the dispatch table"
                 )))?;
         }
 
@@ -360,7 +378,8 @@ impl Probe {
         let mut attached = Vec::new();
         for p in obj.progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
-            if !wanted.contains(name.as_str()) {
+            // Tail-call targets run from the dispatcher, never attached.
+            if !wanted.contains(name.as_str()) || name.starts_with("g_") {
                 continue;
             }
             let link = p
@@ -471,6 +490,16 @@ impl Probe {
     /// Number of attached links (programs).
     pub fn link_count(&self) -> usize {
         self.links.len()
+    }
+}
+
+fn missing_prog(name: &str) -> ProbeError {
+    ProbeError::Bpf {
+        what: format!("finding program {name}"),
+        source: libbpf_rs::Error::from(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "program missing from the embedded object",
+        )),
     }
 }
 

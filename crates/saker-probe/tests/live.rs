@@ -9,6 +9,13 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 fn probe(syscalls: &[&str]) -> Option<Probe> {
+    probe_with(ProbeConfig {
+        state_set: false,
+        ..ProbeConfig::for_event_types(syscalls.iter().copied())
+    })
+}
+
+fn probe_with(cfg: ProbeConfig) -> Option<Probe> {
     match check_environment() {
         Err(e @ (ProbeError::NotRoot | ProbeError::NoBtf(_))) => {
             eprintln!("SKIP: {e}");
@@ -17,10 +24,6 @@ fn probe(syscalls: &[&str]) -> Option<Probe> {
         Err(e) => panic!("{e}"),
         Ok(()) => {}
     }
-    let cfg = ProbeConfig {
-        state_set: false,
-        ..ProbeConfig::for_event_types(syscalls.iter().copied())
-    };
     Some(Probe::load(&cfg).unwrap_or_else(|e| panic!("load: {e}")))
 }
 
@@ -479,15 +482,54 @@ fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
     );
 }
 
+/// Every syscall selected, in generic mode (the module syscalls need the
+/// generic hook here) and with per-syscall tracepoints only.
+fn all_syscalls(generic: bool) -> Option<Probe> {
+    let all: Vec<&str> = saker_probe::SYSCALLS.iter().map(|d| d.name).collect();
+    let p = probe_with(ProbeConfig {
+        state_set: false,
+        generic_fallback: generic,
+        force_generic: generic,
+        ..ProbeConfig::for_event_types(all)
+    })?;
+    let no_tp: Vec<String> = saker_probe::SYSCALLS
+        .iter()
+        .filter(|d| !saker_probe::has_exit_tracepoint(d.tracepoint))
+        .map(|d| d.name.to_string())
+        .collect();
+    if generic {
+        assert!(
+            p.unavailable().is_empty(),
+            "unavailable: {:?}",
+            p.unavailable()
+        );
+        assert!(p.attached().contains(&"sys_exit_dispatch".to_string()));
+        assert!(!p.attached().iter().any(|a| a.starts_with("x_")));
+    } else {
+        let mut unavailable = p.unavailable().to_vec();
+        unavailable.sort();
+        let mut no_tp = no_tp;
+        no_tp.sort();
+        assert_eq!(unavailable, no_tp, "only syscalls without a tracepoint");
+        assert!(!p.attached().contains(&"sys_exit_dispatch".to_string()));
+    }
+    Some(p)
+}
+
 #[test]
 fn every_program_loads_and_emits_table_conformant_events() {
-    let all: Vec<&str> = saker_probe::SYSCALLS.iter().map(|d| d.name).collect();
-    let Some(mut p) = probe(&all) else { return };
-    assert!(
-        p.unavailable().is_empty(),
-        "unavailable: {:?}",
-        p.unavailable()
-    );
+    every_program(true);
+}
+
+#[test]
+fn every_classic_program_loads_and_emits_table_conformant_events() {
+    every_program(false);
+}
+
+fn every_program(generic: bool) {
+    let Some(mut p) = all_syscalls(generic) else {
+        return;
+    };
     let dir = tmpdir("all");
     let script = "mkdir d && ln -s /etc/passwd d/l && ln d/l d/h && mv d/h d/h2 && chmod 600 d/h2 \
                   && chown 0:0 d/h2 && rm d/h2 d/l && rmdir d";
@@ -620,4 +662,74 @@ fn exec_flags_tell_overlay_upper_from_lower_layer() {
         LOWER,
         "only in the lower dir"
     );
+}
+
+/// The same syscalls give byte-identical parameters through the per-syscall
+/// tracepoints and through the generic dispatcher.
+#[test]
+fn generic_and_classic_modes_emit_identical_events() {
+    let dir = tmpdir("modes");
+    let file = dir.join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let cfile = cstr(&file);
+    let mut runs: Vec<Vec<(u16, Vec<Vec<u8>>)>> = Vec::new();
+    for generic in [false, true] {
+        let Some(mut p) = probe_with(ProbeConfig {
+            state_set: false,
+            generic_fallback: false,
+            force_generic: generic,
+            ..ProbeConfig::for_event_types(["openat", "close", "fchmod", "dup2"])
+        }) else {
+            return;
+        };
+        assert_eq!(
+            p.attached().contains(&"sys_exit_dispatch".to_string()),
+            generic
+        );
+        // SAFETY: valid C string; fds closed right away.
+        let fd = unsafe {
+            let fd = libc::openat(
+                libc::AT_FDCWD,
+                cfile.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
+            assert!(fd >= 0);
+            libc::fchmod(fd, 0o600);
+            let d = libc::dup2(fd, 200);
+            libc::close(d);
+            libc::close(fd);
+            libc::close(-1);
+            fd
+        };
+        // The fd number depends on how many fds the probe holds.
+        let fd_bytes = (fd as i64).to_le_bytes().to_vec();
+        let me = gettid();
+        let evs = collect(&mut p, |evs| {
+            evs.iter().filter(|e| e.tid == me && e.etype == 5).count() >= 3
+        });
+        // From the open of our file on (loading the probe opened files too).
+        let first = evs
+            .iter()
+            .position(|e| e.tid == me && e.etype == 307 && strp(e, 2) == file.to_string_lossy())
+            .expect("openat of the test file");
+        let mine: Vec<(u16, Vec<Vec<u8>>)> = evs[first..]
+            .iter()
+            .filter(|e| e.tid == me)
+            .map(|e| {
+                let params = (0..e.nparams())
+                    .map(|i| e.param(i).unwrap().to_vec())
+                    .map(|v| if v == fd_bytes { b"FD".to_vec() } else { v })
+                    .collect();
+                (e.etype, params)
+            })
+            .collect();
+        assert_eq!(
+            mine.iter().map(|m| m.0).collect::<Vec<_>>(),
+            [307, 317, 363, 5, 5, 5],
+            "openat, fchmod, dup2, close x3 (generic: {generic})"
+        );
+        runs.push(mine);
+    }
+    assert_eq!(runs[0], runs[1]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
