@@ -59,7 +59,10 @@ impl Containerd {
              [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
              [debug]\n  address = \"{d}/debug.sock\"\n"
         );
-        std::fs::write(&config, text).expect("containerd config");
+        // A test may have written its own config (the CRI test); a restart keeps it.
+        if !config.exists() {
+            std::fs::write(&config, text).expect("containerd config");
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -206,31 +209,51 @@ impl CtrContainer {
         cmd
     }
 
-    /// Runs `sh -c SCRIPT` inside the container and waits for it.
-    fn exec(&self, tag: &str, script: &str) {
-        let out = self
-            .ctr()
-            .args([
-                "task",
-                "exec",
-                "--exec-id",
-                tag,
-                &self.id,
-                "sh",
-                "-c",
-                script,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .expect("ctr task exec");
-        common::ok(&out, "ctr task exec");
-    }
-
     /// A shell reading /etc/passwd, then a shell writing a file below /etc.
     fn act(&self, tok: &str) {
-        self.exec("shell", &format!("cat /etc/passwd # {tok}"));
-        self.exec("write", &format!("echo x > /etc/{tok}-written"));
+        act_in(&self.address, &self.ns, &self.id, tok);
     }
+}
+
+/// Runs `sh -c SCRIPT` in container `id` (any container of the daemon, CRI ones too).
+fn exec_in(address: &Path, ns: &str, id: &str, tag: &str, script: &str) {
+    let out = Command::new("ctr")
+        .arg("--address")
+        .arg(address)
+        .args([
+            "-n",
+            ns,
+            "task",
+            "exec",
+            "--exec-id",
+            tag,
+            id,
+            "sh",
+            "-c",
+            script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ctr task exec");
+    common::ok(&out, "ctr task exec");
+}
+
+/// A shell reading /etc/passwd, then a shell writing a file below /etc.
+fn act_in(address: &Path, ns: &str, id: &str, tok: &str) {
+    exec_in(
+        address,
+        ns,
+        id,
+        "shell",
+        &format!("cat /etc/passwd # {tok}"),
+    );
+    exec_in(
+        address,
+        ns,
+        id,
+        "write",
+        &format!("echo x > /etc/{tok}-written"),
+    );
 }
 
 impl Drop for CtrContainer {
@@ -430,5 +453,281 @@ fn containerd_restart_keeps_metadata_for_new_containers() {
     check(&alerts, &before, false, Some(("beforepod", "myns")));
     check(&alerts, &after, false, Some(("afterpod", "myns")));
     drop((before, after));
+    drop(daemon);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRI: a pod run through containerd's CRI plugin, as the kubelet runs it
+// ---------------------------------------------------------------------------------------------
+
+const PAUSE_IMAGE: &str = "localhost/saker-rstest-pause:1";
+
+/// An OCI archive of a busybox image whose default command sleeps (the pod sandbox image).
+fn pause_archive(scratch: &Scratch) -> PathBuf {
+    let root = scratch.file("pause-rootfs");
+    for sub in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).expect("rootfs dirs");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    for a in ["sh", "sleep", "cat", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("applet link");
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+    let tar = scratch.file("pause-rootfs.tar");
+    let out = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .expect("tar");
+    common::ok(&out, "tar");
+    let out = Command::new("podman")
+        .args(["import", "--change", "CMD [\"/bin/sleep\",\"100000\"]"])
+        .arg(&tar)
+        .arg(PAUSE_IMAGE)
+        .output()
+        .expect("podman import");
+    common::ok(&out, "podman import");
+    let archive = scratch.file("pause.tar");
+    let out = Command::new("podman")
+        .args(["save", "--format", "oci-archive", "-o"])
+        .arg(&archive)
+        .arg(PAUSE_IMAGE)
+        .output()
+        .expect("podman save");
+    common::ok(&out, "podman save");
+    archive
+}
+
+/// containerd's config with the CRI plugin: no CNI config (the pod uses the host network), and
+/// `restrict_oom_score_adj` because root lacks CAP_SYS_RESOURCE here (no negative OOM scores).
+fn write_cri_config(dir: &Path) {
+    let d = dir.display();
+    std::fs::create_dir_all(dir.join("cni")).expect("cni dir");
+    let text = format!(
+        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+         [grpc]\n  address = \"{d}/containerd.sock\"\n\
+         [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
+         [debug]\n  address = \"{d}/debug.sock\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  \
+         stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n  \
+         disable_apparmor = true\n  restrict_oom_score_adj = true\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/usr/lib/cni\"\n  \
+         conf_dir = \"{d}/cni\"\n"
+    );
+    std::fs::write(dir.join("config.toml"), text).expect("containerd config");
+}
+
+mod cri_pod {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use saker_container::grpc::Grpc;
+    use saker_container::k8s_cri::v1 as cri;
+    use saker_container::k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+
+    use super::PAUSE_IMAGE;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ns() -> cri::NamespaceOption {
+        // Host network: no CNI needed. Pid and ipc stay the pod's.
+        cri::NamespaceOption {
+            network: 2,
+            ..cri::NamespaceOption::default()
+        }
+    }
+
+    /// Pod `web-0` in namespace `shop` with containers `app` and `admin` (privileged);
+    /// returns (sandbox id, app id, admin id).
+    pub fn run(sock: &Path, uid: &str) -> (String, String, String) {
+        let mut g = Grpc::new(Duration::from_secs(60)).expect("grpc runtime");
+        let uid = uid.to_string();
+        let kubelet = move |extra: &[(&str, &str)]| {
+            let mut m = map(&[
+                ("io.kubernetes.pod.name", "web-0"),
+                ("io.kubernetes.pod.namespace", "shop"),
+                ("io.kubernetes.pod.uid", &uid),
+            ]);
+            m.extend(map(extra));
+            m
+        };
+        let uid = kubelet(&[])["io.kubernetes.pod.uid"].clone();
+        g.call(sock, move |ch| async move {
+            let mut rs = RuntimeServiceClient::new(ch);
+            let sandbox = cri::PodSandboxConfig {
+                metadata: Some(cri::PodSandboxMetadata {
+                    name: "web-0".into(),
+                    uid: uid.clone(),
+                    namespace: "shop".into(),
+                    attempt: 0,
+                }),
+                labels: kubelet(&[("app", "web")]),
+                linux: Some(cri::LinuxPodSandboxConfig {
+                    cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
+                    security_context: Some(cri::LinuxSandboxSecurityContext {
+                        namespace_options: Some(ns()),
+                        privileged: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let pod = rs
+                .run_pod_sandbox(cri::RunPodSandboxRequest {
+                    config: Some(sandbox.clone()),
+                    runtime_handler: String::new(),
+                })
+                .await
+                .map_err(|e| ("RunPodSandbox", e))?
+                .into_inner()
+                .pod_sandbox_id;
+            let mut ids = Vec::new();
+            for (name, privileged) in [("app", false), ("admin", true)] {
+                let config = cri::ContainerConfig {
+                    metadata: Some(cri::ContainerMetadata {
+                        name: name.into(),
+                        attempt: 0,
+                    }),
+                    image: Some(cri::ImageSpec {
+                        image: PAUSE_IMAGE.into(),
+                        ..Default::default()
+                    }),
+                    command: vec!["/bin/sleep".into(), "300".into()],
+                    labels: kubelet(&[("io.kubernetes.container.name", name)]),
+                    linux: Some(cri::LinuxContainerConfig {
+                        security_context: Some(cri::LinuxContainerSecurityContext {
+                            privileged,
+                            namespace_options: Some(ns()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let id = rs
+                    .create_container(cri::CreateContainerRequest {
+                        pod_sandbox_id: pod.clone(),
+                        config: Some(config),
+                        sandbox_config: Some(sandbox.clone()),
+                    })
+                    .await
+                    .map_err(|e| ("CreateContainer", e))?
+                    .into_inner()
+                    .container_id;
+                rs.start_container(cri::StartContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await
+                .map_err(|e| ("StartContainer", e))?;
+                ids.push(id);
+            }
+            Ok((pod, ids[0].clone(), ids[1].clone()))
+        })
+        .unwrap_or_else(|e| panic!("running the pod over CRI: {e}"))
+    }
+
+    /// Stops and removes the pod and its containers.
+    pub fn remove(sock: &Path, pod: &str) {
+        let Ok(mut g) = Grpc::new(Duration::from_secs(60)) else {
+            return;
+        };
+        let pod = pod.to_string();
+        let _ = g.call(sock, move |ch| async move {
+            let mut rs = RuntimeServiceClient::new(ch);
+            rs.stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .map_err(|e| ("StopPodSandbox", e))?;
+            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: pod,
+            })
+            .await
+            .map_err(|e| ("RemovePodSandbox", e))?;
+            Ok(())
+        });
+    }
+}
+
+/// Removes the pod on drop, before the daemon goes.
+struct PodGuard<'a>(&'a Path, String);
+
+impl Drop for PodGuard<'_> {
+    fn drop(&mut self) {
+        cri_pod::remove(self.0, &self.1);
+    }
+}
+
+#[test]
+fn alerts_carry_cri_pod_metadata() {
+    if skip("alerts_carry_cri_pod_metadata") {
+        return;
+    }
+    let _guard = common::live_lock();
+    let tok = common::token("cri");
+    let scratch = Scratch::new(&tok);
+    let rules_file = scratch.file("rules.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let archive = pause_archive(&scratch);
+    let cd_dir = scratch.file("containerd");
+    write_cri_config(&cd_dir);
+    let daemon = Containerd::start(&cd_dir);
+    daemon.import_image("k8s.io", &archive);
+    let sock = Containerd::sock(&cd_dir);
+    // Only the CRI engine: the metadata must come from the runtime service.
+    let config = scratch.file("saker.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "container_engines:\n  containerd:\n    enabled: false\n  cri:\n    enabled: true\n    sockets: [\"{}\"]\n",
+            cd_dir.display()
+        ),
+    )
+    .expect("saker config");
+    let saker = Saker::start(&[
+        "-c".as_ref(),
+        config.as_os_str(),
+        "-r".as_ref(),
+        rules_file.as_os_str(),
+    ]);
+    let uid = format!("uid-{}", &tok[tok.len().saturating_sub(20)..]);
+    let (pod, app, admin) = cri_pod::run(&sock, &uid);
+    let _pod = PodGuard(&sock, pod.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    for id in [&app, &admin] {
+        act_in(&sock, "k8s.io", id, &tok);
+    }
+    let alerts = saker.stop();
+
+    for (id, name, privileged) in [(&app, "app", false), (&admin, "admin", true)] {
+        for rule in [SHELL_RULE, ETC_RULE] {
+            let a = alert_for(&alerts, rule, id);
+            let f = |k: &str| a.field(k).unwrap_or_default();
+            assert_eq!(f("container.name"), name, "{rule}");
+            assert_eq!(
+                f("container.image.repository"),
+                "localhost/saker-rstest-pause"
+            );
+            assert_eq!(
+                f("container.privileged"),
+                privileged.to_string(),
+                "{rule}: {name}"
+            );
+            assert_eq!(f("container.type"), "containerd", "{rule}");
+            assert_eq!(f("k8s.pod.name"), "web-0", "{rule}");
+            assert_eq!(f("k8s.ns.name"), "shop", "{rule}");
+        }
+    }
+    drop(_pod);
     drop(daemon);
 }
