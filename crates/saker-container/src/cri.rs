@@ -207,16 +207,23 @@ pub fn meta_from_status(
         .and_then(|l| l.namespaces.as_ref())
         .and_then(|n| n.options.as_ref());
     let host_ns = |f: fn(&k8s_cri::v1::NamespaceOption) -> i32| ns_opts.map(|o| f(o) == NS_NODE);
+    let container_name = st
+        .metadata
+        .as_ref()
+        .map_or(String::new(), |m| m.name.clone());
+    let (liveness_probe, readiness_probe) = sandbox
+        .and_then(|s| s.annotations.get(crate::probes::LAST_APPLIED))
+        .map(|j| crate::probes::exec_probes(j, &container_name))
+        .unwrap_or_default();
     let pod_ip = sandbox
         .and_then(|s| s.network.as_ref())
         .map_or(String::new(), |n| n.ip.clone());
     ContainerMeta {
         full_id: st.id.clone(),
         runtime: runtime_type(runtime_name),
-        name: st
-            .metadata
-            .as_ref()
-            .map_or(String::new(), |m| m.name.clone()),
+        name: container_name,
+        liveness_probe,
+        readiness_probe,
         image_id,
         image,
         image_repository,
@@ -311,6 +318,12 @@ mod tests {
                     }),
                 }),
             }),
+            annotations: [(
+                crate::probes::LAST_APPLIED.to_string(),
+                r#"{"spec":{"containers":[{"name":"nginx","livenessProbe":{"exec":{"command":["cat","/ok"]}}}]}}"#
+                    .to_string(),
+            )]
+            .into(),
             labels: [
                 ("app".to_string(), "web".to_string()),
                 ("io.kubernetes.pod.uid".to_string(), "u-1".to_string()),
@@ -348,6 +361,10 @@ mod tests {
         assert_eq!(m.pod_labels, vec![("app".to_string(), "web".to_string())]);
         assert_eq!((m.host_network, m.host_pid), (Some(true), Some(false)));
         assert_eq!(m.pod_ip, "10.1.2.3");
+        assert_eq!(
+            (m.liveness_probe.as_str(), m.readiness_probe.as_str()),
+            ("cat /ok", "")
+        );
         // CRI-O names itself; a bare status without sandbox still maps.
         let bare = meta_from_status("cri-o", &st, &HashMap::new(), None);
         assert_eq!(bare.runtime, "cri-o");

@@ -152,8 +152,15 @@ pub fn meta_from_inspect(json: &[u8], runtime: &str) -> Option<ContainerMeta> {
         .and_then(J::as_array)
         .map(|a| a.iter().filter_map(J::as_str).collect())
         .unwrap_or_default();
+    // dockershim-era Kubernetes containers carry the pod's annotations as labels.
+    let (liveness_probe, readiness_probe) = crate::probes::exec_probes(
+        &label(&format!("annotation.{}", crate::probes::LAST_APPLIED)),
+        &label("io.kubernetes.container.name"),
+    );
     Some(ContainerMeta {
         healthcheck: healthcheck_cmdline(&health),
+        liveness_probe,
+        readiness_probe,
         runtime: runtime.to_string(),
         name: st(root.get("Name")).trim_start_matches('/').to_string(),
         image_id: st(root.get("Image"))

@@ -16,17 +16,18 @@ pub mod docker;
 pub mod events;
 pub mod grpc;
 pub mod http;
+pub mod probes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-pub use saker_state::ContainerMeta;
 /// The generated gRPC clients, for callers (and live tests) that drive a runtime themselves
 /// through [`grpc::Grpc::call`].
 pub use containerd_client;
 pub use k8s_cri;
+pub use saker_state::ContainerMeta;
 
 /// Environment variable with a `:`-separated list of sockets or socket directories; when set
 /// it replaces the default list.

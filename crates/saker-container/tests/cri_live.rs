@@ -199,6 +199,11 @@ async fn run_pod(ch: Channel, uid: &str) -> Result<Pod, tonic::Status> {
             ("io.kubernetes.pod.namespace", "shop"),
             ("io.kubernetes.pod.uid", uid),
         ]),
+        // What `kubectl apply` leaves on a pod: its spec, with the app's liveness probe.
+        annotations: labels(&[(
+            saker_container::probes::LAST_APPLIED,
+            r#"{"kind":"Pod","spec":{"containers":[{"name":"app","livenessProbe":{"exec":{"command":["cat","/etc/passwd"]}}}]}}"#,
+        )]),
         linux: Some(LinuxPodSandboxConfig {
             cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
             security_context: Some(LinuxSandboxSecurityContext {
@@ -480,6 +485,9 @@ fn cri_and_native_clients_describe_a_pod() {
         check(&got[&pod.plain], "app", false, &pod.id, &uid);
         check(&got[&pod.privileged], "admin", true, &pod.id, &uid);
     }
+    // The probe comes from the pod's annotations, which only CRI reports.
+    assert_eq!(via_cri[&pod.plain].liveness_probe, "cat /etc/passwd");
+    assert_eq!(via_cri[&pod.privileged].liveness_probe, "");
     // Only CRI knows the sandbox id first hand and puts it among the labels.
     assert_eq!(
         via_cri[&pod.plain].label("io.kubernetes.sandbox.id"),
