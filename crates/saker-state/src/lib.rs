@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 use saker_event::{Event, FdInfo, FdType, Snapshot, SockInfo};
 
 mod container;
+mod container_json;
 mod extract;
 mod extract_evt;
 mod extract_fd;
@@ -30,6 +31,7 @@ pub mod types;
 pub mod users;
 
 pub use container::{meta_from_json, ContainerMeta, Mount};
+pub use container_json::meta_to_json;
 pub use extract::EventCtx;
 pub use types::{Fd, FdTable, Thread};
 pub use users::{load_host_users, Users};

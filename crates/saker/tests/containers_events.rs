@@ -103,3 +103,105 @@ fn short_lived_container_alerts_carry_name_and_image() {
         }
     }
 }
+
+/// `saker capture` records the container metadata it learns as container events, so a replay of
+/// the file renders the container fields live detection had.
+#[test]
+fn captured_container_metadata_replays() {
+    if should_skip("captured_container_metadata_replays") {
+        return;
+    }
+    let _g = live_lock();
+    let tok = token("capctr");
+    let dir = Scratch::new(&tok);
+    let rules_file = dir.file("cap.yaml");
+    std::fs::write(&rules_file, rules(&tok)).expect("write rules");
+    let scap = dir.file("ctr.scap");
+    let image = image();
+    let mut cap = Command::new(saker_bin())
+        .env("SAKER_CONTAINER_SOCKETS", podman_api_dir())
+        .arg("capture")
+        .arg("-w")
+        .arg(&scap)
+        .arg("-r")
+        .arg(&rules_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn saker capture");
+    let mut err = std::io::BufReader::new(cap.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("saker: started") {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut err, &mut line).expect("read stderr");
+        assert!(n > 0, "saker capture exited before starting");
+    }
+    let cidfile = dir.file("cid");
+    // The sleep lets the metadata arrive (and be recorded) before the exec that the rule sees.
+    let out = Command::new("podman")
+        .args(["run", "--rm", "--name", &tok, "--cidfile"])
+        .arg(&cidfile)
+        .args(PODMAN_LIMITS)
+        .arg(image)
+        .args([
+            "sh",
+            "-c",
+            &format!("sleep 1; /bin/ls -d / {tok} 2>/dev/null; true"),
+        ])
+        .output()
+        .expect("podman run");
+    ok(&out, "podman run");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(Command::new("kill")
+        .args(["-INT", &cap.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(cap.wait().expect("wait capture").success(), "{rest}");
+
+    let out = Command::new(saker_bin())
+        .args(["replay", "-o", "json_output=true", "-r"])
+        .arg(&rules_file)
+        .arg(&scap)
+        .output()
+        .expect("saker replay");
+    ok(&out, "saker replay");
+    let cid = std::fs::read_to_string(&cidfile).expect("cidfile");
+    let short = cid.trim().get(..12).expect("64-hex id");
+    let alerts: Vec<Alert> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(Alert::parse)
+        .filter(|a| a.field("container.id").as_deref() == Some(short))
+        .collect();
+    let ls = alerts
+        .iter()
+        .find(|a| {
+            a.field("proc.cmdline")
+                .is_some_and(|c| c.starts_with("ls "))
+        })
+        .unwrap_or_else(|| panic!("no replayed alert for the ls exec: {alerts:#?}"));
+    let (repo, _) = image.rsplit_once(':').expect("tag");
+    assert_eq!(
+        ls.field("container.name").as_deref(),
+        Some(tok.as_str()),
+        "{ls:?}"
+    );
+    assert_eq!(
+        ls.field("container.image.repository").as_deref(),
+        Some(repo),
+        "{ls:?}"
+    );
+    assert_eq!(
+        ls.field("container.type").as_deref(),
+        Some("podman"),
+        "{ls:?}"
+    );
+    assert_eq!(
+        ls.field("container.privileged").as_deref(),
+        Some("false"),
+        "{ls:?}"
+    );
+}

@@ -5,21 +5,25 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use saker_event::Event;
 use saker_probe::{Probe, ProbeConfig};
 
 use crate::cli::RulesOpts;
-use crate::cmd::run::{load_config, probe_config, Signals};
+use crate::cmd::run::{load_config, probe_config, watcher_config, Signals};
 
 pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     // Record what the configured rules need (plus the state set), so a replay
     // of the file sees what live detection saw; with no rules at all, everything.
+    let cfg = load_config(opts)?;
     let pc = if opts.rules.is_empty() && opts.config.is_none() {
         ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name))
     } else {
-        let cfg = load_config(opts)?;
         probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)
     };
+    // Container metadata is recorded as container events, as live detection would know it.
+    let mut containers = saker_container::Watcher::start(watcher_config(&cfg))
+        .context("starting the container metadata thread")?;
     let signals = Signals::install()?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let snapshot = saker_probe::procfs::scan(&super::run::host_root());
@@ -37,7 +41,13 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
                     Err(e) => err = Some(e),
                 }
             }
+            request_container(&mut containers, ev);
         })?;
+        while let Some((id, meta)) = containers.try_recv() {
+            if let Err(e) = w.write_event(&container_event(&id, &meta)) {
+                err = Some(e);
+            }
+        }
         if let Some(e) = err.take() {
             return Err(e.into());
         }
@@ -55,4 +65,36 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
         file.display()
     );
     Ok(0)
+}
+
+/// Asks for the container of a process that starts or execs (from the event's own cgroups:
+/// capture keeps no thread table).
+fn request_container(w: &mut saker_container::Watcher, ev: &Event) {
+    if !ev.is_exit() || !matches!(ev.type_name(), "execve" | "execveat" | "clone" | "clone3") {
+        return;
+    }
+    let Some(cg) = ev.bytes_by_name("cgroups") else {
+        return;
+    };
+    let entries: Vec<Vec<u8>> = cg
+        .split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    let id = saker_state::paths::container_id(&entries);
+    if !id.is_empty() {
+        w.request(&id);
+    }
+}
+
+/// A CONTAINER_JSON_2_E event (324) carrying `meta`, as libsinsp writes them (tid 0).
+fn container_event(id: &str, meta: &saker_state::ContainerMeta) -> Event {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut ev = Event::new(0, now, 0, 0, 324);
+    let mut json = saker_state::meta_to_json(id, meta).into_bytes();
+    json.push(0);
+    ev.push_param(&json);
+    ev
 }

@@ -85,7 +85,7 @@ pub fn seeded_state() -> State {
 
 /// Runtime sockets from `container_engines` (docker and podman share the Docker-compatible
 /// API; containerd and cri are gRPC); the `SAKER_*_SOCKETS` environment variables win.
-fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
+pub(crate) fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
     let mut wc = saker_container::WatcherConfig::default();
     let configured: Vec<std::path::PathBuf> = ["docker", "podman"]
         .iter()

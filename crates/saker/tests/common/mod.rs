@@ -42,7 +42,7 @@ pub fn custom_rules_example() -> PathBuf {
     repo_root().join("examples/custom-rules.yaml")
 }
 
-fn saker_bin() -> PathBuf {
+pub fn saker_bin() -> PathBuf {
     std::env::var_os("SAKER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_saker")))
@@ -132,7 +132,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    fn parse(line: &str) -> Option<Alert> {
+    pub fn parse(line: &str) -> Option<Alert> {
         let v: Value = serde_json::from_str(line.trim()).ok()?;
         let obj = v.as_object()?;
         Some(Alert {
