@@ -301,7 +301,10 @@ static __always_inline u64 inode_time_ns(struct inode *ino, int mtime)
 		if (mtime)
 			return BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ull +
 			       BPF_CORE_READ(ino, i_mtime_nsec);
-		return BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ull + BPF_CORE_READ(ino, i_ctime_nsec);
+		/* Since multigrain timestamps (6.13) the top bit of i_ctime_nsec flags a
+		 * queried ctime; it is not part of the time. */
+		return BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ull +
+		       (BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffffu);
 	}
 	return 0;
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ fn rules(tok: &str) -> String {
         r#"- rule: Preexisting parent
   desc: cat run by a shell that predates saker
   condition: evt.type in (execve, execveat) and proc.name = cat and proc.cmdline contains "{tok}"
-  output: "pre cwd=%proc.cwd pcmd=%proc.pcmdline gp=%proc.apid[2] cmd=%proc.cmdline"
+  output: "pre cwd=%proc.cwd pcmd=%proc.pcmdline gp=%proc.apid[2] exe=%proc.exepath ctime=%proc.exe_ino.ctime mtime=%proc.exe_ino.mtime cmd=%proc.cmdline"
   priority: WARNING
 "#
     )
@@ -96,6 +97,20 @@ fn processes_started_before_saker_have_cwd_and_ancestry() {
             a.field("proc.apid[2]").as_deref(),
             Some(want_gp.as_str()),
             "{what}"
+        );
+        // The executable's inode times, as stat(2) has them.
+        let exe = a.field("proc.exepath").unwrap_or_default();
+        let md = std::fs::metadata(&exe).unwrap_or_else(|e| panic!("{what}: stat {exe:?}: {e}"));
+        let ns = |s: i64, n: i64| (s * 1_000_000_000 + n).to_string();
+        assert_eq!(
+            a.field("proc.exe_ino.ctime"),
+            Some(ns(md.ctime(), md.ctime_nsec())),
+            "{what}: ctime of {exe}"
+        );
+        assert_eq!(
+            a.field("proc.exe_ino.mtime"),
+            Some(ns(md.mtime(), md.mtime_nsec())),
+            "{what}: mtime of {exe}"
         );
         let pcmd = a.field("proc.pcmdline").unwrap_or_default();
         assert!(
