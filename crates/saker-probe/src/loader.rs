@@ -358,6 +358,11 @@ impl Probe {
         let pending: Rc<RefCell<Batch>> = Rc::default();
         let bad: Rc<Cell<u64>> = Rc::default();
         let mut builder = RingBufferBuilder::new();
+        // The main ring is consumed first, then the state ring: a clone or
+        // exec that happened before a file event caught in this pass is then
+        // in this pass too (consumed the other way round, a busy main ring let
+        // a process's first file events overtake its exec: unknown process).
+        rings.sort_by_key(|m| m.name().to_str() != Some("rb_main"));
         for m in &rings {
             let (p, b) = (pending.clone(), bad.clone());
             builder
