@@ -27,6 +27,8 @@ pub(crate) enum Node {
     Or(Vec<Node>),
     Not(Box<Node>),
     Check(Box<CheckNode>),
+    /// An `evt.type` or `evt.dir` check answered from the event type id.
+    EvtType(Box<TypeCheck>),
 }
 
 impl Node {
@@ -36,6 +38,74 @@ impl Node {
             Node::Or(c) => c.iter().any(|n| n.eval(ev)),
             Node::Not(n) => !n.eval(ev),
             Node::Check(c) => c.eval(ev),
+            Node::EvtType(t) => t.eval(ev),
+        }
+    }
+}
+
+/// Nearly every rule starts with `evt.type in (...)`; extracting the name and
+/// hashing it for each rule cost more than the rest of a typical check. The
+/// answer for every id of the event table (whose `evt.type` is the table name)
+/// is computed once at compile time; generic events (named after their
+/// syscall) and ids outside the table take the general path.
+#[derive(Debug)]
+pub(crate) struct TypeCheck {
+    /// Ids answered by the table.
+    known: Vec<u64>,
+    /// The answer for each known id.
+    hit: Vec<u64>,
+    general: CheckNode,
+}
+
+/// Serves one `evt.type` value, to precompute a [`TypeCheck`].
+struct NameView(&'static str);
+
+impl EventView for NameView {
+    fn event_type(&self) -> u16 {
+        0
+    }
+    fn extract(&self, _: &saker_fields::FieldRef) -> Option<Value<'_>> {
+        Some(Value::str(self.0))
+    }
+}
+
+impl TypeCheck {
+    /// Precomputes `c`, whose left-hand side is the plain `evt.type` field (or
+    /// `evt.dir` when `dir`, a function of the id too) and whose comparison
+    /// does not read the event ([`Cmp::reads_event`]).
+    pub(crate) fn new(c: CheckNode, dir: bool) -> TypeCheck {
+        let n = saker_event::table::EVENT_MAX as usize + 1;
+        let words = n.div_ceil(64);
+        let mut known = vec![0u64; words];
+        let mut hit = vec![0u64; words];
+        for id in 2..n {
+            let Some(info) = saker_event::table::info(id as u16) else {
+                continue;
+            };
+            known[id / 64] |= 1 << (id % 64);
+            let value = match dir {
+                // Even ids are enter events.
+                true if id % 2 == 0 => ">",
+                true => "<",
+                false => info.name,
+            };
+            if c.eval(&NameView(value)) {
+                hit[id / 64] |= 1 << (id % 64);
+            }
+        }
+        TypeCheck {
+            known,
+            hit,
+            general: c,
+        }
+    }
+
+    fn eval(&self, ev: &dyn EventView) -> bool {
+        let t = ev.event_type() as usize;
+        let (w, b) = (t / 64, 1u64 << (t % 64));
+        match self.known.get(w) {
+            Some(k) if t > 1 && k & b != 0 => self.hit[w] & b != 0,
+            _ => self.general.eval(ev),
         }
     }
 }
@@ -133,6 +203,15 @@ impl CheckNode {
 }
 
 impl Cmp {
+    /// True if the comparison reads other fields of the event (field-valued right-hand side).
+    pub(crate) fn reads_event(&self) -> bool {
+        match self {
+            Cmp::Field(..) => true,
+            Cmp::Modified(_, parts) => parts.iter().any(Cmp::reads_event),
+            _ => false,
+        }
+    }
+
     /// Applies the comparison to one (scalar) value.
     fn test(&self, v: &Value, ev: &dyn EventView) -> bool {
         match self {

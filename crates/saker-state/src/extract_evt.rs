@@ -34,14 +34,49 @@ fn category_name(cat: u32) -> &'static str {
 
 const OPEN_EVENTS: &[&str] = &["open", "openat", "openat2", "open_by_handle_at"];
 
+/// What the `evt.is_open_*` fields need from an event type, resolved once per
+/// id (the name compares and parameter lookups showed in live profiles).
+#[derive(Clone, Copy, Default)]
+struct OpenInfo {
+    /// An open-family event ([`OPEN_EVENTS`]).
+    open: bool,
+    creat: bool,
+    flags: Option<usize>,
+    mode: Option<usize>,
+}
+
+fn open_info(et: u16) -> OpenInfo {
+    static T: std::sync::OnceLock<Vec<OpenInfo>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=table::EVENT_MAX)
+            .map(|id| match table::info(id) {
+                Some(i) => OpenInfo {
+                    open: OPEN_EVENTS.contains(&i.name),
+                    creat: i.name == "creat",
+                    flags: i.param_index("flags"),
+                    mode: i.param_index("mode"),
+                },
+                None => OpenInfo::default(),
+            })
+            .collect()
+    })
+    .get(et as usize)
+    .copied()
+    .unwrap_or_default()
+}
+
 impl<'a> EventCtx<'a> {
     fn open_flags(&self) -> Option<u32> {
-        let n = self.ev.info()?.name;
-        if !OPEN_EVENTS.contains(&n) && n != "creat" {
+        let oi = open_info(self.ev.etype);
+        if !oi.open && !oi.creat {
             return None;
         }
-        let fl = self.ev.int_by_name("flags").unwrap_or(0) as u32;
-        Some(if n == "creat" {
+        let fl = oi
+            .flags
+            .and_then(|i| self.ev.decode(i))
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as u32;
+        Some(if oi.creat {
             fl | oflags::CREAT | oflags::WRONLY
         } else {
             fl
@@ -49,9 +84,7 @@ impl<'a> EventCtx<'a> {
     }
 
     fn is_open(&self) -> bool {
-        self.ev
-            .info()
-            .is_some_and(|i| OPEN_EVENTS.contains(&i.name))
+        open_info(self.ev.etype).open
     }
 
     fn category(&self) -> u32 {
@@ -99,7 +132,25 @@ impl<'a> EventCtx<'a> {
     pub(crate) fn extract_evt(&self, name: &str, f: &FieldRef) -> Option<Value<'a>> {
         let ev = self.ev;
         let ts = ev.ts;
+        // A string match tests its arms in order: the fields rules test most come first.
         Some(match name {
+            "evt.is_open_read" => {
+                Value::Bool(self.is_open() && self.open_flags()? & oflags::RDONLY != 0)
+            }
+            "evt.is_open_write" => {
+                Value::Bool(self.is_open() && self.open_flags()? & oflags::WRONLY != 0)
+            }
+            "evt.is_open_exec" => {
+                let Some(fl) = self.open_flags() else {
+                    return Some(Value::Bool(false));
+                };
+                let mode = open_info(ev.etype)
+                    .mode
+                    .and_then(|i| ev.decode(i))
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                Value::Bool(fl & (oflags::CREAT | oflags::TMPFILE) != 0 && mode & 0o111 != 0)
+            }
             "evt.num" => Value::U64(ev.num),
             "evt.time" | "evt.time.s" | "evt.time.iso8601" | "evt.datetime" | "evt.datetime.s"
             | "evt.rawtime" | "evt.outputtime" => Value::U64(ts),
@@ -213,19 +264,6 @@ impl<'a> EventCtx<'a> {
                     _ => &["name", "path", "pathname", "filename"],
                 };
                 Value::Str(self.path_param(names)?)
-            }
-            "evt.is_open_read" => {
-                Value::Bool(self.is_open() && self.open_flags()? & oflags::RDONLY != 0)
-            }
-            "evt.is_open_write" => {
-                Value::Bool(self.is_open() && self.open_flags()? & oflags::WRONLY != 0)
-            }
-            "evt.is_open_exec" => {
-                let Some(fl) = self.open_flags() else {
-                    return Some(Value::Bool(false));
-                };
-                let mode = ev.int_by_name("mode").unwrap_or(0);
-                Value::Bool(fl & (oflags::CREAT | oflags::TMPFILE) != 0 && mode & 0o111 != 0)
             }
             "evt.is_open_create" => Value::Bool(
                 self.open_flags()

@@ -112,14 +112,14 @@ impl<'a> EventCtx<'a> {
         Some(t)
     }
 
-    /// Strict ancestors, oldest last; stops on a loop.
+    /// Strict ancestors, oldest last; stops on a loop. Chains are short, so the
+    /// loop check scans what was collected rather than building a hash set per call.
     fn ancestors(&self) -> Vec<&'a Thread> {
-        let mut out = Vec::new();
+        let mut out: Vec<&'a Thread> = Vec::new();
         let Some(mut t) = self.th else { return out };
-        let mut seen = rustc_hash::FxHashSet::default();
-        seen.insert(t.tid);
+        let me = t.tid;
         while let Some(p) = self.parent(t) {
-            if !seen.insert(p.tid) || out.len() >= 256 {
+            if p.tid == me || out.iter().any(|a| a.tid == p.tid) || out.len() >= 256 {
                 break;
             }
             out.push(p);

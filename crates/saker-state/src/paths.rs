@@ -88,13 +88,18 @@ const LAYOUTS: &[(Runtime, &[u8], &[u8])] = &[
     (Runtime::Docker, b"/", b""),
 ];
 
+/// Last occurrence of `needle`; runs on every cgroup line of every execve, so
+/// it compares the first byte before calling into a slice compare.
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(hay.len());
+    };
     if needle.len() > hay.len() {
         return None;
     }
     (0..=hay.len() - needle.len())
         .rev()
-        .find(|&i| &hay[i..i + needle.len()] == needle)
+        .find(|&i| hay[i] == first && &hay[i + 1..i + needle.len()] == rest)
 }
 
 /// Full container id and runtime for one cgroup path, if it names a container.

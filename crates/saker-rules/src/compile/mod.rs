@@ -133,7 +133,7 @@ pub fn resolve_field(fe: &FieldExpr) -> Result<FieldRef, CompileError> {
 /// Compiles a condition. Macro references must already be expanded.
 pub fn compile(expr: &Expr) -> Result<(Filter, Vec<CompileWarning>), CompileError> {
     let mut warnings = Vec::new();
-    let root = node(expr, &mut warnings)?;
+    let root = optimize::finish(node(expr, &mut warnings)?);
     Ok((Filter { root }, warnings))
 }
 

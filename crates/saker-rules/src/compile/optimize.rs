@@ -2,12 +2,14 @@
 //! `and`/`or` are flattened (macro expansion nests them deeply), and inside an
 //! `or`, membership tests of the same plain field are merged into one set
 //! (`f in (a) or f = b or f in (c)` ≡ `f in (a, b, c)`: every check is pure and
-//! a missing value makes each of them false).
+//! a missing value makes each of them false). After that, [`finish`] answers
+//! `evt.type` checks from the type id and puts cheap checks first in `and`
+//! chains (pure checks commute, so only the time changes).
 
 use super::transform::Extract;
 use super::values::ValueSet;
-use crate::eval::{Cmp, ListMode, Node};
-use saker_fields::FieldRef;
+use crate::eval::{CheckNode, Cmp, ListMode, Node, TypeCheck};
+use saker_fields::{flags, FieldArg, FieldRef};
 
 pub(crate) fn and(kids: Vec<Node>) -> Node {
     let mut out = Vec::with_capacity(kids.len());
@@ -90,5 +92,61 @@ fn merge_into(target: &mut Node, other: Node) {
         Cmp::Set(s) => set.absorb(s),
         Cmp::Eq(l) => set.absorb(ValueSet::new([l])),
         _ => {}
+    }
+}
+
+/// The last pass over a compiled tree: `evt.type` checks become [`TypeCheck`]s
+/// and `and` children are stably ordered by [`cost`].
+pub(crate) fn finish(n: Node) -> Node {
+    match n {
+        Node::And(kids) => {
+            let mut kids: Vec<Node> = kids.into_iter().map(finish).collect();
+            kids.sort_by_key(cost);
+            Node::And(kids)
+        }
+        Node::Or(kids) => Node::Or(kids.into_iter().map(finish).collect()),
+        Node::Not(k) => Node::Not(Box::new(finish(*k))),
+        Node::Check(c) => match type_field(&c) {
+            Some(dir) => Node::EvtType(Box::new(TypeCheck::new(*c, dir))),
+            None => Node::Check(c),
+        },
+        n => n,
+    }
+}
+
+/// For a check that depends only on the event type id: whether it is on `evt.dir`
+/// (else `evt.type`).
+fn type_field(c: &CheckNode) -> Option<bool> {
+    let Extract::Field(f) = &c.lhs else {
+        return None;
+    };
+    if f.arg != FieldArg::None || c.cmp.reads_event() {
+        return None;
+    }
+    match f.id.name() {
+        "evt.type" => Some(false),
+        "evt.dir" => Some(true),
+        _ => None,
+    }
+}
+
+/// Rough evaluation cost: type-id lookups, then plain checks, then checks that
+/// build values (lists, transformers, regexes), then subtrees.
+fn cost(n: &Node) -> u8 {
+    match n {
+        Node::EvtType(_) => 0,
+        Node::Check(c) => {
+            let heavy = match &c.lhs {
+                Extract::Field(f) => f.info().flags & (flags::LIST | flags::ANY_ANCESTOR) != 0,
+                Extract::Transform(..) => true,
+            };
+            if heavy || matches!(c.cmp, Cmp::Regex(_) | Cmp::Field(..)) {
+                2
+            } else {
+                1
+            }
+        }
+        Node::Not(k) => cost(k),
+        Node::And(_) | Node::Or(_) => 3,
     }
 }

@@ -406,8 +406,9 @@ fn merged_and_flattened_trees_keep_semantics() {
         panic!("{:?}", f.root)
     };
     assert_eq!(kids.len(), 2);
-    let crate::eval::Node::Or(alts) = &kids[0] else {
-        panic!("{:?}", kids[0])
+    // The cheap check is put before the subtree.
+    let crate::eval::Node::Or(alts) = &kids[1] else {
+        panic!("{:?}", kids[1])
     };
     assert_eq!(alts.len(), 2, "{alts:?}");
     assert!(f.eval(&view()));
@@ -422,4 +423,67 @@ fn merged_and_flattened_trees_keep_semantics() {
     yes("fd.types in (file) or fd.types in (ipv4, file)");
     // `!=` on both sides is not a membership test.
     yes("fd.ip != 10.0.0.1 or fd.ip = 10.0.0.1");
+}
+
+#[test]
+fn evt_type_checks_answered_by_id_match_the_name() {
+    // Every id of the table answers from the precomputed bits; generic events
+    // (ids 0 and 1) and ids past the table read the name.
+    let cases = [
+        "evt.type in (open, openat, execve)",
+        "evt.type = connect",
+        "evt.type != close",
+        "evt.type startswith open",
+        "not evt.type in (read, write)",
+    ];
+    for cond in cases {
+        let (f, _) = compile(&parse_condition(cond).unwrap()).unwrap();
+        for id in 0..=saker_event::table::EVENT_MAX + 3 {
+            let name = match saker_event::table::info(id) {
+                _ if id <= 1 => "openat",
+                Some(i) => i.name,
+                None => "NA",
+            };
+            let mut v = MapView::new()
+                .with("evt.type", Value::str(name))
+                .with("evt.num", Value::U64(1));
+            v.etype = id;
+            // The direct answer from the name alone.
+            let by_name = match cond {
+                "evt.type in (open, openat, execve)" => {
+                    ["open", "openat", "execve"].contains(&name)
+                }
+                "evt.type = connect" => name == "connect",
+                "evt.type != close" => name != "close",
+                "evt.type startswith open" => name.starts_with("open"),
+                _ => !["read", "write"].contains(&name),
+            };
+            assert_eq!(f.eval(&v), by_name, "{cond} on id {id} ({name})");
+        }
+    }
+    let (f, _) = compile(&parse_condition("evt.type = openat").unwrap()).unwrap();
+    assert!(
+        matches!(f.root, crate::eval::Node::EvtType(_)),
+        "{:?}",
+        f.root
+    );
+}
+
+#[test]
+fn evt_dir_checks_answered_by_id_match_the_direction() {
+    for cond in ["evt.dir = <", "evt.dir = >", "evt.dir != <"] {
+        let (f, _) = compile(&parse_condition(cond).unwrap()).unwrap();
+        assert!(matches!(f.root, crate::eval::Node::EvtType(_)), "{cond}");
+        for id in 0..=saker_event::table::EVENT_MAX + 3 {
+            let dir = if id % 2 == 0 { ">" } else { "<" };
+            let mut v = MapView::new().with("evt.dir", Value::str(dir));
+            v.etype = id;
+            let want = match cond {
+                "evt.dir = <" => dir == "<",
+                "evt.dir = >" => dir == ">",
+                _ => dir != "<",
+            };
+            assert_eq!(f.eval(&v), want, "{cond} on id {id}");
+        }
+    }
 }
