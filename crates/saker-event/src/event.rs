@@ -116,14 +116,7 @@ impl Event {
     /// Return value (`evt.rawres`): the first parameter when it is the result
     /// (`res`, or the fd/pid an fd/pid-returning exit event reports first).
     pub fn res(&self) -> Option<i64> {
-        if self.is_enter() {
-            return None;
-        }
-        let pi = self.info()?.params.first()?;
-        let is_res = pi.name == "res"
-            || (matches!(pi.ty, ParamType::Fd | ParamType::Pid | ParamType::Errno)
-                && matches!(pi.name, "fd" | "res_or_fd"));
-        if !is_res {
+        if self.is_enter() || !first_is_res(self.etype) {
             return None;
         }
         self.decode(0)?.as_i64()
@@ -149,6 +142,28 @@ impl Event {
             None => false,
         }
     }
+}
+
+/// Whether the first parameter of events of type `et` is the result; resolved
+/// once per type (`res` runs for every event, and compared names each time).
+fn first_is_res(et: u16) -> bool {
+    static T: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=table::EVENT_MAX)
+            .map(|id| {
+                table::info(id)
+                    .and_then(|i| i.params.first())
+                    .is_some_and(|pi| {
+                        pi.name == "res"
+                            || (matches!(pi.ty, ParamType::Fd | ParamType::Pid | ParamType::Errno)
+                                && matches!(pi.name, "fd" | "res_or_fd"))
+                    })
+            })
+            .collect()
+    })
+    .get(et as usize)
+    .copied()
+    .unwrap_or(false)
 }
 
 #[cfg(test)]

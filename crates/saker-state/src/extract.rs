@@ -20,6 +20,8 @@ pub struct EventCtx<'a> {
     /// The fd the event is about (its own fd parameter, or the fd it created).
     pub(crate) fdnum: Option<i64>,
     pub(crate) fd: Option<&'a Fd>,
+    /// `evt.is_open_*` flags, decoded once per event (every open rule reads them).
+    pub(crate) open_flags: std::cell::Cell<Option<Option<u32>>>,
 }
 
 pub(crate) fn bstr(b: &[u8]) -> Value<'_> {
@@ -37,19 +39,34 @@ pub(crate) fn owned(s: Vec<u8>) -> Value<'static> {
 /// Where the fd of an exit event is: its `fd` parameter, or for fd-creating
 /// events whose first parameter is the result, that result.
 fn fd_location(ev: &Event) -> Option<i64> {
-    let info = ev.info()?;
-    // Only events flagged as fd users have an event fd (mmap's `fd` does not count).
-    if !info.has_flag(EF_USES_FD | EF_CREATES_FD | EF_DESTROYS_FD) {
-        return None;
-    }
-    if let Some(i) = info.param_index("fd") {
-        return ev.decode(i)?.as_i64();
-    }
-    let first = info.params.first()?;
-    if info.has_flag(EF_CREATES_FD) && matches!(first.ty, ParamType::Fd | ParamType::Fd32) {
-        return ev.decode(0)?.as_i64();
-    }
-    None
+    ev.decode(fd_param(ev.etype)?)?.as_i64()
+}
+
+/// Index of the parameter holding the event's fd, per event type (resolved
+/// once: the name lookup ran for every event).
+fn fd_param(et: u16) -> Option<usize> {
+    static T: std::sync::OnceLock<Vec<Option<usize>>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=saker_event::table::EVENT_MAX)
+            .map(|id| {
+                let info = saker_event::table::info(id)?;
+                // Only events flagged as fd users have an event fd (mmap's `fd` does not count).
+                if !info.has_flag(EF_USES_FD | EF_CREATES_FD | EF_DESTROYS_FD) {
+                    return None;
+                }
+                if let Some(i) = info.param_index("fd") {
+                    return Some(i);
+                }
+                let first = info.params.first()?;
+                (info.has_flag(EF_CREATES_FD)
+                    && matches!(first.ty, ParamType::Fd | ParamType::Fd32))
+                .then_some(0)
+            })
+            .collect()
+    })
+    .get(et as usize)
+    .copied()
+    .flatten()
 }
 
 impl<'a> EventCtx<'a> {
@@ -66,6 +83,7 @@ impl<'a> EventCtx<'a> {
             th,
             fdnum,
             fd,
+            open_flags: std::cell::Cell::new(None),
         }
     }
 

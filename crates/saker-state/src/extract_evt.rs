@@ -67,6 +67,15 @@ fn open_info(et: u16) -> OpenInfo {
 
 impl<'a> EventCtx<'a> {
     fn open_flags(&self) -> Option<u32> {
+        if let Some(v) = self.open_flags.get() {
+            return v;
+        }
+        let v = self.decode_open_flags();
+        self.open_flags.set(Some(v));
+        v
+    }
+
+    fn decode_open_flags(&self) -> Option<u32> {
         let oi = open_info(self.ev.etype);
         if !oi.open && !oi.creat {
             return None;
