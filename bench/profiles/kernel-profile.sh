@@ -18,13 +18,26 @@ old=$(cat /proc/sys/kernel/bpf_stats_enabled)
 echo 0 > /proc/sys/kernel/bpf_stats_enabled
 trap 'echo "$old" > /proc/sys/kernel/bpf_stats_enabled; rm -rf "$TMP"' EXIT
 
-profile() { # config storm
+links() { bpftool link show 2>/dev/null | grep -cE '^[0-9]+:' || true; }
+# Other people's probes on a shared machine would pollute the profile: wait
+# until none is attached (up to 5 min).
+wait_clean() {
+    for _ in $(seq 300); do [ "$(links)" = 0 ] && return 0; sleep 1; done
+    echo "warning: foreign BPF links stay attached" >&2
+}
+
+profile() { # config storm [expected links]
     local out="$HERE/kernel-$1-$2.txt" args
     case $2 in
         getpid) args=(getpid 3000000) ;;
         openclose) args=(openclose 300000 "$TMP/target") ;;
     esac
-    perf record -q -o "$TMP/perf.data" -a -g -- "$TMP/storm" "${args[@]}" > "$TMP/ns" 2>/dev/null
+    for _ in 1 2 3; do
+        [ "${3:-0}" = 0 ] && wait_clean
+        perf record -q -o "$TMP/perf.data" -a -g -- "$TMP/storm" "${args[@]}" > "$TMP/ns" 2>/dev/null
+        [ "$(links)" = "${3:-0}" ] && break
+        echo "foreign BPF links appeared during the $1 $2 profile: again" >&2
+    done
     {
         echo "# $1 config, $2 storm: $(awk -v n="${args[1]}" '{printf "%.0f ns/op thread CPU", $1/n}' "$TMP/ns")"
         echo "# perf record -a -g; samples of the storm process only (comm storm), % of them"
@@ -40,12 +53,14 @@ profile() { # config storm
 
 with_saker() { # config args...
     local cfg=$1; shift
+    wait_clean
     "$SAKER" run "$@" > /dev/null 2> "$TMP/saker.err" &
     local pid=$!
     for _ in $(seq 120); do grep -q 'saker: started' "$TMP/saker.err" && break; sleep 0.5; done
     sleep 0.5
-    profile "$cfg" getpid
-    profile "$cfg" openclose
+    local n; n=$(links)
+    profile "$cfg" getpid "$n"
+    profile "$cfg" openclose "$n"
     kill -INT "$pid"; wait "$pid" || true
 }
 

@@ -1,15 +1,20 @@
 //! Average in-kernel cost of each attached program (needs root):
 //!   cargo run --release -p saker-probe --example prog_cost
 //! Enables kernel.bpf_stats_enabled, runs an open/close + fork/exec workload
-//! with the probe attached for the rules + state set, then prints
-//! run_time_ns / run_cnt per program as reported by bpftool.
+//! with the probe attached for every syscall with its own tracepoint
+//! (per-syscall programs, so each body is timed on its own; in generic mode
+//! the same bodies run by tail call), prints run_time_ns / run_cnt per
+//! program as reported by bpftool, and sets bpf_stats_enabled back to 0.
 
 use saker_probe::{Probe, ProbeConfig, SYSCALLS};
 use std::time::Duration;
 
 fn main() {
     std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1").expect("enable bpf stats");
-    let cfg = ProbeConfig::for_event_types(SYSCALLS.iter().map(|d| d.name));
+    let cfg = ProbeConfig {
+        generic_fallback: false,
+        ..ProbeConfig::for_event_types(SYSCALLS.iter().map(|d| d.name))
+    };
     let mut p = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..200_000 {
         // SAFETY: valid C string; fd closed right away.
@@ -27,6 +32,7 @@ fn main() {
         .args(["prog", "show"])
         .output()
         .unwrap();
+    std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "0").expect("disable bpf stats");
     let text = String::from_utf8_lossy(&out.stdout);
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
