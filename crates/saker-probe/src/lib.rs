@@ -4,8 +4,10 @@
 //!   build.rs, loaded with libbpf-rs). It emits the exit-only scap v2 events
 //!   of the selected syscalls plus procexit, into two ring buffers (a small
 //!   one for clone/exec/exit, a large one for the rest), and counts events and
-//!   drops per CPU. Unselected syscalls run no BPF code: each selected syscall
-//!   gets its own `syscalls:sys_exit_<name>` tracepoint program.
+//!   drops per CPU. Each selected syscall gets its own
+//!   `syscalls:sys_exit_<name>` tracepoint program, so unselected syscalls run
+//!   no BPF code; when a selected syscall has no such tracepoint, one generic
+//!   `tp_btf/sys_exit` dispatcher serves every selected syscall by tail call.
 //! * [`procfs::scan`]: the /proc walk that seeds the thread and fd tables.
 
 mod config;
