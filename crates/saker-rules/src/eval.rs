@@ -37,6 +37,7 @@ impl Node {
             Node::And(c) => c.iter().all(|n| n.eval(ev)),
             Node::Or(c) => c.iter().any(|n| n.eval(ev)),
             Node::Not(n) => !n.eval(ev),
+            Node::Check(c) if c.memo != 0 => crate::memo::check(c.memo, || c.eval(ev)),
             Node::Check(c) => c.eval(ev),
             Node::EvtType(t) => t.eval(ev),
         }
@@ -181,6 +182,8 @@ pub(crate) struct CheckNode {
     pub lhs: Extract,
     pub cmp: Cmp,
     pub list_mode: ListMode,
+    /// Structural id for sharing the result across rules ([`crate::memo`]); 0 = none.
+    pub memo: u32,
 }
 
 impl CheckNode {

@@ -12,6 +12,7 @@ pub mod format;
 pub mod lex;
 pub mod lists;
 pub mod load;
+mod memo;
 pub mod parse;
 pub mod ruleset;
 pub mod validate;

@@ -250,6 +250,8 @@ impl Ruleset {
 
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
+        // Checks repeated across the candidate rules are evaluated once for this event.
+        let _scope = crate::memo::Scope::open();
         for &i in self.candidates(ev) {
             if self.rules[i].filter.eval(ev) {
                 out.push(i);

@@ -451,6 +451,7 @@ fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileErr
         lhs,
         cmp,
         list_mode,
+        memo: 0,
     })
 }
 

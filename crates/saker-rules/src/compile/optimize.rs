@@ -3,8 +3,9 @@
 //! `or`, membership tests of the same plain field are merged into one set
 //! (`f in (a) or f = b or f in (c)` ≡ `f in (a, b, c)`: every check is pure and
 //! a missing value makes each of them false). After that, [`finish`] answers
-//! `evt.type` checks from the type id and puts cheap checks first in `and`
-//! chains (pure checks commute, so only the time changes).
+//! `evt.type` checks from the type id, gives the other checks their shared-result
+//! id ([`crate::memo`]) and puts cheap checks first in `and` chains (pure checks
+//! commute, so only the time changes).
 
 use super::transform::Extract;
 use super::values::ValueSet;
@@ -106,9 +107,13 @@ pub(crate) fn finish(n: Node) -> Node {
         }
         Node::Or(kids) => Node::Or(kids.into_iter().map(finish).collect()),
         Node::Not(k) => Node::Not(Box::new(finish(*k))),
-        Node::Check(c) => match type_field(&c) {
+        Node::Check(mut c) => match type_field(&c) {
             Some(dir) => Node::EvtType(Box::new(TypeCheck::new(*c, dir))),
-            None => Node::Check(c),
+            None => {
+                // Identical structure means an identical result on one event.
+                c.memo = crate::memo::id_for(format!("{:?}", (&c.lhs, &c.cmp, c.list_mode)));
+                Node::Check(c)
+            }
         },
         n => n,
     }
