@@ -102,10 +102,10 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 	push_u64(&b, ret);
 	if (kind == 1 || kind == 2)
 		push_u64(&b, (s64)(int)sc_arg(regs, 0));
-	if (f)
-		push_file_path(&b, f); /* absolute, from the kernel's dentries */
-	else
-		push_user_str(&b, path);
+	/* The path as the caller passed it (as Falco's probes send it): user space
+	 * makes it absolute from the cwd or dirfd, which keeps fd.nameraw (and so
+	 * "../" traversal checks) and the name of a symlink that was opened. */
+	push_user_str(&b, path);
 	if (kind != 3)
 		push_u32(&b, pflags);
 	push_u32(&b, kind == 3 ? mode & 07777 : open_mode(flags, mode));
