@@ -21,7 +21,6 @@ pub(crate) fn id_for(key: String) -> u32 {
     *map.entry(key).or_insert(next)
 }
 
-#[derive(Default)]
 struct Memo {
     /// Scope number; 0 = no scope open.
     scope: u32,
@@ -31,7 +30,14 @@ struct Memo {
 }
 
 thread_local! {
-    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+    // Const-initialized: no lazy-init check on the per-check path.
+    static MEMO: RefCell<Memo> = const {
+        RefCell::new(Memo {
+            scope: 0,
+            last: 0,
+            stamps: Vec::new(),
+        })
+    };
 }
 
 /// Open while one event is evaluated; closes on drop.
