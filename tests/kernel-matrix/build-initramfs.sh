@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the kernel-matrix initramfs: busybox, the release saker binary (debug
+# info stripped) with the libraries ldd lists, the static `behave` helper, the
+# guest scripts and the upstream rules.
+# Usage: build-initramfs.sh OUT.cpio.gz SAKER-BINARY
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+shared=${SAKER_SHARED:-$repo/../shared}
+out=$1 saker=$2
+w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
+r=$w/root
+mkdir -p "$r"/{bin,sbin,etc,proc,sys,dev,tmp,root,run,var/log,usr/bin,matrix,lib64,lib/x86_64-linux-gnu}
+cp /bin/busybox "$r/bin/busybox"
+for a in $("$r/bin/busybox" --list); do
+  [ -e "$r/bin/$a" ] || ln -s busybox "$r/bin/$a"
+done
+objcopy --strip-debug "$saker" "$r/bin/saker"
+# Shared libraries of the saker binary (same paths as on the build machine).
+ldd "$saker" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}' | sort -u | while read -r lib; do
+  mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
+done
+gcc -O2 -static -o "$r/bin/behave" "$here/behave.c"
+cp "$here"/init "$r/init"
+cp "$here"/*.sh "$r/matrix/" 2>/dev/null || true
+rm -f "$r/matrix/build-initramfs.sh" "$r/matrix/run-vm.sh"
+mkdir -p "$r/rules"
+cp "$shared"/falco-rules/falco_rules.yaml "$r/rules/"
+cat > "$r/etc/passwd" <<'P'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+P
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+printf 'root:*:19000:0:99999:7:::\n' > "$r/etc/shadow"; chmod 600 "$r/etc/shadow"
+echo matrix > "$r/etc/hostname"
+(cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$out"
