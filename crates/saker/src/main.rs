@@ -7,9 +7,11 @@ mod cmd;
 mod hold;
 mod pipeline;
 mod rules;
+mod stderr_log;
 
 fn main() {
     let args = cli::Cli::parse();
+    stderr_log::install();
     match cli::run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

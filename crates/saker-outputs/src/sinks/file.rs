@@ -5,13 +5,28 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
 use super::SinkCtx;
+use crate::report::Reason;
 
+/// Opens for appending. O_NOFOLLOW: a symlink planted where the file should be
+/// (say by a process that can write the log directory) is refused, never
+/// followed to a file the attacker picked.
 async fn open(path: &str) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .await
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{path} is a symbolic link; refusing to follow it"),
+                )
+            } else {
+                e
+            }
+        })
 }
 
 /// `reopen` set (SIGUSR1 in Falco) makes a kept file be closed and opened
@@ -53,13 +68,14 @@ pub async fn run(
         .await;
         ctx.check_slow(t0);
         match res {
-            Ok(()) => {
-                ctx.sent.inc();
-            }
+            Ok(()) => ctx.delivered(1),
             Err(e) => {
-                tracing::warn!(output = ctx.name, file = %cfg.filename, "write failed: {e}");
                 kept = None;
-                ctx.give_up(1);
+                ctx.give_up(
+                    1,
+                    Reason::GaveUp,
+                    &format!("write to {} failed: {e}", cfg.filename),
+                );
             }
         }
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
-use super::{backoff, SinkCtx};
+use super::SinkCtx;
+use crate::report::Reason;
 use crate::OutputsError;
 
 /// Builds the client from `http_output` (CA file, mTLS, headers, insecure).
@@ -77,29 +78,45 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
                 Ok(r) if r.status().is_success() => {
                     if cfg.echo {
                         if let Ok(t) = r.text().await {
-                            tracing::info!(output = ctx.name, "response: {t}");
+                            tracing::info!("{} output: response: {t}", ctx.name);
                         }
                     }
-                    ctx.sent.inc();
+                    ctx.delivered(1);
                     break;
                 }
                 // A 4xx other than 408/429 will not get better by retrying.
                 Ok(r) if r.status().is_client_error() && r.status() != 408 && r.status() != 429 => {
-                    tracing::warn!(output = ctx.name, status = %r.status(), "alert rejected");
-                    ctx.give_up(1);
+                    let why = format!("{} answered {}", cfg.url, r.status());
+                    ctx.give_up(1, Reason::Rejected, &why);
                     break;
                 }
-                Ok(r) => format!("status {}", r.status()),
-                Err(e) => e.to_string(),
+                Ok(r) => format!("{} answered {}", cfg.url, r.status()),
+                Err(e) => format!("POST {}: {}", cfg.url, error_chain(&e)),
             };
-            if attempt >= cfg.retries {
-                tracing::warn!(output = ctx.name, url = %cfg.url, "giving up after {} attempts: {err}", attempt + 1);
-                ctx.give_up(1);
+            if !ctx.retry_wait(&mut attempt, &err).await {
+                let why = format!("{} attempts, last: {err}", attempt + 1);
+                ctx.give_up(1, Reason::GaveUp, &why);
                 break;
             }
-            ctx.retries.inc();
-            tokio::time::sleep(backoff(cfg.backoff_ms, attempt)).await;
-            attempt += 1;
         }
     }
+}
+
+/// reqwest's top-level message is vague ("error sending request for url");
+/// the causes (connection refused, timed out, certificate) are what the user needs.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let Some(first) = e.source() else {
+        return e.to_string();
+    };
+    let mut s = first.to_string();
+    let mut src = first.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
 }

@@ -206,7 +206,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
-    outputs.shutdown(Duration::from_secs(5));
+    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     eprintln!(
         "saker: stopped. Syscall events: {} seen, {} dropped, {} processed",
@@ -215,6 +215,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         det.stats.events
     );
     eprint!("{}", det.stats.summary());
+    eprint!("{report}");
     Ok(0)
 }
 
