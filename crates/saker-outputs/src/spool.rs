@@ -413,11 +413,27 @@ impl Reader {
         for _ in 0..n.min(self.taken.len()) {
             last = self.taken.pop_front();
         }
-        let Some(pos) = last else { return Ok(()) };
+        let Some(mut pos) = last else { return Ok(()) };
+        let mut g = self.spool.lock();
+        if self.taken.is_empty()
+            && pos == self.pos
+            && pos
+                == (Pos {
+                    seg: g.seg,
+                    off: g.off,
+                })
+        {
+            // All delivered: empty the segment being appended rather than let it grow.
+            // Cut first, then record: a crash in between finds an ack beyond the end, read as 0.
+            g.file.set_len(0)?;
+            g.bytes = g.bytes.saturating_sub(g.off);
+            g.off = 0;
+            pos.off = 0;
+            self.pos = pos;
+        }
         let line = format!("{:020} {:020}\n", pos.seg, pos.off);
         self.ack.write_all_at(line.as_bytes(), 0)?;
         // Whole segments before the acknowledged one are no longer needed.
-        let mut g = self.spool.lock();
         while g.first < pos.seg {
             let p = seg_path(&self.spool.dir, g.first);
             let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);

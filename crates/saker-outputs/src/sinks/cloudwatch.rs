@@ -237,11 +237,12 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(e: &E) -> String {
+fn describe<E: ProvideErrorMetadata + std::error::Error>(e: &E) -> String {
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
-        _ => format!("{e:?}"),
+        // No service error (connection refused, timeout): the cause chain says what happened.
+        _ => super::error_chain(e),
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
-use super::SinkCtx;
+use std::error::Error as _;
+
+use super::{error_chain, SinkCtx};
 use crate::report::Reason;
 use crate::OutputsError;
 
@@ -91,7 +93,12 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
                     break;
                 }
                 Ok(r) => format!("{} answered {}", cfg.url, r.status()),
-                Err(e) => format!("POST {}: {}", cfg.url, error_chain(&e)),
+                // reqwest's top-level text is vague ("error sending request for url"); the causes say why.
+                Err(e) => format!(
+                    "POST {}: {}",
+                    cfg.url,
+                    e.source().map_or_else(|| e.to_string(), error_chain)
+                ),
             };
             if !ctx.retry_wait(&mut attempt, &err).await {
                 let why = format!("{} attempts, last: {err}", attempt + 1);
@@ -100,23 +107,4 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
             }
         }
     }
-}
-
-/// reqwest's top-level message is vague ("error sending request for url");
-/// the causes (connection refused, timed out, certificate) are what the user needs.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let Some(first) = e.source() else {
-        return e.to_string();
-    };
-    let mut s = first.to_string();
-    let mut src = first.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }

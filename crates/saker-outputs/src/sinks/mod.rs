@@ -233,6 +233,22 @@ impl SinkCtx {
     }
 }
 
+/// An error and its causes, `a: b: c`, each level once (connection refused,
+/// a timeout or a certificate problem is usually only in a cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
 /// Exponential backoff with jitter for attempt 0, 1, 2, ...: a random wait in
 /// [d/2, d] with d = base * 2^attempt, at most [`MAX_BACKOFF`], so that many
 /// Saker instances do not retry in lockstep against a recovering endpoint.
