@@ -29,6 +29,36 @@ async fn open(path: &str) -> std::io::Result<File> {
         })
 }
 
+/// A write cut short (ENOSPC, EDQUOT, EFBIG) leaves part of a line, and the
+/// next alert would be glued to it: cut the file after its last newline.
+async fn cut_torn_line(path: &str) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .await?;
+    let len = f.metadata().await?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(std::io::SeekFrom::Start(start)).await?;
+        f.read_exact(chunk).await?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        f.set_len(end).await?;
+    }
+    Ok(())
+}
+
 /// `reopen` set (SIGUSR1 in Falco) makes a kept file be closed and opened
 /// again before the next alert, for log rotation.
 pub async fn run(
@@ -71,6 +101,9 @@ pub async fn run(
             Ok(()) => ctx.delivered(1),
             Err(e) => {
                 kept = None;
+                if let Err(e2) = cut_torn_line(&cfg.filename).await {
+                    tracing::warn!("{} output: cannot remove a partly written line: {e2}", ctx.name);
+                }
                 ctx.give_up(
                     1,
                     Reason::GaveUp,
