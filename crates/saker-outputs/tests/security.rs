@@ -101,7 +101,11 @@ fn program_output_passes_alerts_on_stdin_only() {
             assert_eq!(v["output"], a.output);
         }
         for m in &marks {
-            assert!(!m.exists(), "{} was created: alert text ran as a command", m.display());
+            assert!(
+                !m.exists(),
+                "{} was created: alert text ran as a command",
+                m.display()
+            );
         }
         assert_eq!(
             metric_value(&metrics, "saker_output_sent_total{output=\"program\"}"),
@@ -159,7 +163,10 @@ fn file_output_on_a_full_filesystem() {
         let filler = d.path().join("filler");
         let st = Command::new("sh")
             .arg("-c")
-            .arg(format!("cat /dev/zero > '{}' 2>/dev/null; true", filler.display()))
+            .arg(format!(
+                "cat /dev/zero > '{}' 2>/dev/null; true",
+                filler.display()
+            ))
             .status()
             .unwrap();
         assert!(st.success());
@@ -191,8 +198,12 @@ fn file_output_on_a_full_filesystem() {
             .collect();
         assert_eq!(seqs, vec![0, 6, 7, 8], "keep_alive {keep_alive}");
         assert!(
-            !logs::matching(&["file output: ", "dropped (delivery failed)", "No space left on device"])
-                .is_empty(),
+            !logs::matching(&[
+                "file output: ",
+                "dropped (delivery failed)",
+                "No space left on device"
+            ])
+            .is_empty(),
             "{:#?}",
             logs::lines()
         );

@@ -102,7 +102,10 @@ pub async fn run(
             Err(e) => {
                 kept = None;
                 if let Err(e2) = cut_torn_line(&cfg.filename).await {
-                    tracing::warn!("{} output: cannot remove a partly written line: {e2}", ctx.name);
+                    tracing::warn!(
+                        "{} output: cannot remove a partly written line: {e2}",
+                        ctx.name
+                    );
                 }
                 ctx.give_up(
                     1,
