@@ -3,6 +3,7 @@
 use clap::Parser;
 
 mod cli;
+mod caps;
 mod cmd;
 mod hold;
 mod pipeline;

@@ -812,3 +812,208 @@ fn live_event_storm_keeps_memory_bounded_and_counts_drops() {
         );
     }
 }
+
+/// The documented least-privilege set (docs/security.md): CAP_BPF, CAP_PERFMON,
+/// CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_SYS_RESOURCE.
+const LEAST_PRIVILEGE: &str = "+bpf,+perfmon,+sys_ptrace,+dac_read_search,+sys_resource";
+
+/// `saker ARGS` under `setpriv` with only `caps` in the bounding set; returns the child and
+/// its stdout/stderr lines as they arrive, once it has started.
+fn start_with_caps(
+    caps: &str,
+    args: &[&std::ffi::OsStr],
+) -> (Child, Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) {
+    let mut child = Command::new("setpriv")
+        .arg(format!("--bounding-set=-all,{caps}"))
+        .arg("--inh-caps=-all")
+        .arg(saker_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let err = Arc::new(Mutex::new(Vec::new()));
+    for (r, into) in [
+        (Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, out.clone()),
+        (Box::new(child.stderr.take().unwrap()), err.clone()),
+    ] {
+        std::thread::spawn(move || {
+            for l in BufReader::new(r).lines().map_while(Result::ok) {
+                into.lock().unwrap().push(l);
+            }
+        });
+    }
+    let t0 = Instant::now();
+    while !err.lock().unwrap().iter().any(|l| l.starts_with("saker: started")) {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("saker exited ({st}):\n{}", err.lock().unwrap().join("\n"));
+        }
+        assert!(t0.elapsed() < START_TIMEOUT, "{}", err.lock().unwrap().join("\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, out, err)
+}
+
+/// Kills a child that a failing test leaves behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn term(child: &mut Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue #18 point 5: `saker run` with exactly the documented capabilities loads, alerts, and
+/// still knows the files and executables of another user's processes that started before it.
+/// Without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH it starts too, and says what is lost.
+#[test]
+fn live_least_privilege_capability_set() {
+    if skip("live_least_privilege_capability_set") {
+        return;
+    }
+    let _g = probe_lock();
+    let tok = token("leastpriv");
+    let dir = Scratch::new(&tok);
+    let trigger = dir.file("trigger");
+    std::fs::write(&trigger, "x").unwrap();
+    let go = dir.file("go");
+    let rules = dir.file("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Reliab lp close\n  desc: x\n  condition: >\n    evt.type = close and fd.num = 0 \
+             and user.name = nobody and proc.cmdline contains {tok}\n  \
+             output: \"lp close %fd.name %proc.exepath\"\n  priority: WARNING\n\
+             - rule: Reliab lp exec\n  desc: x\n  condition: >\n    evt.type in (execve, execveat) \
+             and proc.pcmdline contains {tok}\n  output: \"lp exec %proc.name\"\n  priority: WARNING\n"
+        ),
+    )
+    .unwrap();
+    // Another user's process, started before Saker, holding the trigger open on stdin.
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done; exec 0<&-; cat /dev/null; sleep 1; true",
+        go.display()
+    );
+    let mut victim = Killed(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c"])
+            .arg(&script)
+            .arg(&tok)
+            .stdin(std::fs::File::open(&trigger).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // This machine may not grant every capability (a container's bounding set): those are
+    // expected to be reported missing, and the rest must be exactly what Saker holds.
+    let bnd = u64::from_str_radix(
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .unwrap()
+            .trim(),
+        16,
+    )
+    .unwrap();
+    let documented: [(u32, &str); 5] = [
+        (39, "CAP_BPF"),
+        (38, "CAP_PERFMON"),
+        (19, "CAP_SYS_PTRACE"),
+        (2, "CAP_DAC_READ_SEARCH"),
+        (24, "CAP_SYS_RESOURCE"),
+    ];
+    let want: u64 = documented.iter().map(|(c, _)| 1u64 << c).sum::<u64>() & bnd;
+    let unavailable: Vec<&str> = documented
+        .iter()
+        .filter(|(c, _)| bnd & (1 << c) == 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if !unavailable.is_empty() {
+        eprintln!("note: this machine does not grant {unavailable:?}; checking the rest");
+    }
+    let (child, out, err) = start_with_caps(
+        LEAST_PRIVILEGE,
+        &[
+            "run".as_ref(),
+            "-r".as_ref(),
+            rules.as_os_str(),
+            "-o".as_ref(),
+            "json_output=true".as_ref(),
+        ],
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(eff, format!("{want:016x}"), "saker's effective capabilities");
+    let mut child = Killed(child);
+    std::fs::write(&go, "").unwrap();
+    let alerts = || -> Vec<Alert> {
+        out.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| Alert::parse(l))
+            .collect()
+    };
+    let t0 = Instant::now();
+    while !(alerts().iter().any(|a| a.rule == "Reliab lp close")
+        && alerts().iter().any(|a| a.rule == "Reliab lp exec"))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "alerts: {:?}\nstderr:\n{}",
+            alerts(),
+            err.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = victim.0.wait();
+    term(&mut child.0);
+    let err_text = err.lock().unwrap().join("\n");
+    let missing: Vec<&str> = err_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("saker: warning: ")?.split_once(" is missing: "))
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(missing, unavailable, "{err_text}");
+    let a = alerts();
+    let close = a.iter().find(|a| a.rule == "Reliab lp close").unwrap();
+    assert_eq!(close.field("fd.name").as_deref(), Some(trigger.to_str().unwrap()));
+    let exe = close.field("proc.exepath").unwrap_or_default();
+    assert!(exe.ends_with("sh"), "exepath {exe:?}");
+
+    // Without the two /proc capabilities: it still runs and names what is lost.
+    let (child, _out, err) = start_with_caps(
+        "+bpf,+perfmon,+sys_resource",
+        &["run".as_ref(), "-r".as_ref(), rules.as_os_str()],
+    );
+    let mut child = Killed(child);
+    term(&mut child.0);
+    let err_text = err.lock().unwrap().join("\n");
+    for cap in ["CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"] {
+        assert!(
+            err_text.contains(&format!("saker: warning: {cap} is missing: ")),
+            "{err_text}"
+        );
+    }
+    assert!(!err_text.contains("CAP_BPF is missing"), "{err_text}");
+}

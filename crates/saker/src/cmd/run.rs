@@ -126,6 +126,7 @@ const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
 pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::caps::report();
     let cfg = load_config(opts)?;
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(Metrics::new());
