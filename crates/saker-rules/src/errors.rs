@@ -386,7 +386,14 @@ mod tests {
     #[test]
     fn snippet_column_past_the_line_end() {
         let line = "x".repeat(209);
-        let s = snippet(&line, Pos { line: 0, column: 312, offset: 0 });
+        let s = snippet(
+            &line,
+            Pos {
+                line: 0,
+                column: 312,
+                offset: 0,
+            },
+        );
         let first = s.lines().next().unwrap();
         assert_eq!(first, format!("...{}", "x".repeat(160)));
     }

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 
-mod cli;
 mod caps;
+mod cli;
 mod cmd;
 mod hold;
 mod pipeline;
