@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use saker_container::containerd_client::services::v1::{GetContainerResponse, ListContainersResponse};
+use saker_container::containerd_client::services::v1::{
+    GetContainerResponse, ListContainersResponse,
+};
 use saker_container::k8s_cri::v1::{ContainerStatusResponse, PodSandboxStatusResponse};
 use saker_container::{containerd, containerd_events, cri, docker, events, http};
 

@@ -341,7 +341,7 @@ impl Reader {
     }
 
     /// The next record, or `None` when everything written so far was read.
-    pub fn next(&mut self) -> io::Result<Option<Record>> {
+    pub fn next_record(&mut self) -> io::Result<Option<Record>> {
         loop {
             let (wseg, woff) = {
                 let g = self.spool.lock();
@@ -546,7 +546,7 @@ mod tests {
 
     fn drain(r: &mut Reader) -> Vec<u64> {
         let mut v = Vec::new();
-        while let Some(rec) = r.next().unwrap() {
+        while let Some(rec) = r.next_record().unwrap() {
             v.push(rec.unwrap().time_ns - 1_700_000_000_000_000_000);
         }
         v
@@ -574,7 +574,7 @@ mod tests {
             // Several segments were written (seg_max is 256 KiB for a 1 MiB cap).
             assert!(segments(&dir).unwrap().len() > 1);
             let got: Vec<u64> = (0..500)
-                .map(|_| r.next().unwrap().unwrap().unwrap().time_ns)
+                .map(|_| r.next_record().unwrap().unwrap().unwrap().time_ns)
                 .collect();
             assert_eq!(got[499] - got[0], 499);
             r.ack(300).unwrap();

@@ -45,7 +45,10 @@ pub fn missing(eff: u64) -> Vec<String> {
     let has = |c: u32| eff & (1u64 << c) != 0;
     NEEDED
         .iter()
-        .filter(|(c, _, _)| !has(*c) && !(matches!(*c, 38 | 39) && has(CAP_SYS_ADMIN)))
+        .filter(|(c, _, _)| {
+            let covered = matches!(*c, 38 | 39) && has(CAP_SYS_ADMIN);
+            !(has(*c) || covered)
+        })
         .map(|(_, name, why)| format!("{name} is missing: {why}"))
         .collect()
 }

@@ -833,12 +833,11 @@ fn live_event_storm_keeps_memory_bounded_and_counts_drops() {
 /// CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_SYS_RESOURCE.
 const LEAST_PRIVILEGE: &str = "+bpf,+perfmon,+sys_ptrace,+dac_read_search,+sys_resource";
 
+type Lines = Arc<Mutex<Vec<String>>>;
+
 /// `saker ARGS` under `setpriv` with only `caps` in the bounding set; returns the child and
 /// its stdout/stderr lines as they arrive, once it has started.
-fn start_with_caps(
-    caps: &str,
-    args: &[&std::ffi::OsStr],
-) -> (Child, Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) {
+fn start_with_caps(caps: &str, args: &[&std::ffi::OsStr]) -> (Child, Lines, Lines) {
     let mut child = Command::new("setpriv")
         .arg(format!("--bounding-set=-all,{caps}"))
         .arg("--inh-caps=-all")

@@ -140,7 +140,7 @@ impl SinkCtx {
                     }
                     return a;
                 }
-                Input::Disk(r) => match r.next() {
+                Input::Disk(r) => match r.next_record() {
                     Ok(Some(Ok(a))) => {
                         self.out.depth.dec();
                         return Some(Arc::new(a));
