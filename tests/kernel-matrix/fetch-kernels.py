@@ -96,6 +96,15 @@ def fetch(family, cache):
         release = images[0][len("vmlinuz-"):]
         with open(os.path.join(dest_dir, "release"), "w") as f:
             f.write(release + "\n")
+        # overlayfs is a module in these kernels; the probe's exe-layer test needs it.
+        for root, _, files in os.walk(os.path.join(tmp, "lib/modules", release)):
+            for name in files:
+                if name.startswith("overlay.ko"):
+                    src = os.path.join(root, name)
+                    if name.endswith(".xz"):
+                        subprocess.run(["xz", "-dk", src], check=True)
+                        src = src[:-3]
+                    os.replace(src, os.path.join(dest_dir, "overlay.ko"))
         os.replace(os.path.join(boot, images[0]), marker + ".tmp")
         os.replace(marker + ".tmp", marker)
     return marker
