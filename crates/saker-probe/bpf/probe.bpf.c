@@ -20,12 +20,21 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  *  - `x_<name>`: the classic per-syscall exit tracepoint;
  *  - `g_<name>` (tp_btf/sys_exit): reached by a tail call from
  *    `sys_exit_dispatch` in generic mode (see the end of this file). */
+/* fexit: arg 0 of __x64_sys_* is the user pt_regs, slot 1 the return value.
+ * 5.x kernels whose BTF declares pt_regs only forward in some syscall's unit
+ * refuse to read arg 0 ("arg0 type FWD is not a struct"), so the core object
+ * takes the same registers from the task instead. */
+#ifdef SAKER_MODERN
+#define FEXIT_REGS(ctx) ((struct pt_regs *)(ctx)[0])
+#else
+#define FEXIT_REGS(ctx) cur_regs()
+#endif
 #define TP(tp, name)                                                                   \
 	static __always_inline int body_##name(long ret, struct pt_regs *regs);           \
 	SEC("fexit/__x64_sys_" #tp)                                                     \
-	int BPF_PROG(f_##name, struct pt_regs *regs, long ret)                          \
+	int f_##name(u64 *ctx)                                                          \
 	{                                                                               \
-		return body_##name(ret, regs);                                             \
+		return body_##name((long)ctx[1], FEXIT_REGS(ctx));                         \
 	}                                                                               \
 	SEC("tracepoint/syscalls/sys_exit_" #tp)                                        \
 	int x_##name(struct trace_event_raw_sys_exit *ctx)                              \
@@ -177,7 +186,7 @@ int BPF_PROG(sys_exit_dispatch, struct pt_regs *regs, long ret)
 
 /* Feature probe: the loader loads and attaches only this program to learn
  * whether the kernel allows fexit trampolines (some kernels refuse them). */
-SEC("fexit/__x64_sys_getppid")
+SEC("fexit/__x64_sys_close")
 int BPF_PROG(fexit_probe, struct pt_regs *regs, long ret)
 {
 	return 0;
