@@ -26,6 +26,7 @@ for x in "$@"; do
   objcopy --strip-debug "$x" "$r/bin/$(basename "$x" | sed 's/-[0-9a-f]\{16\}$//')"
 done
 gcc -O2 -static -o "$r/bin/behave" "$here/behave.c"
+gcc -O2 -static -o "$r/bin/storm" "$repo/bench/storm.c"
 cp "$here"/init "$r/init"
 cp "$here"/*.sh "$r/matrix/" 2>/dev/null || true
 rm -f "$r/matrix/build-initramfs.sh" "$r/matrix/run-vm.sh"

@@ -97,7 +97,8 @@ def fetch(family, cache):
         with open(os.path.join(dest_dir, "release"), "w") as f:
             f.write(release + "\n")
         # overlayfs is a module in these kernels; the probe's exe-layer test needs it.
-        for root, _, files in os.walk(os.path.join(tmp, "lib/modules", release)):
+        mods = [os.path.join(tmp, d, "modules", release) for d in ("lib", "usr/lib")]
+        for root, _, files in (w for m in mods for w in os.walk(m)):
             for name in files:
                 if name.startswith("overlay.ko"):
                     src = os.path.join(root, name)

@@ -253,7 +253,9 @@ fn fexit_attach_probe(variant: Variant) -> Result<(), String> {
             let _ = m.set_max_entries(n);
         }
     }
-    let obj = open.load().map_err(|e| format!("loading an fexit program: {e}"))?;
+    let obj = open
+        .load()
+        .map_err(|e| format!("loading an fexit program: {e}"))?;
     let prog = obj
         .progs_mut()
         .find(|p| p.name() == "fexit_probe")
@@ -396,10 +398,12 @@ impl Probe {
         let fexit = match config.attach {
             AttachMode::Auto => fexit_works(variant, btf.as_ref()).is_ok(),
             AttachMode::Fexit => {
-                fexit_works(variant, btf.as_ref()).map_err(|why| ProbeError::AttachUnavailable {
-                    mode: "fexit",
-                    release: release.clone(),
-                    why,
+                fexit_works(variant, btf.as_ref()).map_err(|why| {
+                    ProbeError::AttachUnavailable {
+                        mode: "fexit",
+                        release: release.clone(),
+                        why,
+                    }
                 })?;
                 true
             }
