@@ -114,9 +114,19 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 			flags |= 1 << 0; /* PPM_EXE_WRITABLE */
 		/* overlayfs (container images): upper layer if the overlay inode
 		 * has an upper dentry with an inode, else lower. */
-		if (BPF_CORE_READ(ino, i_sb, s_magic) == 0x794c7630 && bpf_core_type_exists(struct ovl_inode)) {
-			struct ovl_inode *oi = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
-			if (BPF_CORE_READ(oi, __upperdentry, d_inode))
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == 0x794c7630) {
+			struct dentry *upper = NULL;
+			if (bpf_core_type_exists(struct ovl_inode)) {
+				struct ovl_inode *oi =
+					(void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+				upper = BPF_CORE_READ(oi, __upperdentry);
+			} else {
+				/* No module BTF (before 5.11): overlayfs's inode keeps
+				 * __upperdentry right after the embedded VFS inode. */
+				bpf_probe_read_kernel(&upper, sizeof(upper),
+						      (void *)ino + bpf_core_type_size(struct inode));
+			}
+			if (upper && BPF_CORE_READ(upper, d_inode))
 				flags |= 1 << 1; /* PPM_EXE_UPPER_LAYER */
 			else
 				flags |= 1 << 3; /* PPM_EXE_LOWER_LAYER */
