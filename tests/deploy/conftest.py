@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# The shared fixtures sit beside the checkout (`../shared`), here and in CI.
+SHARED = REPO.parent / "shared"
 DEPLOY = REPO / "deploy"
 HERE = Path(__file__).resolve().parent
 CUSTOM_RULES_VALUES = HERE / "values-custom-rules.yaml"
@@ -37,6 +39,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def shared(rel: str) -> Path:
+    """A file under ../shared; its absence fails the test (CI has it), never skips it."""
+    path = SHARED / rel
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the shared fixtures belong beside the checkout as ../shared")
+    return path
 
 
 def render_docs(values: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
