@@ -102,6 +102,25 @@ def validated_resources(output: str) -> set[str]:
     return set(re.findall(r"passed for resource (\S+) against", output))
 
 
+def live_skip_reason() -> str | None:
+    """Why `saker run` cannot load its probe here: only missing root or BTF count (as in the
+    crates' live tests)."""
+    if os.geteuid() != 0:
+        return f"not running as root (euid {os.geteuid()})"
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        return "kernel has no BTF (/sys/kernel/btf/vmlinux missing)"
+    return None
+
+
+def require_live() -> None:
+    """Skips a live test where the probe cannot load; in CI (root, BTF) that is a failure."""
+    why = live_skip_reason()
+    if why is not None:
+        if in_ci():
+            pytest.fail(f"live test cannot run in CI: {why}")
+        pytest.skip(why)
+
+
 def saker_bin() -> Path:
     """target/release/saker (built by `make test` before the tests run; $CARGO_TARGET_DIR is
     honoured), or $SAKER_BIN. Skips only outside CI when the binary is absent; in CI its absence
@@ -113,3 +132,59 @@ def saker_bin() -> Path:
             pytest.fail(f"{path} is missing in CI: `make test` builds it before the tests")
         pytest.skip(f"{path} not built yet (run `cargo build --release -p saker`)")
     return path
+
+
+def run_live(args: list[str], act: Any, *, timeout: float = 120) -> tuple[list[dict[str, Any]], str]:
+    """`saker run ARGS -o json_output=true`: waits for `saker: started`, calls act(), lets events
+    drain, stops Saker with SIGINT. Returns (alerts, stderr)."""
+    import json
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [str(saker_bin()), "run", "-o", "json_output=true", "-o", "webserver.enabled=false", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = threading.Event()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.append(line)
+            if "saker: started" in line:
+                started.set()
+
+    out: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        out.extend(proc.stdout)
+
+    threads = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not started.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail("saker run did not start:\n" + "".join(err_lines[-30:]))
+    try:
+        act()
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for t in threads:
+        t.join(timeout=10)
+    alerts = [json.loads(line) for line in out if line.startswith("{")]
+    return alerts, "".join(err_lines)
