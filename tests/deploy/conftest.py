@@ -74,7 +74,7 @@ def kinds(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return find(docs, "DaemonSet")["spec"]["template"]["spec"]
+    return controller(docs)["spec"]["template"]["spec"]
 
 
 def saker_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -83,8 +83,10 @@ def saker_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def saker_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    cm = find(docs, "ConfigMap", "saker")
-    return yaml.safe_load(cm["data"]["saker.yaml"])
+    """saker.yaml as the chart renders it (the ConfigMap named after the release)."""
+    cms = [d for d in docs if d["kind"] == "ConfigMap" and "saker.yaml" in (d.get("data") or {})]
+    assert len(cms) == 1, [d["metadata"]["name"] for d in docs]
+    return yaml.safe_load(cms[0]["data"]["saker.yaml"])
 
 
 def kubernetes_validate(path: Path, version: str) -> tuple[int, str]:
@@ -188,3 +190,40 @@ def run_live(args: list[str], act: Any, *, timeout: float = 120) -> tuple[list[d
         t.join(timeout=10)
     alerts = [json.loads(line) for line in out if line.startswith("{")]
     return alerts, "".join(err_lines)
+
+
+def chart_with_dependencies(tmp_path: Path) -> Path:
+    """A copy of the chart with the falcosidekick chart from ../shared under charts/, as
+    `helm dependency update` leaves it (the sidekick chart is never committed)."""
+    dest = tmp_path / "chart" / "saker"
+    shutil.copytree(chart.CHART_DIR, dest)
+    shutil.copytree(shared("falco-chart/falcosidekick"), dest / "charts" / "falcosidekick")
+    return dest
+
+
+def falco_values() -> dict[str, Any]:
+    """Falco's chart's own values.yaml, as a user's values file."""
+    return chart.load_values([shared("falco-chart/falco-values.yaml")])
+
+
+def falco_value_paths() -> list[str]:
+    """The value paths of Falco's chart: keys to three levels, falco.* (falco.yaml) aside."""
+    tree = yaml.safe_load(shared("falco-chart/falco-values.yaml").read_text())
+
+    def walk(d: dict[str, Any], prefix: str, depth: int) -> list[str]:
+        out = []
+        for k, v in d.items():
+            path = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict) and v and depth < 2:
+                out += walk(v, path, depth + 1)
+            else:
+                out.append(path)
+        return out
+
+    return [p for p in walk(tree, "", 0) if not p.startswith("falco.")]
+
+
+def controller(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    hits = [d for d in docs if d["kind"] in ("DaemonSet", "Deployment")]
+    assert len(hits) == 1, kinds(docs)
+    return hits[0]
