@@ -70,7 +70,10 @@ pub fn versions_json() -> String {
 }
 
 async fn versions() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], versions_json())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        versions_json(),
+    )
 }
 
 async fn metrics(State(s): State<WebState>) -> impl IntoResponse {
