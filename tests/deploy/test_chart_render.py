@@ -209,7 +209,7 @@ def test_saker_yaml_defaults_use_falco_key_names():
     assert cfg["json_include_output_property"] is True
     assert cfg["stdout_output"] == {"enabled": True}
     assert cfg["http_output"]["enabled"] is False
-    assert cfg["cloudwatch_output"] == {"enabled": False, "log_group": "/aws/saker/alerts", "log_stream": "", "region": ""}
+    assert cfg["cloudwatch_output"] == {"enabled": False, "log_group": "falco", "log_stream": "", "region": ""}
     assert cfg["webserver"]["listen_port"] == 8765
     assert cfg["webserver"]["listen_address"] == "0.0.0.0"
     assert cfg["webserver"]["prometheus_metrics_enabled"] is False
@@ -374,6 +374,6 @@ def test_notes_tell_what_was_installed():
     assert "service saker-metrics" in notes
     assert "CloudWatch" not in notes
     notes = chart.render({"saker": {"cloudwatch_output": {"enabled": True}}})["saker/templates/NOTES.txt"]
-    assert "log group /aws/saker/alerts" in notes
+    assert "log group falco" in notes
     # A values file that removes the section altogether still renders.
     assert "CloudWatch" not in chart.render({"saker": {"cloudwatch_output": None}})["saker/templates/NOTES.txt"]
