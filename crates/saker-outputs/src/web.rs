@@ -1,4 +1,4 @@
-//! `/healthz` and `/metrics` (Prometheus/OpenMetrics text).
+//! `/healthz`, `/metrics` (Prometheus/OpenMetrics text) and `/versions`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,25 @@ async fn healthz(State(s): State<WebState>) -> impl IntoResponse {
     (code, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
+/// Falco's `/versions` keys that rules artifacts state requirements against: falcoctl's
+/// follower reads them before it installs a new `falco-rules` version.
+pub fn versions_json() -> String {
+    let (major, minor, patch) = saker_rules::load::ENGINE_VERSION;
+    serde_json::json!({
+        "engine_version": minor.to_string(),
+        "engine_version_semver": format!("{major}.{minor}.{patch}"),
+        "saker_version": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string()
+}
+
+async fn versions() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        versions_json(),
+    )
+}
+
 async fn metrics(State(s): State<WebState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
@@ -78,6 +97,9 @@ pub async fn serve_web(
         format!("/{}", opts.healthz_path)
     };
     let mut app = Router::new().route(&hp, get(healthz));
+    if hp != "/versions" {
+        app = app.route("/versions", get(versions));
+    }
     if opts.prometheus && hp != "/metrics" {
         app = app.route("/metrics", get(metrics));
     }
