@@ -1,11 +1,14 @@
-//! Loads the upstream Falco rules files (read at test time from /work/shared/falco-rules).
+//! Loads the upstream Falco rules files (read at test time from `../shared/falco-rules`
+//! beside the repository).
 
 use saker_rules::engine::{Engine, LoadOptions};
 use saker_rules::validate::validate;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new("/work/shared/falco-rules").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/falco-rules")
+        .join(name)
 }
 
 const FILES: [&str; 3] = [

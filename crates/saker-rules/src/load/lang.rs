@@ -6,19 +6,21 @@ use std::collections::BTreeSet;
 
 pub use crate::eval::Filter;
 
-/// A compiled condition and its compiler warnings (`LOAD_COMPILE_CONDITION`).
+/// A compiled condition and its compiler warnings (`LOAD_COMPILE_CONDITION`),
+/// each with its byte position in the condition.
 pub struct Compiled {
     pub filter: Filter,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<(String, usize)>,
 }
 
-pub fn compile(expr: &Expr) -> Result<Compiled, String> {
+/// Compiles a condition; an error comes with the position of the failing check.
+pub fn compile(expr: &Expr) -> Result<Compiled, (String, usize)> {
     crate::compile::compile(expr)
         .map(|(filter, w)| Compiled {
             filter,
-            warnings: w.into_iter().map(|w| w.message).collect(),
+            warnings: w.into_iter().map(|w| (w.message, w.pos)).collect(),
         })
-        .map_err(|e| e.message)
+        .map_err(|e| (e.message, e.pos))
 }
 
 /// The event types a condition can match (§3.11).
