@@ -169,32 +169,40 @@ impl Engine {
     /// Checks `required_plugin_versions` against the loaded plugins (after all files).
     pub fn check_plugin_requirements(&self) -> Result<(), Box<LoadError>> {
         for req in &self.col.plugin_requirements {
-            let found = req.alternatives.iter().find_map(|(n, v)| {
+            // The first alternative naming a loaded plugin decides.
+            let found = req.alternatives.iter().find_map(|(n, want)| {
                 self.opts
                     .plugins
                     .iter()
                     .find(|(pn, _)| pn == n)
-                    .map(|p| (v, &p.1))
+                    .map(|(pn, have)| (pn, want, have))
             });
-            let ok = match found {
-                Some((want, have)) => match (parse_semver(want), parse_semver(have)) {
-                    (Some(w), Some(h)) => w.0 == h.0 && h >= w,
-                    _ => false,
+            let problem = match found {
+                Some((name, want, have)) => match (parse_semver(have), parse_semver(want)) {
+                    (None, _) => Some(format!(
+                        "Plugin '{name}' has invalid version string '{have}'"
+                    )),
+                    (Some(h), Some(w)) if h.0 == w.0 && h >= w => None,
+                    _ => Some(format!(
+                        "Plugin '{name}' version '{have}' is not compatible with required plugin version '{want}'"
+                    )),
                 },
-                None => false,
-            };
-            if !ok {
-                let alts: Vec<String> = req
-                    .alternatives
-                    .iter()
-                    .map(|(n, v)| format!("{n} (>= {v})"))
-                    .collect();
-                return Err(Box::new(LoadError {
-                    code: ErrorCode::Validate,
-                    message: format!(
+                None => {
+                    let alts: Vec<String> = req
+                        .alternatives
+                        .iter()
+                        .map(|(n, v)| format!("{n} (>= {v})"))
+                        .collect();
+                    Some(format!(
                         "Plugin requirement not satisfied, must load one of: {}",
                         alts.join(", ")
-                    ),
+                    ))
+                }
+            };
+            if let Some(message) = problem {
+                return Err(Box::new(LoadError {
+                    code: ErrorCode::Validate,
+                    message,
                     ctx: self.context(&req.loc),
                     hint: None,
                 }));

@@ -251,11 +251,13 @@ impl LoadResult {
         self.warnings.iter().any(|w| w.code == code)
     }
 
-    /// Falco reads only the first status entry.
+    /// Falco reads only the first status entry; without any (no document)
+    /// it reports nothing.
     pub fn schema_valid(&self) -> Option<bool> {
         self.schema
             .as_ref()
-            .map(|s| s.first().is_none_or(|f| f == "ok"))
+            .and_then(|s| s.first())
+            .map(|f| f == "ok")
     }
 
     /// One entry of `falco_load_results` (keys in nlohmann's alphabetical order).
@@ -324,14 +326,9 @@ impl LoadResult {
 
     /// Human form: one `file:line:col: error: rule 'X': problem (hint: ...)` per entry
     /// (1-based line/column, like compilers), followed by the snippet (errors)
-    /// and a `= CODE (short text)` line. Schema problems come first.
+    /// and a `= CODE (short text)` line; then the schema problems.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        if self.schema_valid() == Some(false) {
-            for s in self.schema.iter().flatten().filter(|s| *s != "ok") {
-                out.push_str(&format!("{}: schema warning: {s}\n", self.name));
-            }
-        }
         for e in &self.errors {
             out.push_str(&e.to_string());
             out.push('\n');
@@ -342,6 +339,11 @@ impl LoadResult {
             out.push_str(&w.to_string());
             out.push('\n');
             out.push_str(&format!("    = {} ({})\n", w.code.code(), w.code.short()));
+        }
+        if self.schema_valid() == Some(false) {
+            for s in self.schema.iter().flatten().filter(|s| *s != "ok") {
+                out.push_str(&format!("{}: schema warning: {s}\n", self.name));
+            }
         }
         out
     }

@@ -370,10 +370,22 @@ fn json_and_text_forms() {
         res.to_text().lines().next().unwrap(),
         "test.yaml:5:13: error: rule 'r': Invalid priority"
     );
-    assert_eq!(
-        res.to_text(),
+    assert!(
+        res.to_text().starts_with(
         "test.yaml:5:13: error: rule 'r': Invalid priority\n      priority: loud\n                ^\n    = LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file)\n"
+        ),
+        "{}",
+        res.to_text()
     );
+    // Falco's schema only knows upper-case priorities.
+    assert_eq!(r["schema_valid"], false);
+    assert_eq!(
+        r["schema_warnings"][0],
+        "failed for <root>[0][priority]: Failed to match against any enum values."
+    );
+    assert!(res.to_text().ends_with(
+        "test.yaml: schema warning: failed for <root>: Failed to validate item #0 in array.\n"
+    ));
     assert_eq!(res.summary(), "test.yaml: Invalid");
 }
 
@@ -410,7 +422,10 @@ fn plugin_requirements_are_checked_after_all_files() {
             "- required_plugin_versions:\n    - name: container\n      version: 0.4.0\n"
         )
         .successful());
-    assert!(eng.check_plugin_requirements().is_err());
+    assert_eq!(
+        eng.check_plugin_requirements().unwrap_err().message,
+        "Plugin 'container' version '1.0.0' is not compatible with required plugin version '0.4.0'"
+    );
     // Invalid versions are rejected when read.
     let (code, m) = load_err("- required_plugin_versions:\n    - name: x\n      version: one\n");
     assert_eq!(
@@ -428,20 +443,44 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.yaml");
     let bad = dir.join("bad.yaml");
+    let needs = dir.join("needs.yaml");
     std::fs::write(&good, RULE).unwrap();
     std::fs::write(&bad, "- rule: x\n  desc: d\n").unwrap();
+    std::fs::write(
+        &needs,
+        "- required_plugin_versions:\n    - name: k8saudit\n      version: 0.1.0\n",
+    )
+    .unwrap();
     let (ok, res) =
-        saker_rules::validate::validate(std::slice::from_ref(&good), LoadOptions::default());
+        saker_rules::validate::validate(std::slice::from_ref(&good), LoadOptions::default())
+            .unwrap();
     assert!(ok);
     assert_eq!(res[0].summary(), format!("{}: Ok", good.display()));
-    let (ok, res) = saker_rules::validate::validate(&[good, bad], LoadOptions::default());
-    std::fs::remove_dir_all(&dir).unwrap();
+    let (ok, res) =
+        saker_rules::validate::validate(&[good.clone(), bad.clone()], LoadOptions::default())
+            .unwrap();
     assert!(!ok);
     assert!(res[0].successful());
     assert_eq!(
         res[1].errors[0].message,
         "Item has no mapping for key 'condition'"
     );
+    // Like `falco -V`: an unreadable file or an unmet plugin requirement gives
+    // no results at all.
+    let missing = dir.join("missing.yaml");
+    let e =
+        saker_rules::validate::validate(&[good.clone(), missing.clone()], LoadOptions::default())
+            .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("Could not open file {} for reading", missing.display())
+    );
+    let e = saker_rules::validate::validate(&[good, needs], LoadOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Plugin requirement not satisfied, must load one of: k8saudit (>= 0.1.0)"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -28,6 +28,8 @@ fn each_upstream_file_loads_alone_with_expected_counts() {
         // Every macro and list is used, no deprecated items, every rule has evt.type restrictions.
         assert!(res.warnings.is_empty(), "{f}: {}", res.to_text());
         assert_eq!(res.summary(), format!("{}: Ok", fixture(f).display()));
+        // Falco's rule schema accepts the upstream files.
+        assert_eq!(res.schema_valid(), Some(true), "{f}: {:?}", res.schema);
         let rs = eng.ruleset();
         assert_eq!(rs.counts(), (rules, macros, lists), "{f}");
         assert_eq!(rs.enabled().len(), enabled, "{f}");
@@ -78,7 +80,7 @@ fn stable_rules_event_types_and_metadata() {
 #[test]
 fn all_three_files_load_in_order() {
     let files: Vec<PathBuf> = FILES.iter().map(|f| fixture(f)).collect();
-    let (ok, results) = validate(&files, LoadOptions::default());
+    let (ok, results) = validate(&files, LoadOptions::default()).unwrap();
     for r in &results {
         assert!(r.successful(), "{}", r.to_text());
         assert!(r.warnings.is_empty(), "{}", r.to_text());

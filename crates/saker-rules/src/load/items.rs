@@ -115,7 +115,7 @@ impl Reader<'_> {
     fn read_all(&mut self) -> RResult<()> {
         let file = self.file_chain();
         let docs = parse_documents(self.text).map_err(|e| self.yaml_error(e, &file))?;
-        self.res.schema = Some(docs.iter().map(super::schema::validate).collect());
+        self.res.schema = Some(docs.iter().flat_map(super::schema::validate).collect());
         for doc in &docs {
             match &doc.kind {
                 NodeKind::Null => continue,
