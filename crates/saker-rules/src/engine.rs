@@ -458,12 +458,14 @@ impl Engine {
             }
             let format = match lang::parse_format(&output) {
                 Ok(f) => f,
-                Err(msg) => {
+                Err((msg, detail)) => {
                     if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
                         self.warning(res, WarningCode::UnknownFilter, msg, &r.output_loc, None);
                         continue;
                     }
-                    return Err(self.error(ErrorCode::CompileOutput, msg, &r.output_loc));
+                    let mut e = self.error(ErrorCode::CompileOutput, msg, &r.output_loc);
+                    e.hint = detail;
+                    return Err(e);
                 }
             };
             self.output_deprecations(res, &output, &r.output_loc);
@@ -473,8 +475,11 @@ impl Engine {
                     ExtraField::Format { key, format } => (key.clone(), format.clone(), false),
                     ExtraField::Field(name) => (name.clone(), format!("%{name}"), true),
                 };
-                let fmt = lang::parse_format(&text)
-                    .map_err(|m| self.error(ErrorCode::CompileOutput, m, &r.output_loc))?;
+                let fmt = lang::parse_format(&text).map_err(|(m, detail)| {
+                    let mut e = self.error(ErrorCode::CompileOutput, m, &r.output_loc);
+                    e.hint = detail;
+                    e
+                })?;
                 self.output_deprecations(res, &text, &r.output_loc);
                 extra_fields.push(crate::ruleset::ExtraOutputField {
                     key,

@@ -8,13 +8,21 @@ use crate::parse::parse_operand_prefix;
 use crate::OutputValue;
 use saker_fields::{flags, EventView, FieldRef, FieldType, Value};
 
-/// An output format error (`LOAD_ERR_COMPILE_OUTPUT`).
+/// An output format error (`LOAD_ERR_COMPILE_OUTPUT`). Displayed with its
+/// detail, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{message}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
 pub struct FormatError {
+    /// libsinsp's message.
     pub message: String,
     pub pos: usize,
+    /// What exactly is wrong, when libsinsp's message does not say it.
+    pub detail: Option<String>,
 }
+
+/// libsinsp's message for any token that is not a field: it shrinks the
+/// candidate down to one character and reports that last failure.
+pub const UNKNOWN_TOKEN: &str = "unknown filter: unexpected token after '";
 
 /// How a value is turned into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +117,12 @@ impl OutputFormat {
             let err = |message: String| FormatError {
                 message,
                 pos: base + pct,
+                detail: None,
+            };
+            let unknown = |detail: String| FormatError {
+                message: UNKNOWN_TOKEN.into(),
+                pos: base + pct,
+                detail: Some(detail),
             };
             if i >= b.len() {
                 return Err(err(
@@ -116,15 +130,20 @@ impl OutputFormat {
                 ));
             }
             let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 && i + digits >= b.len() {
+                return Err(err(
+                    "invalid formatting syntax: formatting cannot end with a number".into(),
+                ));
+            }
             let width = if digits > 0 {
                 body[i..i + digits].parse().ok()
             } else {
                 None
             };
             i += digits;
-            let (op, used) = Self::longest_field(&body[i..]).map_err(err)?;
+            let (op, used) = Self::longest_field(&body[i..]).map_err(unknown)?;
             i += used;
-            let (x, _) = operand(&op).map_err(|e| err(format!("unknown filter: {}", e.message)))?;
+            let (x, _) = operand(&op).map_err(|e| unknown(e.message))?;
             let mut listed = Vec::new();
             let style = match &op {
                 Operand::Field(f) => {
@@ -162,9 +181,9 @@ impl OutputFormat {
             Err(_) => {
                 let tok: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 if tok.is_empty() {
-                    return Err("empty formatting token".into());
+                    return Err("'%' is not followed by a field".into());
                 }
-                return Err(format!("invalid formatting token {tok}"));
+                return Err(format!("'{tok}' is not a field"));
             }
         };
         let Operand::Field(f) = op else {
@@ -187,7 +206,7 @@ impl OutputFormat {
             n -= 1;
         }
         Err(format!(
-            "unknown filter: filter_check called with nonexistent field {}",
+            "filter_check called with nonexistent field {}",
             f.text()
         ))
     }

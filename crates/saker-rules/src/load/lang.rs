@@ -77,8 +77,9 @@ pub fn install_event_checks() {
 /// A parsed output format.
 pub type Format = crate::format::OutputFormat;
 
-pub fn parse_format(text: &str) -> Result<Format, String> {
-    Format::parse(text).map_err(|e| e.message)
+/// Parses an output format; an error is libsinsp's message and Saker's detail.
+pub fn parse_format(text: &str) -> Result<Format, (String, Option<String>)> {
+    Format::parse(text).map_err(|e| (e.message, e.detail))
 }
 
 /// `HH:MM:SS.nnnnnnnnn` in local time (Falco's `%evt.time`).
