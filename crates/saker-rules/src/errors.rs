@@ -468,7 +468,7 @@ pub fn snippet(content: &str, offset: usize) -> String {
         ret.splice(n - 3..n, *b"...");
     }
     ret.push(b'\n');
-    if before <= ret.len() - 1 {
+    if before < ret.len() {
         ret.extend(std::iter::repeat_n(b' ', before));
         ret.extend_from_slice(b"^\n");
     }

@@ -3,7 +3,7 @@
 
 use crate::ast::{Operand, TArg};
 use crate::compile::transform::Extract;
-use crate::compile::{operand, resolve_field};
+use crate::compile::{field_exists, operand, resolve_field};
 use crate::parse::parse_operand_prefix;
 use crate::OutputValue;
 use saker_fields::{flags, EventView, FieldRef, FieldType, Value};
@@ -59,7 +59,15 @@ enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputField {
     pub key: String,
-    pub field: FieldRef,
+    pub source: FieldSource,
+}
+
+/// Where an `output_fields` value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldSource {
+    Field(FieldRef),
+    /// A `static.<name>` field: its configured value.
+    Static(std::sync::Arc<[u8]>),
 }
 
 /// A parsed output format.
@@ -158,8 +166,16 @@ impl OutputFormat {
             for f in listed {
                 let key = f.text();
                 if !fields.iter().any(|o| o.key == key) {
-                    if let Ok(field) = resolve_field(&f) {
-                        fields.push(OutputField { key, field });
+                    if let Ok((Extract::Static(_, v), _)) = operand(&Operand::Field(f.clone())) {
+                        fields.push(OutputField {
+                            key,
+                            source: FieldSource::Static(v),
+                        });
+                    } else if let Ok(field) = resolve_field(&f) {
+                        fields.push(OutputField {
+                            key,
+                            source: FieldSource::Field(field),
+                        });
                     }
                 }
             }
@@ -189,7 +205,7 @@ impl OutputFormat {
         let Operand::Field(f) = op else {
             return Ok((op, used));
         };
-        if resolve_field(&f).is_ok() {
+        if field_exists(&f).is_ok() {
             return Ok((Operand::Field(f), used));
         }
         // Shrink one character at a time; `[arg]` only belongs to the full name.
@@ -200,7 +216,7 @@ impl OutputFormat {
                 arg: None,
                 pos: 0,
             };
-            if resolve_field(&cand).is_ok() {
+            if field_exists(&cand).is_ok() {
                 return Ok((Operand::Field(cand), n));
             }
             n -= 1;
@@ -257,10 +273,13 @@ impl OutputFormat {
         self.fields
             .iter()
             .map(|f| {
-                (
-                    f.key.clone(),
-                    typed_value(&f.field, ev.extract(&f.field).as_ref()),
-                )
+                let v = match &f.source {
+                    FieldSource::Field(field) => typed_value(field, ev.extract(field).as_ref()),
+                    FieldSource::Static(v) => {
+                        OutputValue::Str(String::from_utf8_lossy(v).into_owned())
+                    }
+                };
+                (f.key.clone(), v)
             })
             .collect()
     }

@@ -181,8 +181,8 @@ fn json_of_a_condition_error_in_full() {
 #[test]
 fn unreadable_file_is_fatal() {
     let missing = dir().join("no-such-file.yaml");
-    let e =
-        saker_rules::validate::validate(&[missing.clone()], LoadOptions::default()).unwrap_err();
+    let e = saker_rules::validate::validate(std::slice::from_ref(&missing), LoadOptions::default())
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("Could not open file {} for reading", missing.display())

@@ -113,6 +113,14 @@ fn static_field(fe: &FieldExpr) -> Option<Extract> {
     })
 }
 
+/// Whether `fe` names a field: a configured static field or a registry field.
+pub(crate) fn field_exists(fe: &FieldExpr) -> Result<(), CompileError> {
+    if static_field(fe).is_some() {
+        return Ok(());
+    }
+    resolve_field(fe).map(|_| ())
+}
+
 const STATIC_TYPE: XType = XType {
     ty: FieldType::Str,
     list: false,
