@@ -135,8 +135,7 @@ impl Engine {
             message: format!("Could not open file {name} for reading: {e}"),
             ctx: Context {
                 locations: vec![file_loc(name)],
-                snippet: String::new(),
-                at: None,
+                ..Context::default()
             },
             hint: None,
         });
@@ -240,7 +239,7 @@ impl Engine {
         Context {
             locations: chain.to_vec(),
             snippet: snip,
-            at: None,
+            ..Context::default()
         }
     }
 
@@ -270,7 +269,15 @@ impl Engine {
             locations: chain,
             snippet: snippet(cond, p.offset),
             at: Some(at),
+            at_snippet: self.file_snippet(&last.name, at),
         }
+    }
+
+    fn file_snippet(&self, file: &str, at: Pos) -> String {
+        self.texts
+            .get(file)
+            .map(|t| snippet(t, at.offset))
+            .unwrap_or_default()
     }
 
     /// Where `pos` of a condition lies in the file, when the condition is a
@@ -680,6 +687,7 @@ impl Engine {
             locations: chain,
             snippet: snippet(cond, last.pos.offset),
             at: Some(last.pos),
+            at_snippet: self.file_snippet(&last.name, last.pos),
         }
     }
 }

@@ -156,6 +156,8 @@ pub struct Context {
     /// The precise place in the file for the human form, when the last
     /// location does not give it (a condition expression).
     pub at: Option<Pos>,
+    /// The file line at `at`, with a caret, for the human form.
+    pub at_snippet: String,
 }
 
 /// Item types that name a whole rules-file item.
@@ -332,7 +334,11 @@ impl LoadResult {
         for e in &self.errors {
             out.push_str(&e.to_string());
             out.push('\n');
-            push_snippet(&mut out, &e.ctx.snippet);
+            if e.ctx.at_snippet.is_empty() {
+                push_snippet(&mut out, &e.ctx.snippet);
+            } else {
+                push_snippet(&mut out, &e.ctx.at_snippet);
+            }
             out.push_str(&format!("    = {} ({})\n", e.code.code(), e.code.short()));
         }
         for w in &self.warnings {
@@ -341,7 +347,16 @@ impl LoadResult {
             out.push_str(&format!("    = {} ({})\n", w.code.code(), w.code.short()));
         }
         if self.schema_valid() == Some(false) {
-            for s in self.schema.iter().flatten().filter(|s| *s != "ok") {
+            // The innermost problems; the lines that only say an enclosing
+            // item failed stay in the JSON form.
+            let leaf = |s: &&String| {
+                !s.contains(": Failed to validate item #")
+                    && !s.contains(
+                        ": Failed to validate against schema associated with property name",
+                    )
+                    && s.as_str() != "ok"
+            };
+            for s in self.schema.iter().flatten().filter(leaf) {
                 out.push_str(&format!("{}: schema warning: {s}\n", self.name));
             }
         }

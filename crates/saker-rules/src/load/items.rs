@@ -75,7 +75,7 @@ impl Reader<'_> {
         Context {
             locations: chain.clone(),
             snippet: snippet(self.text, off),
-            at: None,
+            ..Context::default()
         }
     }
 
