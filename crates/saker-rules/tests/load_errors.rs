@@ -383,9 +383,10 @@ fn json_and_text_forms() {
         r["schema_warnings"][0],
         "failed for <root>[0][priority]: Failed to match against any enum values."
     );
+    // The text form keeps the innermost schema problem only.
     assert!(res.to_text().ends_with(
-        "test.yaml: schema warning: failed for <root>: Failed to validate item #0 in array.\n"
-    ));
+        "LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file)\ntest.yaml: schema warning: failed for <root>[0][priority]: Failed to match against any enum values.\n"
+    ), "{}", res.to_text());
     assert_eq!(res.summary(), "test.yaml: Invalid");
 }
 
