@@ -59,14 +59,23 @@ pub fn load_config(opts: &RulesOpts) -> anyhow::Result<Config> {
 }
 
 /// The probe selection: what the rules need plus the state set.
-pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> ProbeConfig {
+pub fn probe_config(
+    rules: &saker_rules::ruleset::Ruleset,
+    cfg: &Config,
+) -> anyhow::Result<ProbeConfig> {
     let mut pc = match rules.needed_event_types() {
         Some(names) => ProbeConfig::for_event_types(names),
         // A rule without an event-type restriction needs everything the probe can report.
         None => ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name)),
     };
     pc.generic_fallback = cfg.engine.modern_ebpf.generic_fallback;
-    pc
+    pc.attach = cfg
+        .engine
+        .modern_ebpf
+        .attach
+        .parse()
+        .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))?;
+    Ok(pc)
 }
 
 /// Seeds state from /proc and the host's users, so that processes started
@@ -149,7 +158,7 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         || !saker_container::resolve_grpc_sockets(&wc.cri_sockets).is_empty();
     let mut containers =
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
-    let pc = probe_config(&loaded.ruleset, &cfg);
+    let pc = probe_config(&loaded.ruleset, &cfg)?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state();
     let hostname = saker_outputs::default_hostname(&cfg);
@@ -168,8 +177,11 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     }
     health.store(true, Ordering::Relaxed);
     eprintln!(
-        "saker: started: {n_rules} rules from {sources}, {} programs attached{}",
+        "saker: started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
         probe.link_count(),
+        probe.attach_mode().name(),
+        probe.variant().name(),
+        saker_probe::kernel_release(),
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -233,8 +245,10 @@ fn reload(
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let wanted = probe_config(&loaded.ruleset, &cfg);
-            let (want, _) = wanted.selected();
+            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
+                Ok(wanted) => wanted.selected(),
+                Err(_) => running.selected(),
+            };
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))
