@@ -142,8 +142,8 @@ fn metrics_endpoint_parses_and_has_families() {
     assert!(out.shutdown(Duration::from_secs(2)));
 }
 
-#[test]
-fn metrics_endpoint_off_unless_enabled() {
+/// Outputs with a web server on a free loopback port, `webserver.*` at its defaults.
+fn serve_with_default_options() -> (Outputs, std::net::SocketAddr) {
     let metrics = Arc::new(Metrics::new());
     let out = Outputs::start(&quiet_config(), metrics).unwrap();
     let addr = out
@@ -153,6 +153,12 @@ fn metrics_endpoint_off_unless_enabled() {
             WebOptions::from_config(&saker_config::Config::default().webserver),
         )
         .unwrap();
+    (out, addr)
+}
+
+#[test]
+fn metrics_endpoint_off_unless_enabled() {
+    let (_out, addr) = serve_with_default_options();
     let rt = test_runtime();
     assert_eq!(get(&rt, &format!("http://{addr}/metrics")).0, 404);
     assert_eq!(get(&rt, &format!("http://{addr}/healthz")).0, 200);
@@ -162,15 +168,7 @@ fn metrics_endpoint_off_unless_enabled() {
 
 #[test]
 fn versions_endpoint_states_the_engine_version_for_falcoctl() {
-    let metrics = Arc::new(Metrics::new());
-    let out = Outputs::start(&quiet_config(), metrics).unwrap();
-    let addr = out
-        .spawn_web(
-            "127.0.0.1:0".parse().unwrap(),
-            Arc::new(AtomicBool::new(true)),
-            WebOptions::from_config(&saker_config::Config::default().webserver),
-        )
-        .unwrap();
+    let (_out, addr) = serve_with_default_options();
     let rt = test_runtime();
     let (status, ct, body) = get(&rt, &format!("http://{addr}/versions"));
     assert_eq!(status, 200);
