@@ -18,12 +18,7 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
     let cfg = load_config(opts)?;
     let pc = if opts.rules.is_empty() && opts.config.is_none() {
         let mut pc = ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name));
-        pc.attach = cfg
-            .engine
-            .modern_ebpf
-            .attach
-            .parse()
-            .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))?;
+        pc.attach = super::run::attach_mode(&cfg)?;
         pc
     } else {
         probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?

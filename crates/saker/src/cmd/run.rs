@@ -69,13 +69,17 @@ pub fn probe_config(
         None => ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name)),
     };
     pc.generic_fallback = cfg.engine.modern_ebpf.generic_fallback;
-    pc.attach = cfg
-        .engine
+    pc.attach = attach_mode(cfg)?;
+    Ok(pc)
+}
+
+/// `engine.modern_ebpf.attach`: auto, fexit, tracepoint or generic.
+pub fn attach_mode(cfg: &Config) -> anyhow::Result<saker_probe::AttachMode> {
+    cfg.engine
         .modern_ebpf
         .attach
         .parse()
-        .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))?;
-    Ok(pc)
+        .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))
 }
 
 /// Seeds state from /proc and the host's users, so that processes started
