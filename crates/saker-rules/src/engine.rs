@@ -415,15 +415,15 @@ impl Engine {
         };
         for (i, m) in col.macros.iter().enumerate() {
             resolver.resolve(i).map_err(|(msg, owner, pos)| {
-                // Reported against the macro being compiled, with the position
-                // in the text where the reference was found.
-                let _ = owner;
+                // Reported against the macro being compiled, at the position
+                // of the reference in the text that holds it (a nested
+                // macro's, when the reference is there).
                 self.expr_error(
                     ErrorCode::Validate,
                     msg,
                     &m.loc,
                     &m.cond,
-                    &macro_texts[i],
+                    &macro_texts[owner],
                     pos,
                 )
             })?;
