@@ -335,7 +335,7 @@ impl Ticker {
             let last = if self.last_event_ns == 0 {
                 "none".to_string()
             } else {
-                saker_rules::format::date_text(self.last_event_ns)
+                saker_rules::format::evt_time_text(self.last_event_ns)
             };
             tracing::debug!("{msg}");
             outputs.send(Arc::new(internal_alert(
