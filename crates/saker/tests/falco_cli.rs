@@ -59,7 +59,10 @@ const GOOD: &str = "- rule: Cat closes\n  desc: every close by cat, a rule for t
 const BAD: &str = "- rule: Broken\n  desc: x\n  condition: evt.type=close and no.such.field=1\n  output: x\n  priority: WARNING\n";
 
 fn cat_write() -> String {
-    shared().join("captures/cat_write.scap").display().to_string()
+    shared()
+        .join("captures/cat_write.scap")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -75,7 +78,11 @@ fn validate_exits_1_on_any_error_and_prints_falcos_summary() {
     let o = saker(&["-V", &b]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stdout).contains(&format!("{b}: Invalid")));
-    assert!(text(&o.stderr).contains("no.such.field"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no.such.field"),
+        "{}",
+        text(&o.stderr)
+    );
     // Repeatable: one bad file fails the whole run.
     let o = saker(&["-V", &g, "--validate", &b]);
     assert_eq!(o.status.code(), Some(1));
@@ -100,7 +107,11 @@ fn validate_exits_1_on_any_error_and_prints_falcos_summary() {
 fn version_is_not_validate() {
     let o = saker(&["--version"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(text(&o.stdout).starts_with("Saker version: "), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).starts_with("Saker version: "),
+        "{}",
+        text(&o.stdout)
+    );
     let o = saker(&["--version", "-o", "json_output=true"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["saker_version"], env!("CARGO_PKG_VERSION"));
@@ -133,7 +144,10 @@ fn list_fields_events_and_ignored() {
     assert_eq!(o.status.code(), Some(0));
     let names = text(&o.stdout);
     assert!(names.lines().any(|l| l == "proc.name"));
-    assert!(names.lines().all(|l| !l.contains(' ')), "-N prints names only");
+    assert!(
+        names.lines().all(|l| !l.contains(' ')),
+        "-N prints names only"
+    );
     let o = saker(&["--list", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v.as_array().unwrap().iter().any(|f| f["name"] == "fd.name"));
@@ -145,11 +159,17 @@ fn list_fields_events_and_ignored() {
     let o = saker(&["--list-events"]);
     let ev = text(&o.stdout);
     assert!(ev.starts_with("Syscall events:"));
-    assert!(ev.lines().any(|l| l.starts_with("  [<] execve(")), "execve is captured");
+    assert!(
+        ev.lines().any(|l| l.starts_with("  [<] execve(")),
+        "execve is captured"
+    );
     let o = saker(&["-i"]);
     let ig = text(&o.stdout);
     assert!(ig.starts_with("Ignored syscall(s):\n"));
-    assert!(ig.lines().any(|l| l == "- read"), "the probe does not capture read");
+    assert!(
+        ig.lines().any(|l| l == "- read"),
+        "the probe does not capture read"
+    );
     assert!(!ig.lines().any(|l| l == "- execve"));
 }
 
@@ -161,7 +181,11 @@ fn support_reports_rules_files_with_sha256() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let sum = Command::new("sha256sum").arg(&r).output().unwrap();
-    let expected = text(&sum.stdout).split_whitespace().next().unwrap().to_string();
+    let expected = text(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert_eq!(v["rules_files"][0]["sha256"], expected.as_str());
     assert_eq!(v["rules_files"][0]["variants"][0]["content"], GOOD);
     let mut release = String::new();
@@ -271,7 +295,15 @@ fn e_replays_a_capture_like_saker_replay() {
     let r = d.file("r.yaml", GOOD).display().to_string();
     let a = saker(&["-e", &cat_write(), "-r", &r, "-o", "json_output=true"]);
     assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
-    let b = saker(&["replay", "--no-progress", "-r", &r, "-o", "json_output=true", &cat_write()]);
+    let b = saker(&[
+        "replay",
+        "--no-progress",
+        "-r",
+        &r,
+        "-o",
+        "json_output=true",
+        &cat_write(),
+    ]);
     let rules = |o: &Output| {
         text(&o.stdout)
             .lines()
@@ -312,7 +344,13 @@ fn static_fields_reach_alerts() {
     let line = text(&o.stdout);
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(v["output_fields"]["static.cluster"], "prod-eu");
-    assert!(v["output"].as_str().unwrap().contains(" static_cluster=prod-eu"), "{v}");
+    assert!(
+        v["output"]
+            .as_str()
+            .unwrap()
+            .contains(" static_cluster=prod-eu"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -328,8 +366,9 @@ fn missing_rules_files_entries_are_skipped_with_a_warning() {
     );
     let o = saker(&["--dry-run", "-c", &cfg.display().to_string()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(text(&o.stderr)
-        .contains("saker: warning: rules file /nonexistent/falco_rules.yaml does not exist, skipped"));
+    assert!(text(&o.stderr).contains(
+        "saker: warning: rules file /nonexistent/falco_rules.yaml does not exist, skipped"
+    ));
     // A path given with -r is the user's explicit choice: missing is an error.
     let o = saker(&["--dry-run", "-r", "/nonexistent/x.yaml"]);
     assert_eq!(o.status.code(), Some(2));
@@ -353,7 +392,10 @@ fn config_files_merge_in_name_order() {
     let first = text(&o.stdout);
     let v: serde_json::Value = serde_json::from_str(first.lines().next().unwrap())
         .expect("json_output from config.d/10-json.yaml");
-    assert_eq!(v["rule"], "Cat closes", "rules_files appended from config.d");
+    assert_eq!(
+        v["rule"], "Cat closes",
+        "rules_files appended from config.d"
+    );
 }
 
 #[test]
@@ -362,7 +404,13 @@ fn log_level_stderr_and_syslog_are_honoured() {
     assert!(text(&o.stderr).contains("saker: dry run: config OK"));
     let o = saker(&["--dry-run", "-o", "log_level=warning"]);
     assert!(!text(&o.stderr).contains("dry run"), "{}", text(&o.stderr));
-    let o = saker(&["--dry-run", "-o", "log_stderr=false", "-o", "capture.enabled=true"]);
+    let o = saker(&[
+        "--dry-run",
+        "-o",
+        "log_stderr=false",
+        "-o",
+        "capture.enabled=true",
+    ]);
     assert_eq!(text(&o.stderr), "", "log_stderr: false silences the log");
     let o = saker(&["--dry-run", "-v", "-o", "log_level=error"]);
     assert!(text(&o.stderr).contains("dry run"), "-v raises the level");
@@ -373,7 +421,13 @@ fn log_level_stderr_and_syslog_are_honoured() {
     sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_saker"))
-        .args(["--dry-run", "-o", "log_syslog=true", "-o", "log_stderr=false"])
+        .args([
+            "--dry-run",
+            "-o",
+            "log_syslog=true",
+            "-o",
+            "log_stderr=false",
+        ])
         .env("SAKER_LOG_SYSLOG_PATH", &sock_path)
         .output()
         .unwrap();
@@ -386,7 +440,10 @@ fn log_level_stderr_and_syslog_are_honoured() {
             break;
         }
     }
-    let m = got.iter().find(|m| m.contains("dry run")).expect("syslog line");
+    let m = got
+        .iter()
+        .find(|m| m.contains("dry run"))
+        .expect("syslog line");
     assert!(m.starts_with("<14>"), "{m}");
     assert!(m.contains(" saker["), "{m}");
 }

@@ -193,12 +193,13 @@ pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> Prob
 
 /// Seeds state from /proc and the host's users, so that processes started
 /// before Saker have ancestry and open fds.
-pub fn seeded_state() -> State {
+pub fn seeded_state(cfg: &Config) -> State {
     // `scan` takes the host's root directory: it reads `proc/` and `etc/passwd` below it.
     let root = host_root();
     let mut state = State::new(saker_state::Config {
         proc_lookup: true,
         proc_root: root.join("proc"),
+        max_threads: cfg.falco_libs.thread_table_size,
         ..Default::default()
     });
     state.seed(&saker_probe::procfs::scan(&root));
@@ -295,7 +296,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
     let pc = probe_config(&loaded.ruleset, &cfg);
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
-    let state = seeded_state();
+    let state = seeded_state(&cfg);
     let hostname = saker_outputs::default_hostname(&cfg);
     let n_rules = loaded.ruleset.enabled().len();
     let sources = loaded.sources.join(", ");
@@ -439,5 +440,81 @@ fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker
         if !t.container_id.is_empty() && state.container_meta(&t.container_id).is_none() {
             w.request(&t.container_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ruleset(cond: &str) -> saker_rules::ruleset::Ruleset {
+        let mut eng = saker_rules::engine::Engine::new(Default::default());
+        let r = eng.load_text(
+            "t.yaml",
+            &format!("- rule: R\n  desc: d\n  condition: {cond}\n  output: o\n  priority: INFO\n"),
+        );
+        assert!(r.successful(), "{}", r.to_text());
+        eng.ruleset()
+    }
+
+    fn cfg(yaml: &str) -> Config {
+        saker_config::from_yaml_str(yaml, "t", &[]).unwrap().config
+    }
+
+    fn names(pc: &ProbeConfig) -> Vec<&'static str> {
+        pc.selected().0.iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn base_syscalls_select_like_falco() {
+        let rs = ruleset("evt.type=ptrace");
+        let default = names(&probe_config(&rs, &cfg("")));
+        assert!(
+            default.contains(&"ptrace")
+                && default.contains(&"execve")
+                && default.contains(&"openat")
+        );
+        // A positive custom_set replaces the state set.
+        let custom = names(&probe_config(
+            &rs,
+            &cfg("base_syscalls: {custom_set: [kill]}"),
+        ));
+        assert!(custom.contains(&"ptrace") && custom.contains(&"kill"));
+        assert!(!custom.contains(&"openat"), "{custom:?}");
+        // `!name` removes, even a state syscall.
+        let neg = names(&probe_config(
+            &rs,
+            &cfg("base_syscalls: {custom_set: [\"!openat\"]}"),
+        ));
+        assert!(neg.contains(&"execve") && !neg.contains(&"openat"));
+        // repair: lifecycle and credentials; fd bookkeeping only when rules use fds.
+        let rep = names(&probe_config(&rs, &cfg("base_syscalls: {repair: true}")));
+        assert!(
+            rep.contains(&"clone") && rep.contains(&"setuid") && !rep.contains(&"close"),
+            "{rep:?}"
+        );
+        let fd_rules = ruleset("evt.type=connect");
+        let rep = names(&probe_config(
+            &fd_rules,
+            &cfg("base_syscalls: {repair: true}"),
+        ));
+        assert!(rep.contains(&"close") && rep.contains(&"socket"));
+        // all: every syscall the probe implements.
+        let all = names(&probe_config(&rs, &cfg("base_syscalls: {all: true}")));
+        assert_eq!(all.len(), saker_probe::SYSCALLS.len());
+    }
+
+    #[test]
+    fn buffer_presets_size_the_rings() {
+        let rs = ruleset("evt.type=ptrace");
+        let pc = probe_config(
+            &rs,
+            &cfg("engine: {modern_ebpf: {buf_size_preset: 6, cpus_for_each_buffer: 0}}"),
+        );
+        // Preset 6 = 32 MiB, one buffer for all CPUs.
+        assert_eq!(
+            (pc.main_ring_bytes, pc.state_ring_bytes),
+            (32 << 20, 8 << 20)
+        );
     }
 }
