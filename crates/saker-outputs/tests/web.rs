@@ -267,9 +267,10 @@ fn dashboard_series_and_format_negotiation() {
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     assert!(body.ends_with("# EOF\n"));
     // Groups switched off disappear.
-    let mut g = saker_outputs::metrics::MetricGroups::default();
-    g.resource_utilization = false;
-    metrics.set_groups(g);
+    metrics.set_groups(saker_outputs::metrics::MetricGroups {
+        resource_utilization: false,
+        ..Default::default()
+    });
     let (_, _, body) = get_with(&rt, &client, &url, None);
     assert!(!body.contains("falcosecurity_falco_memory_rss_bytes"));
     assert!(body.contains("falcosecurity_scap_n_evts_total"));

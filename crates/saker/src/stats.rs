@@ -280,7 +280,7 @@ impl Ticker {
             samples: 0,
             snapshot_file: None,
             prev_snapshot: (0, 0, 0),
-            process: ProcessSampler::default(),
+            process: ProcessSampler,
         };
         t.reconfigure(cfg);
         t
