@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SAKER := target/release/saker
 
-.PHONY: setup build run test test-unit lint bench
+.PHONY: setup build run test test-unit lint bench matrix
 
 setup:
 	./scripts/setup-debian.sh
@@ -18,6 +18,11 @@ run: build
 test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
 	python3 -m pytest -q -p no:cacheprovider tests/deploy
+	python3 tests/kernel-matrix/matrix.py
+
+# Only the kernel matrix (5.10, 6.1, 6.12 under QEMU): KERNELS=6.1 ATTACH=tracepoint make matrix
+matrix: build
+	python3 tests/kernel-matrix/matrix.py --kernels $${KERNELS:-5.10,6.1,6.12} --attach $${ATTACH:-auto}
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -733,6 +733,10 @@ pub struct ModernEbpf {
     /// kernel (e.g. `finit_module` when modules are compiled out), attach the
     /// generic sys_exit hook. It then runs on every syscall of the machine.
     pub generic_fallback: bool,
+    /// Saker: how syscall exits are hooked: `auto` (fexit where the kernel
+    /// allows it, else per-syscall tracepoints), `fexit`, `tracepoint` or
+    /// `generic` (one sys_exit hook for every syscall).
+    pub attach: String,
 }
 
 impl Default for ModernEbpf {
@@ -743,6 +747,7 @@ impl Default for ModernEbpf {
             drop_failed_exit: false,
             disable_iterators: false,
             generic_fallback: true,
+            attach: "auto".into(),
         }
     }
 }

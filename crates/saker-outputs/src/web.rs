@@ -43,7 +43,19 @@ impl Default for WebOptions {
 }
 
 fn default_versions() -> String {
-    serde_json::json!({"saker_version": env!("CARGO_PKG_VERSION")}).to_string()
+    versions_json()
+}
+
+/// Falco's `/versions` keys that rules artifacts state requirements against: falcoctl's
+/// follower reads them before it installs a new `falco-rules` version.
+pub fn versions_json() -> String {
+    let (major, minor, patch) = saker_rules::load::ENGINE_VERSION;
+    serde_json::json!({
+        "engine_version": minor.to_string(),
+        "engine_version_semver": format!("{major}.{minor}.{patch}"),
+        "saker_version": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string()
 }
 
 impl WebOptions {

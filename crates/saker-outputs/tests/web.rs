@@ -363,3 +363,32 @@ fn https_with_one_pem_file() {
     .unwrap();
     assert!(e.to_string().contains("no private key"), "{e}");
 }
+
+#[test]
+fn versions_endpoint_states_the_engine_version_for_falcoctl() {
+    let metrics = Arc::new(Metrics::new());
+    let out = Outputs::start(&quiet_config(), metrics).unwrap();
+    let addr = out
+        .spawn_web(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(AtomicBool::new(true)),
+            WebOptions::from_config(&saker_config::Config::default().webserver),
+        )
+        .unwrap();
+    let rt = test_runtime();
+    let (status, ct, body) = get(&rt, &format!("http://{addr}/versions"));
+    assert_eq!(status, 200);
+    assert_eq!(ct, "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (major, minor, patch) = saker_rules::load::ENGINE_VERSION;
+    // falcoctl compares a rules artifact's `engine_version_semver` requirement with this value
+    // (and the older integer `engine_version` with the minor); both must be strings.
+    assert_eq!(
+        v["engine_version_semver"],
+        format!("{major}.{minor}.{patch}").as_str()
+    );
+    assert_eq!(v["engine_version"], minor.to_string().as_str());
+    assert_eq!(v["saker_version"], env!("CARGO_PKG_VERSION"));
+    // Falco's default rules need at least engine 0.57.0 (their required_engine_version).
+    assert!((major, minor) >= (0, 57));
+}

@@ -183,7 +183,14 @@ fn validate(
             .join(", ")
     );
     let lo = crate::rules::load_options(cfg, opts);
-    let (ok, results) = saker_rules::validate::validate(files, lo.clone());
+    let (ok, results) = match saker_rules::validate::validate(files, lo.clone()) {
+        Ok(x) => x,
+        // Falco's -V ends with status 1 on an unreadable file too.
+        Err(e) => {
+            tracing::error!("{e}");
+            return Ok(1);
+        }
+    };
     let describe = (ok && (f.describe_all || f.describe.is_some()))
         .then(|| crate::rules::load_paths(files, lo, true))
         .transpose()?;
@@ -362,7 +369,7 @@ fn support(cfg: &Config, opts: &RulesOpts, rules_files: &[PathBuf]) -> anyhow::R
 /// nothing is opened (no root needed).
 fn dry_run(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<i32> {
     let loaded = crate::rules::load(cfg, opts)?;
-    let pc = crate::cmd::run::probe_config(&loaded.ruleset, cfg);
+    let pc = crate::cmd::run::probe_config(&loaded.ruleset, cfg)?;
     let (sel, missing) = pc.selected();
     if cfg.webserver.enabled {
         saker_outputs::web_addr(&cfg.webserver)?;

@@ -131,7 +131,10 @@ const FD_USERS: &[&str] = &[
 /// with `base_syscalls` (custom_set replaces the state set, `!name` removes, repair adds only
 /// what the rules' state needs, all takes every syscall the probe has), and the ring sizes
 /// from `engine.modern_ebpf` presets.
-pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> ProbeConfig {
+pub fn probe_config(
+    rules: &saker_rules::ruleset::Ruleset,
+    cfg: &Config,
+) -> anyhow::Result<ProbeConfig> {
     let bs = &cfg.base_syscalls;
     let all: Vec<&str> = saker_probe::SYSCALLS.iter().map(|d| d.name).collect();
     let rule_names: std::collections::BTreeSet<String> = match rules.needed_event_types() {
@@ -188,7 +191,13 @@ pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> Prob
         saker_config::buffer_sizes(me.buf_size_preset, me.cpus_for_each_buffer, cpus);
     pc.main_ring_bytes = main;
     pc.state_ring_bytes = state;
-    pc
+    pc.attach = cfg
+        .engine
+        .modern_ebpf
+        .attach
+        .parse()
+        .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))?;
+    Ok(pc)
 }
 
 /// Seeds state from /proc and the host's users, so that processes started
@@ -294,7 +303,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         || !saker_container::resolve_grpc_sockets(&wc.cri_sockets).is_empty();
     let mut containers =
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
-    let pc = probe_config(&loaded.ruleset, &cfg);
+    let pc = probe_config(&loaded.ruleset, &cfg)?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state(&cfg);
     let hostname = saker_outputs::default_hostname(&cfg);
@@ -313,8 +322,11 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     health.store(true, Ordering::Relaxed);
     tracing::info!(
-        "started: {n_rules} rules from {sources}, {} programs attached{}",
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
         probe.link_count(),
+        probe.attach_mode().name(),
+        probe.variant().name(),
+        saker_probe::kernel_release(),
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -397,8 +409,10 @@ fn reload(
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let wanted = probe_config(&loaded.ruleset, &cfg);
-            let (want, _) = wanted.selected();
+            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
+                Ok(wanted) => wanted.selected(),
+                Err(_) => running.selected(),
+            };
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))
@@ -446,6 +460,10 @@ fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn probe_config(r: &saker_rules::ruleset::Ruleset, c: &Config) -> ProbeConfig {
+        super::probe_config(r, c).unwrap()
+    }
 
     fn ruleset(cond: &str) -> saker_rules::ruleset::Ruleset {
         let mut eng = saker_rules::engine::Engine::new(Default::default());
