@@ -347,6 +347,11 @@ fn render_value(v: Option<&Value>, style: Style) -> String {
     }
 }
 
+/// `HH:MM:SS.nnnnnnnnn` in local time, as `%evt.time` and Falco's internal messages print it.
+pub fn evt_time_text(ns: u64) -> String {
+    time_text(ns, true, true)
+}
+
 /// `HH:MM:SS[.nnnnnnnnn]` of a nanosecond epoch timestamp, in local time or UTC.
 fn time_text(ns: u64, local: bool, with_ns: bool) -> String {
     let secs = (ns / 1_000_000_000) as i64;

@@ -5,10 +5,14 @@ use clap::Parser;
 mod cli;
 mod cmd;
 mod hold;
+mod logging;
 mod pipeline;
 mod rules;
+mod stats;
+mod watch;
 
 fn main() {
+    logging::init();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => std::process::exit(code),
