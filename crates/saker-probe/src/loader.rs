@@ -226,7 +226,8 @@ fn open_object(variant: Variant) -> Result<OpenObject, ProbeError> {
 /// Whether this kernel attaches fexit programs: loads and attaches the tiny
 /// `fexit_probe` alone. Some kernels build trampolines but refuse them (EPERM).
 fn fexit_works(variant: Variant, btf: Option<&Btf<'_>>) -> Result<(), String> {
-    if !btf.is_some_and(|b| b.type_by_name::<Func<'_>>("__x64_sys_close").is_some()) {
+    let has_wrappers = btf.is_some_and(|b| b.type_by_name::<Func<'_>>("__x64_sys_close").is_some());
+    if !has_wrappers {
         return Err("the kernel's BTF has no __x64_sys_* syscall functions to attach to".into());
     }
     // A refusal is an answer here, not an error: keep libbpf quiet meanwhile.

@@ -124,6 +124,8 @@ fn append_output(v: &serde_norway::Value) -> Option<AppendOutput> {
 /// skipped with a warning (Falco skips it silently).
 pub fn load(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<Loaded> {
     let mut lo = load_options(cfg, opts);
+    // `static.<name>` fields for conditions and outputs.
+    lo.static_fields = cfg.static_fields.clone();
     lo.append_output.extend(static_fields_output(cfg));
     if opts.rules.is_empty() {
         let paths = cfg.rules_paths();
