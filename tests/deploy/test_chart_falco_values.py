@@ -650,12 +650,12 @@ def test_scc_is_rendered_where_openshift_exists(tmp_path):
 FALCO_EXTRA_ARGS = {
     "-o": True,
     "-r": True,
-    "-U": False,
-    "--unbuffered": False,
-    "--disable-source": False,
-    "--enable-source": False,
-    "-A": False,
-    "--dry-run": False,
+    "-U": True,
+    "--unbuffered": True,
+    "--disable-source": True,
+    "--enable-source": True,
+    "-A": True,
+    "--dry-run": True,
 }
 
 

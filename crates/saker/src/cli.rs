@@ -95,6 +95,16 @@ pub struct FalcoFlags {
     /// Flush every output line (buffered_outputs: false).
     #[arg(short = 'U', long = "unbuffered")]
     pub unbuffered: bool,
+    /// Run only this event source (syscall, k8s_audit); repeatable.
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+    /// Do not run this event source (syscall, k8s_audit); repeatable.
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
+    /// Also monitor the events ignored by default (those -i lists). Saker's probe captures
+    /// none of them, so this only warns.
+    #[arg(short = 'A')]
+    pub all_events: bool,
     /// Print support information as JSON (versions, kernel, config, rules files) and exit.
     #[arg(long)]
     pub support: bool,

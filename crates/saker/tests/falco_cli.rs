@@ -474,3 +474,28 @@ fn output_errors_reach_stderr() {
         "a refused connection must be logged: {err}"
     );
 }
+
+#[test]
+fn event_source_flags_and_all_events() {
+    let ok = saker(&["--disable-source", "k8s_audit", "--dry-run"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let off = saker(&["--disable-source", "syscall", "--dry-run"]);
+    assert!(!off.status.success());
+    assert!(
+        text(&off.stderr)
+            .contains("the syscall source is disabled and no other event source runs in Saker"),
+        "{}",
+        text(&off.stderr)
+    );
+    let only_audit = saker(&["--enable-source", "k8s_audit", "--dry-run"]);
+    assert!(!only_audit.status.success());
+    let bad = saker(&["--enable-source", "foo", "--dry-run"]);
+    assert!(
+        text(&bad.stderr).contains("unknown event source \"foo\""),
+        "{}",
+        text(&bad.stderr)
+    );
+    let all = saker(&["-A", "--dry-run"]);
+    assert!(all.status.success());
+    assert!(text(&all.stderr).contains("saker: warning: -A has no effect"));
+}

@@ -23,6 +23,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         println!("Your system page size is: {} bytes", page_size());
         return Ok(0);
     }
+    check_sources(f)?;
+    if f.all_events {
+        tracing::warn!(
+            "-A has no effect: the events ignored by default (-i) are not captured by Saker's probe"
+        );
+    }
     let mut opts = a.rules.clone();
     if f.unbuffered {
         opts.options.push("buffered_outputs=false".into());
@@ -426,4 +432,29 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
+}
+
+/// The event sources Saker knows, and Falco's check that --enable-source/--disable-source
+/// leave one that runs (Saker's live source is `syscall`; k8s_audit rules load but no
+/// audit source runs yet, so disabling it changes nothing).
+const SOURCES: &[&str] = &["syscall", "k8s_audit"];
+
+fn check_sources(f: &FalcoFlags) -> anyhow::Result<()> {
+    if !f.enable_source.is_empty() && !f.disable_source.is_empty() {
+        bail!("--enable-source and --disable-source cannot be used together");
+    }
+    for s in f.enable_source.iter().chain(&f.disable_source) {
+        if !SOURCES.contains(&s.as_str()) {
+            bail!(
+                "unknown event source {s:?} in --enable-source/--disable-source (known: {})",
+                SOURCES.join(", ")
+            );
+        }
+    }
+    let syscall_off = f.disable_source.iter().any(|s| s == "syscall")
+        || (!f.enable_source.is_empty() && !f.enable_source.iter().any(|s| s == "syscall"));
+    if syscall_off {
+        bail!("the syscall source is disabled and no other event source runs in Saker: nothing to detect");
+    }
+    Ok(())
 }
