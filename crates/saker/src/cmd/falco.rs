@@ -411,29 +411,6 @@ impl Drop for PidFile {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrap_keeps_lines_within_the_column() {
-        let w = wrap(&"word ".repeat(40), 51, 110);
-        for line in w.lines() {
-            assert!(line.trim_end().len() <= 110, "{line:?}");
-        }
-        assert!(w.lines().count() > 1);
-        assert!(w.lines().nth(1).unwrap().starts_with(&" ".repeat(51)));
-    }
-
-    #[test]
-    fn sha256_of_known_input() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-}
-
 /// The event sources Saker knows, and Falco's check that --enable-source/--disable-source
 /// leave one that runs (Saker's live source is `syscall`; k8s_audit rules load but no
 /// audit source runs yet, so disabling it changes nothing).
@@ -457,4 +434,27 @@ fn check_sources(f: &FalcoFlags) -> anyhow::Result<()> {
         bail!("the syscall source is disabled and no other event source runs in Saker: nothing to detect");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_within_the_column() {
+        let w = wrap(&"word ".repeat(40), 51, 110);
+        for line in w.lines() {
+            assert!(line.trim_end().len() <= 110, "{line:?}");
+        }
+        assert!(w.lines().count() > 1);
+        assert!(w.lines().nth(1).unwrap().starts_with(&" ".repeat(51)));
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }
