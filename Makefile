@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SAKER := target/release/saker
 
-.PHONY: setup build run test test-unit lint bench
+.PHONY: setup build run test test-unit lint bench fuzz fuzz-smoke
 
 setup:
 	./scripts/setup-debian.sh
@@ -18,6 +18,16 @@ run: build
 test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
 	python3 -m pytest -q -p no:cacheprovider tests/deploy
+	$(MAKE) fuzz-smoke
+
+# libFuzzer targets (fuzz/): a short run in `make test`, a long one in `make fuzz`.
+FUZZ_SMOKE_SECS ?= 20
+FUZZ_SECS ?= 3600
+fuzz-smoke: setup
+	./fuzz/run.sh $(FUZZ_SMOKE_SECS)
+
+fuzz: setup
+	FUZZ_MERGE=1 ./fuzz/run.sh $(FUZZ_SECS)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -367,7 +367,8 @@ pub fn snippet(text: &str, pos: Pos) -> String {
     let chars: Vec<char> = line.chars().collect();
     const MAX: usize = 160;
     let (start, prefix) = if chars.len() > MAX && pos.column > MAX / 2 {
-        (pos.column - MAX / 2, "...")
+        // A column past the end of the line (found by fuzz/rules_file) keeps the last MAX chars.
+        ((pos.column - MAX / 2).min(chars.len() - MAX), "...")
     } else {
         (0, "")
     };
@@ -381,6 +382,14 @@ pub fn snippet(text: &str, pos: Pos) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snippet_column_past_the_line_end() {
+        let line = "x".repeat(209);
+        let s = snippet(&line, Pos { line: 0, column: 312, offset: 0 });
+        let first = s.lines().next().unwrap();
+        assert_eq!(first, format!("...{}", "x".repeat(160)));
+    }
 
     #[test]
     fn json_shape_is_alphabetical_and_complete() {
