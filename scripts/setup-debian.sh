@@ -6,6 +6,8 @@ set -euo pipefail
 APT_PKGS=(
   # probe build: clang compiles the CO-RE C program, libbpf-sys builds libbpf statically
   clang llvm libelf-dev zlib1g-dev pkg-config make gcc bpftool
+  # fuzz targets: libfuzzer-sys compiles libFuzzer (C++)
+  g++
   # protoc: the containerd and CRI gRPC clients compile their .proto files at build time
   protobuf-compiler
   # reference reader for capture replay tests

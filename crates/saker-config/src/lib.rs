@@ -275,6 +275,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be greater than 0",
         ));
     }
+    if !c.outputs_queue.spool_dir.is_empty() && c.outputs_queue.spool_max_bytes < 65_536 {
+        return Err(bad(
+            "outputs_queue.spool_max_bytes",
+            "must be at least 65536 when spool_dir is set",
+        ));
+    }
     if c.outputs.rate < 0.0 || c.outputs.per_rule_rate < 0.0 {
         return Err(bad("outputs.rate", "rates must not be negative"));
     }

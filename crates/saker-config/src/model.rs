@@ -230,12 +230,60 @@ pub struct OutputsQueue {
     /// Alerts queued per output before new ones are dropped (0 = Saker's default, 10000;
     /// an unbounded queue would let a dead sink eat all memory).
     pub capacity: usize,
+    /// Saker: a directory where the network outputs (http, cloudwatch) keep their queue on
+    /// disk, so alerts outlive an endpoint outage and a restart (or SIGKILL) of Saker.
+    /// Empty: in-memory queues only.
+    pub spool_dir: String,
+    /// Saker: the most bytes each output's spool may hold; alerts beyond it are dropped and counted.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for OutputsQueue {
     fn default() -> Self {
-        OutputsQueue { capacity: 10_000 }
+        OutputsQueue {
+            capacity: 10_000,
+            spool_dir: String::new(),
+            spool_max_bytes: 256 << 20,
+        }
     }
+}
+
+/// A duration written as seconds (`10`, `0.5`) or with a unit (`500ms`, `10s`, `2m`).
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+    }
+    let bad = |s: &str| {
+        serde::de::Error::custom(format!(
+            "invalid duration \"{s}\"; expected seconds (10) or a number with a unit (500ms, 10s, 2m)"
+        ))
+    };
+    let secs = match Raw::deserialize(d)? {
+        Raw::Num(n) => n,
+        Raw::Text(t) => {
+            let s = t.trim();
+            let split = s
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let n: f64 = num.parse().map_err(|_| bad(s))?;
+            match unit.trim() {
+                "" | "s" => n,
+                "ms" => n / 1000.0,
+                "m" => n * 60.0,
+                _ => return Err(bad(s)),
+            }
+        }
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+        return Err(serde::de::Error::custom(format!(
+            "duration {secs} s is out of range (0 to 86400 s)"
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Token buckets against alert floods. A rate of 0 means unlimited.
@@ -250,6 +298,10 @@ pub struct RateLimits {
     pub per_rule_max_burst: u64,
     /// Seconds between "N alerts suppressed" summary lines.
     pub summary_interval_s: u64,
+    /// Saker: at exit (SIGINT/SIGTERM, end of a replay) the outputs get this long to deliver
+    /// what they hold; what is left is counted as dropped (or kept in the spool) and reported.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Default for RateLimits {
@@ -260,6 +312,7 @@ impl Default for RateLimits {
             per_rule_rate: 0.0,
             per_rule_max_burst: 100,
             summary_interval_s: 60,
+            shutdown_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -376,4 +376,44 @@ fn falco_values_refused_or_checked() {
     assert!(e.to_string().contains("shorter than 100ms"));
     let e = load_str("log_level: verbose\n", &[]).unwrap_err();
     assert!(e.to_string().contains("Unknown log level 'verbose'"));
+fn shutdown_timeout_and_spool_keys() {
+    use std::time::Duration;
+    let c = load_str("", &[]).unwrap().config;
+    assert_eq!(c.outputs.shutdown_timeout, Duration::from_secs(10));
+    assert!(c.outputs_queue.spool_dir.is_empty());
+    assert_eq!(c.outputs_queue.spool_max_bytes, 256 << 20);
+    for (v, want) in [
+        ("3", Duration::from_secs(3)),
+        ("0.5", Duration::from_millis(500)),
+        ("250ms", Duration::from_millis(250)),
+        ("2m", Duration::from_secs(120)),
+        ("7s", Duration::from_secs(7)),
+    ] {
+        let o = format!("outputs.shutdown_timeout={v}");
+        let l = load_str("", &[o.as_str()]).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config.outputs.shutdown_timeout, want, "{v}");
+    }
+    let e = load_str("outputs: {shutdown_timeout: 10h}", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("config error at 'outputs.shutdown_timeout': invalid duration \"10h\""),
+        "{e}"
+    );
+    let l = load_str(
+        "outputs_queue: {spool_dir: /var/lib/saker/spool, spool_max_bytes: 1048576}",
+        &[],
+    )
+    .unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.outputs_queue.spool_dir, "/var/lib/saker/spool");
+    assert_eq!(l.config.outputs_queue.spool_max_bytes, 1 << 20);
+    let e = load_str("outputs_queue: {spool_dir: /x, spool_max_bytes: 100}", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "config error at 'outputs_queue.spool_max_bytes': must be at least 65536 when spool_dir is set"
+    );
 }

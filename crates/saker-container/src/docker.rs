@@ -74,7 +74,10 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     if secs < 0 {
         return None;
     }
-    Some(secs as u64 * 1_000_000_000 + frac_ns as u64)
+    // Past 2554 the nanoseconds do not fit in a u64 (found by fuzz/container).
+    (secs as u64)
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_ns as u64)
 }
 
 /// The command line a healthcheck runs as, in the form `proc.is_container_healthcheck`
@@ -200,6 +203,17 @@ pub fn ids_from_list(json: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_out_of_range_is_none() {
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00.5Z"),
+            Some(1_714_564_800_500_000_000)
+        );
+        // Found by fuzz/container: the year 4046 overflowed the nanosecond count.
+        assert_eq!(parse_rfc3339("4046-05-01T12:00:00.123456789Z"), None);
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59Z"), None);
+    }
 
     #[test]
     fn image_references_split() {

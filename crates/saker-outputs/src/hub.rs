@@ -2,12 +2,11 @@
 //! runtime of its own, so the synchronous event loop only ever `try_send`s.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use saker_config::Config;
 use saker_rules::{Alert, Priority};
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -16,17 +15,25 @@ use tokio::task::JoinHandle;
 use crate::format::Formatter;
 use crate::metrics::Metrics;
 use crate::ratelimit::{summary_line, RateLimiter};
-use crate::sinks::{self, SinkCtx};
+use crate::report::{OutputReport, Reason, ShutdownReport};
+use crate::sinks::{self, Input, OutputState, Retry, SinkCtx};
+use crate::spool::{AppendError, Spool};
 use crate::web::{serve_web, WebOptions};
 use crate::OutputsError;
 
+/// How often a kind of output trouble is logged at most (with the count since the last line).
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+enum Queue {
+    Mem(mpsc::Sender<Arc<Alert>>),
+    Disk(Arc<Spool>),
+}
+
 struct Sink {
-    name: &'static str,
     min: Option<Priority>,
-    tx: mpsc::Sender<Arc<Alert>>,
-    depth: Gauge<i64, std::sync::atomic::AtomicI64>,
-    drops: Counter,
-    warned: AtomicBool,
+    queue: Option<Queue>,
+    state: Arc<OutputState>,
+    capacity: usize,
 }
 
 /// Fans alerts out to the configured outputs.
@@ -85,35 +92,77 @@ impl Outputs {
         };
         let reopen = hub.reopen.clone();
         let timeout = Duration::from_millis(cfg.output_timeout);
-        let mut add = |name: &'static str, min: Option<Priority>| -> SinkCtx {
-            let (tx, rx) = mpsc::channel(cap);
-            let l = vec![("output".to_string(), name.to_string())];
-            let depth = metrics.output_queue_depth.get_or_create(&l).clone();
-            let drops = metrics.output_drops.get_or_create(&l).clone();
+        let spool_dir = &cfg.outputs_queue.spool_dir;
+        let mut add = |name: &'static str,
+                       min: Option<Priority>,
+                       retry: Retry,
+                       spooled: bool|
+         -> Result<SinkCtx, OutputsError> {
+            let spool = if spooled && !spool_dir.is_empty() {
+                let dir = Path::new(spool_dir).join(name);
+                let (sp, rec) =
+                    Spool::open(&dir, cfg.outputs_queue.spool_max_bytes).map_err(|e| {
+                        OutputsError::Setup {
+                            output: name,
+                            message: format!("outputs_queue.spool_dir {}: {e}", dir.display()),
+                        }
+                    })?;
+                if rec.records > 0 {
+                    tracing::warn!(
+                        "{name} output: {} alerts ({} bytes) left in the spool {} by a previous run; delivering them first",
+                        rec.records,
+                        rec.bytes,
+                        dir.display()
+                    );
+                }
+                Some((sp, rec))
+            } else {
+                None
+            };
+            let state = Arc::new(OutputState::new(
+                name,
+                &metrics,
+                spool.as_ref().map(|s| s.0.clone()),
+                LOG_EVERY,
+            ));
+            let (queue, input) = match spool {
+                Some((sp, rec)) => {
+                    let reader = sp.reader().map_err(|e| OutputsError::Setup {
+                        output: name,
+                        message: format!("outputs_queue.spool_dir {}: {e}", sp.dir().display()),
+                    })?;
+                    state.accepted.store(rec.records, Ordering::Relaxed);
+                    state.depth.set(rec.records as i64);
+                    state.update_spool_gauge();
+                    (Queue::Disk(sp), Input::Disk(reader))
+                }
+                None => {
+                    let (tx, rx) = mpsc::channel(cap);
+                    (Queue::Mem(tx), Input::Mem(rx))
+                }
+            };
             hub.sinks.push(Sink {
-                name,
                 min,
-                tx,
-                depth: depth.clone(),
-                drops: drops.clone(),
-                warned: AtomicBool::new(false),
+                queue: Some(queue),
+                state: state.clone(),
+                capacity: cap,
             });
-            SinkCtx {
+            Ok(SinkCtx {
                 name,
-                rx,
+                input,
                 fmt,
-                depth,
-                sent: metrics.output_sent.get_or_create(&l).clone(),
-                failures: metrics.output_failures.get_or_create(&l).clone(),
-                drops,
-                retries: metrics.output_retries.get_or_create(&l).clone(),
-                metrics: metrics.clone(),
+                out: state,
+                retry,
                 output_timeout: timeout,
-            }
+            })
+        };
+        let local = Retry {
+            retries: 0,
+            backoff_ms: 0,
         };
         let mut tasks = Vec::new();
         if cfg.stdout_output.enabled {
-            let ctx = add("stdout", cfg.stdout_output.min_priority);
+            let ctx = add("stdout", cfg.stdout_output.min_priority, local, false)?;
             tasks.push(rt.spawn(sinks::stdout::run(
                 ctx,
                 tokio::io::stdout(),
@@ -121,7 +170,7 @@ impl Outputs {
             )));
         }
         if cfg.file_output.enabled {
-            let ctx = add("file", cfg.file_output.min_priority);
+            let ctx = add("file", cfg.file_output.min_priority, local, false)?;
             tasks.push(rt.spawn(sinks::file::run(
                 ctx,
                 cfg.file_output.clone(),
@@ -130,11 +179,11 @@ impl Outputs {
             )));
         }
         if cfg.syslog_output.enabled {
-            let ctx = add("syslog", cfg.syslog_output.min_priority);
+            let ctx = add("syslog", cfg.syslog_output.min_priority, local, false)?;
             tasks.push(rt.spawn(sinks::syslog::run(ctx, cfg.syslog_output.clone())));
         }
         if cfg.program_output.enabled {
-            let ctx = add("program", cfg.program_output.min_priority);
+            let ctx = add("program", cfg.program_output.min_priority, local, false)?;
             tasks.push(rt.spawn(sinks::program::run(ctx, cfg.program_output.clone())));
         }
         if cfg.http_output.enabled {
@@ -142,10 +191,18 @@ impl Outputs {
                 let _g = rt.enter();
                 sinks::http::client(&cfg.http_output)?
             };
-            let ctx = add("http", cfg.http_output.min_priority);
+            let retry = Retry {
+                retries: cfg.http_output.retries,
+                backoff_ms: cfg.http_output.backoff_ms,
+            };
+            let ctx = add("http", cfg.http_output.min_priority, retry, true)?;
             tasks.push(rt.spawn(sinks::http::run(ctx, cfg.http_output.clone(), client)));
         }
         let cw = &cfg.cloudwatch_output;
+        let cw_retry = Retry {
+            retries: cw.retries,
+            backoff_ms: cw.backoff_ms,
+        };
         if cw.enabled || cw.metrics.enabled {
             let client = rt.block_on(sinks::cloudwatch::make_client(cw));
             let stream = if cw.log_stream.is_empty() {
@@ -155,7 +212,7 @@ impl Outputs {
             };
             if cw.enabled {
                 let w = sinks::cloudwatch::Writer::new(client.clone(), cw, stream.clone(), false);
-                let ctx = add("cloudwatch", cw.min_priority);
+                let ctx = add("cloudwatch", cw.min_priority, cw_retry, true)?;
                 tasks.push(rt.spawn(sinks::cloudwatch::run(ctx, cw.clone(), w)));
             }
             if cw.metrics.enabled {
@@ -165,10 +222,22 @@ impl Outputs {
                     cw.metrics.log_stream.clone()
                 };
                 let w = sinks::cloudwatch::Writer::new(client, cw, mstream, true);
-                let ctx = add("cloudwatch_metrics", None);
+                let ctx = add("cloudwatch_metrics", None, cw_retry, false)?;
                 tasks.push(rt.spawn(sinks::cloudwatch::run_metrics(ctx, cw.clone(), w)));
             }
         }
+        // Counts of output trouble not yet logged go out every LOG_EVERY.
+        let states: Vec<Arc<OutputState>> = hub.sinks.iter().map(|s| s.state.clone()).collect();
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(LOG_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for s in &states {
+                    s.log.flush();
+                }
+            }
+        });
         let limiter = RateLimiter::new(&cfg.outputs);
         if !limiter.is_unlimited() {
             let limiter = Arc::new(Mutex::new(limiter));
@@ -198,7 +267,7 @@ impl Outputs {
 
     /// Names of the running outputs, in start order.
     pub fn output_names(&self) -> Vec<&'static str> {
-        self.sinks.iter().map(|s| s.name).collect()
+        self.sinks.iter().map(|s| s.state.name).collect()
     }
 
     /// Hands one alert to every output whose `min_priority` it passes. Never
@@ -222,24 +291,42 @@ impl Outputs {
             if s.min.is_some_and(|m| !alert.priority.passes(m)) {
                 continue;
             }
-            s.depth.inc();
-            match s.tx.try_send(alert.clone()) {
-                Ok(()) => {}
-                Err(e) => {
-                    s.depth.dec();
-                    s.drops.inc();
-                    self.metrics.falco_outputs_queue_drops.inc();
-                    if !s.warned.swap(true, Ordering::Relaxed) {
-                        let why = match e {
-                            TrySendError::Full(_) => "queue full",
-                            TrySendError::Closed(_) => "output stopped",
-                        };
-                        tracing::error!(
-                            output = s.name,
-                            "dropping alerts ({why}); further drops are only counted"
-                        );
+            let st = &s.state;
+            match &s.queue {
+                Some(Queue::Mem(tx)) => {
+                    st.depth.inc();
+                    match tx.try_send(alert.clone()) {
+                        Ok(()) => {
+                            st.accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            st.depth.dec();
+                            let reason = match e {
+                                TrySendError::Full(_) => Reason::QueueFull,
+                                TrySendError::Closed(_) => Reason::Shutdown,
+                            };
+                            let detail = format!("{} alerts waiting", s.capacity);
+                            st.dropped(1, reason, &detail);
+                        }
                     }
                 }
+                Some(Queue::Disk(sp)) => match sp.append(&alert) {
+                    Ok(()) => {
+                        st.accepted.fetch_add(1, Ordering::Relaxed);
+                        st.depth.inc();
+                        st.update_spool_gauge();
+                    }
+                    Err(AppendError::Full) => {
+                        let detail = format!("{} holds {} bytes", sp.dir().display(), sp.cap());
+                        st.dropped(1, Reason::SpoolFull, &detail);
+                    }
+                    Err(AppendError::Closed) => st.dropped(1, Reason::Shutdown, ""),
+                    Err(AppendError::Io(e)) => {
+                        let detail = format!("{}: {e}", sp.dir().display());
+                        st.dropped(1, Reason::SpoolError, &detail);
+                    }
+                },
+                None => st.dropped(1, Reason::Shutdown, ""),
             }
         }
     }
@@ -277,25 +364,72 @@ impl Outputs {
         Ok(bound)
     }
 
-    /// Closes the queues and waits up to `deadline` for every output to
-    /// deliver what it holds. Returns true if all finished in time.
-    pub fn shutdown(mut self, deadline: Duration) -> bool {
-        self.sinks.clear();
-        let Some(rt) = self.rt.take() else {
-            return true;
+    /// Closes the queues and gives every output until `deadline` to deliver
+    /// what it holds. What is left then is counted as dropped (reason
+    /// `shutdown`) and logged, or, for a spooled output, stays on disk for the
+    /// next start. The report's `Display` is the exit summary.
+    pub fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        for s in &mut self.sinks {
+            if let Some(Queue::Disk(sp)) = s.queue.take() {
+                sp.close();
+            }
+        }
+        let mut report = ShutdownReport {
+            outputs: Vec::new(),
+            in_time: true,
         };
-        let tasks = std::mem::take(&mut self.tasks);
-        let done = rt.block_on(async {
-            tokio::time::timeout(deadline, async {
-                for t in tasks {
-                    let _ = t.await;
+        if let Some(rt) = self.rt.take() {
+            let tasks = std::mem::take(&mut self.tasks);
+            let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+            report.in_time = rt.block_on(async {
+                tokio::time::timeout(deadline, async {
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                })
+                .await
+                .is_ok()
+            });
+            if !report.in_time {
+                for a in &aborts {
+                    a.abort();
                 }
-            })
-            .await
-            .is_ok()
-        });
-        rt.shutdown_timeout(Duration::from_millis(100));
-        done
+                // Let the aborted tasks unwind (a blocked stdout write cannot be interrupted).
+                rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
+            }
+            rt.shutdown_timeout(Duration::from_millis(100));
+        }
+        for s in &self.sinks {
+            let st = &s.state;
+            let left = st.outstanding();
+            let mut spooled = 0;
+            if left > 0 {
+                if st.spool.is_some() {
+                    spooled = left;
+                    tracing::warn!(
+                        "{} output: {left} alerts not delivered within outputs.shutdown_timeout ({:.1} s) stay in the spool for the next start",
+                        st.name,
+                        deadline.as_secs_f64()
+                    );
+                } else {
+                    st.finished.fetch_add(left, Ordering::Relaxed);
+                    let why = format!(
+                        "outputs.shutdown_timeout is {:.1} s",
+                        deadline.as_secs_f64()
+                    );
+                    st.dropped(left, Reason::Shutdown, &why);
+                }
+            }
+            st.log.flush();
+            report.outputs.push(OutputReport {
+                name: st.name,
+                delivered: st.sent.get(),
+                dropped: st.log.totals(),
+                spooled,
+            });
+        }
+        self.sinks.clear();
+        report
     }
 }
 

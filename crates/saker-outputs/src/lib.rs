@@ -7,7 +7,8 @@
 //! let outputs = saker_outputs::Outputs::start(&cfg, metrics.clone())?;
 //! // per alert, from the event loop (never blocks):
 //! // outputs.send(Arc::new(alert));
-//! outputs.shutdown(std::time::Duration::from_secs(5));
+//! let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+//! eprint!("{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -15,12 +16,15 @@ pub mod format;
 mod hub;
 pub mod metrics;
 pub mod ratelimit;
+pub mod report;
 pub mod sinks;
+pub mod spool;
 pub mod web;
 
 pub use format::{rfc3339_nanos, to_json, to_text, Formatter, JsonOptions};
-pub use hub::{default_hostname, Outputs};
+pub use hub::{default_hostname, Outputs, LOG_EVERY};
 pub use metrics::Metrics;
+pub use report::{OutputReport, Reason, ShutdownReport};
 pub use web::{serve_web, web_addr, WebOptions};
 
 #[derive(Debug, thiserror::Error)]

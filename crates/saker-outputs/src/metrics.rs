@@ -239,6 +239,8 @@ pub struct Metrics {
     pub output_failures: CounterFamily,
     pub output_drops: CounterFamily,
     pub output_retries: CounterFamily,
+    pub output_drops_by_reason: CounterFamily,
+    pub output_spool_bytes: GaugeFamily,
     pub rules_loaded: Gauge<i64, AtomicI64>,
     pub reloads: CounterFamily,
     pub falco_rules_matches: CounterFamily,
@@ -330,7 +332,7 @@ impl Metrics {
         let output_failures = cf(
             &mut r,
             "saker_output_failures",
-            "Failed deliveries (after retries), by output",
+            "Deliveries given up (after the retries, or refused by the endpoint), by output",
         );
         let output_drops = cf(
             &mut r,
@@ -341,6 +343,16 @@ impl Metrics {
             &mut r,
             "saker_output_retries",
             "Delivery attempts retried, by output",
+        );
+        let output_drops_by_reason = cf(
+            &mut r,
+            "saker_output_drops_by_reason",
+            "Alerts dropped, by output and reason (queue_full, spool_full, spool_error, spool_corrupt, gave_up, rejected, shutdown)",
+        );
+        let output_spool_bytes = gf(
+            &mut r,
+            "saker_output_spool_bytes",
+            "Bytes in each output's disk spool (outputs_queue.spool_dir)",
         );
         let rules_loaded = Gauge::<i64, AtomicI64>::default();
         r.register(
@@ -361,7 +373,7 @@ impl Metrics {
         let falco_outputs_queue_drops = Counter::default();
         r.register(
             "falcosecurity_falco_outputs_queue_num_drops",
-            "Alerts dropped because an outputs queue was full",
+            "Alerts dropped because an output's queue (in memory, or its disk spool) was full",
             falco_outputs_queue_drops.clone(),
         );
         let falco_reload_timestamp = Gauge::<i64, AtomicI64>::default();
@@ -589,6 +601,8 @@ impl Metrics {
             output_failures,
             output_drops,
             output_retries,
+            output_drops_by_reason,
+            output_spool_bytes,
             rules_loaded,
             reloads,
             falco_rules_matches,

@@ -126,6 +126,7 @@ mod tests {
             per_rule_rate: pr,
             per_rule_max_burst: pb,
             summary_interval_s: 60,
+            ..Default::default()
         }
     }
 

@@ -249,7 +249,7 @@ fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
         a.output.push_str(&"x".repeat(100_000));
         out.send(Arc::new(a));
     }
-    assert!(out.shutdown(Duration::from_secs(120)));
+    assert!(out.shutdown(Duration::from_secs(120)).in_time);
     let total = n_small + 20;
     assert_eq!(
         metric_value(&metrics, "saker_output_sent_total{output=\"cloudwatch\"}"),
@@ -339,7 +339,7 @@ fn cloudwatch_retries_throttling_and_respects_min_priority() {
         out.send(Arc::new(alert(i, "R", Priority::Error)));
         out.send(Arc::new(alert(1000 + i, "R", Priority::Informational)));
     }
-    assert!(out.shutdown(Duration::from_secs(60)));
+    assert!(out.shutdown(Duration::from_secs(60)).in_time);
     let puts = proxy.puts.lock().unwrap().clone();
     assert_eq!(puts.iter().filter(|p| p.throttled).count(), 3);
     assert!(puts.iter().any(|p| !p.throttled), "{puts:?}");
@@ -377,7 +377,7 @@ fn cloudwatch_caps_batches_at_10000_events() {
         a.output = format!("t: Notice n={i}");
         out.send(Arc::new(a));
     }
-    assert!(out.shutdown(Duration::from_secs(60)));
+    assert!(out.shutdown(Duration::from_secs(60)).in_time);
     let puts = proxy.puts.lock().unwrap().clone();
     let sizes: Vec<usize> = puts.iter().map(|p| p.events).collect();
     assert_eq!(sizes, vec![10_000, 2_000]);

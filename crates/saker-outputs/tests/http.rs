@@ -88,7 +88,7 @@ fn http_posts_falcosidekick_payloads() {
     }
     // Below min_priority: not posted.
     out.send(Arc::new(alert(99, "Debug rule", Priority::Debug)));
-    assert!(out.shutdown(Duration::from_secs(10)));
+    assert!(out.shutdown(Duration::from_secs(10)).in_time);
     let g = got.lock().unwrap();
     assert_eq!(g.bodies.len(), 5);
     let mut seqs: Vec<u64> = g
@@ -146,7 +146,7 @@ fn http_down_then_up_retries_and_counts_drops() {
     );
     std::thread::sleep(Duration::from_millis(300));
     let got = start_listener(&rt, port);
-    assert!(out.shutdown(Duration::from_secs(20)));
+    assert!(out.shutdown(Duration::from_secs(20)).in_time);
     let delivered = got.lock().unwrap().bodies.len() as f64;
     assert!(delivered >= 1.0);
     assert_eq!(delivered + drops, 50.0);
@@ -169,7 +169,7 @@ fn http_gives_up_after_retries() {
     let metrics = Arc::new(Metrics::new());
     let out = Outputs::start(&cfg, metrics.clone()).unwrap();
     out.send(Arc::new(alert(1, "R", Priority::Error)));
-    assert!(out.shutdown(Duration::from_secs(10)));
+    assert!(out.shutdown(Duration::from_secs(10)).in_time);
     assert_eq!(
         metric_value(&metrics, "saker_output_failures_total{output=\"http\"}"),
         1.0

@@ -23,7 +23,7 @@ fn syslog_datagrams_carry_priority() {
     let out = Outputs::start(&cfg, Arc::new(Metrics::new())).unwrap();
     out.send(Arc::new(alert(1, "R1", Priority::Warning)));
     out.send(Arc::new(alert(2, "R2", Priority::Critical)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     let mut buf = [0u8; 4096];
     let mut got = Vec::new();
     for _ in 0..2 {
@@ -59,7 +59,7 @@ fn syslog_without_daemon_counts_failures() {
     let metrics = Arc::new(Metrics::new());
     let out = Outputs::start(&cfg, metrics.clone()).unwrap();
     out.send(Arc::new(alert(1, "R1", Priority::Warning)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     assert_eq!(
         metric_value(&metrics, "saker_output_failures_total{output=\"syslog\"}"),
         1.0
@@ -81,7 +81,7 @@ fn file_lines(keep_alive: bool) {
         out.send(Arc::new(alert(i, "R", Priority::Critical)));
     }
     out.send(Arc::new(alert(9, "R", Priority::Warning)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
@@ -132,7 +132,7 @@ fn program_gets_stdin(keep_alive: bool) {
     );
     out.send(Arc::new(a.clone()));
     out.send(Arc::new(alert(2, "R", Priority::Warning)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     let text = std::fs::read_to_string(&sink).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -170,7 +170,7 @@ fn per_rule_rate_limit_suppresses_and_counts() {
         out.send(Arc::new(alert(i, "Noisy", Priority::Warning)));
     }
     out.send(Arc::new(alert(100, "Quiet", Priority::Warning)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 3);
     assert_eq!(
@@ -212,7 +212,7 @@ fn file_keep_alive_reopens_on_request() {
     std::fs::rename(&path, &rotated).unwrap();
     out.reopen_files();
     out.send(Arc::new(alert(2, "R", Priority::Warning)));
-    assert!(out.shutdown(Duration::from_secs(5)));
+    assert!(out.shutdown(Duration::from_secs(5)).in_time);
     assert!(std::fs::read_to_string(&rotated)
         .unwrap()
         .contains("Alert number 1"));

@@ -157,7 +157,7 @@ fn https_with_client_certificate() {
     for i in 0..3 {
         out.send(Arc::new(alert(i, "TLS rule", Priority::Critical)));
     }
-    assert!(out.shutdown(Duration::from_secs(20)));
+    assert!(out.shutdown(Duration::from_secs(20)).in_time);
     let text = std::fs::read_to_string(&out_file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
@@ -174,7 +174,7 @@ fn https_with_client_certificate() {
     let metrics = Arc::new(Metrics::new());
     let out = Outputs::start(&cfg, metrics.clone()).unwrap();
     out.send(Arc::new(alert(9, "TLS rule", Priority::Critical)));
-    assert!(out.shutdown(Duration::from_secs(20)));
+    assert!(out.shutdown(Duration::from_secs(20)).in_time);
     assert_eq!(
         metric_value(&metrics, "saker_output_failures_total{output=\"http\"}"),
         1.0

@@ -140,7 +140,7 @@ fn metrics_endpoint_parses_and_has_families() {
     health.store(false, Ordering::Relaxed);
     let (status, _, _) = get(&rt, &format!("http://{addr}/healthz"));
     assert_eq!(status, 503);
-    assert!(out.shutdown(Duration::from_secs(2)));
+    assert!(out.shutdown(Duration::from_secs(2)).in_time);
 }
 
 /// Outputs with a web server on a free loopback port, `webserver.*` at its defaults.

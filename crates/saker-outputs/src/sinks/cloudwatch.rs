@@ -14,7 +14,8 @@ use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::{backoff, SinkCtx};
+use super::SinkCtx;
+use crate::report::Reason;
 
 /// Bytes PutLogEvents counts per event on top of its message.
 pub const EVENT_OVERHEAD: usize = 26;
@@ -53,8 +54,6 @@ pub struct Writer {
     pub create_group: bool,
     /// Mark requests as EMF so CloudWatch extracts metrics from them.
     pub emf: bool,
-    pub retries: u32,
-    pub backoff_ms: u64,
     ready: bool,
 }
 
@@ -71,8 +70,6 @@ impl Writer {
             stream,
             create_group: cfg.create_log_group,
             emf,
-            retries: cfg.retries,
-            backoff_ms: cfg.backoff_ms,
             ready: false,
         }
     }
@@ -113,21 +110,36 @@ impl Writer {
         Ok(())
     }
 
-    /// Sends one batch (already within the limits), retrying with backoff.
-    /// Returns false when the batch was given up.
-    pub async fn put(&mut self, mut events: Vec<(i64, String)>, ctx: &SinkCtx) -> bool {
+    /// Sends one batch (already within the limits), retrying with backoff;
+    /// the batch is the `events.len()` oldest alerts the sink has taken. With
+    /// `track` off (the EMF stream) the counts are of records, not alerts.
+    pub async fn put(&mut self, mut events: Vec<(i64, String)>, ctx: &mut SinkCtx, track: bool) {
         if events.is_empty() {
-            return true;
+            return;
         }
+        let n = events.len() as u64;
+        let finish = |ctx: &mut SinkCtx, sent: u64, lost: u64, reason: Reason, why: &str| {
+            if track {
+                ctx.delivered(sent);
+                if lost > 0 {
+                    ctx.give_up(lost, reason, why);
+                }
+            } else {
+                ctx.out.sent.inc_by(sent);
+                if lost > 0 {
+                    ctx.out.failures.inc();
+                    ctx.out.dropped(lost, reason, why);
+                }
+            }
+        };
         events.sort_by_key(|e| e.0);
         let mut input = Vec::with_capacity(events.len());
         for (ts, msg) in events {
             match InputLogEvent::builder().timestamp(ts).message(msg).build() {
                 Ok(e) => input.push(e),
-                Err(e) => tracing::warn!(output = ctx.name, "bad log event: {e}"),
+                Err(e) => tracing::warn!("{} output: bad log event: {e}", ctx.name),
             }
         }
-        let n = input.len() as u64;
         let mut attempt = 0u32;
         loop {
             let err = if !self.ready {
@@ -152,57 +164,85 @@ impl Writer {
                     }
                     match req.send().await {
                         Ok(out) => {
-                            if let Some(rej) = out.rejected_log_events_info() {
-                                tracing::warn!(output = ctx.name, "events rejected: {rej:?}");
-                            }
-                            ctx.sent.inc_by(n);
-                            return true;
+                            let rejected = out
+                                .rejected_log_events_info()
+                                .map_or(0, |r| rejected_count(r, n));
+                            let why = format!("{:?}", out.rejected_log_events_info());
+                            finish(ctx, n - rejected, rejected, Reason::Rejected, &why);
+                            return;
                         }
                         Err(e) => {
                             let code = e.code().unwrap_or("");
                             if code == "DataAlreadyAcceptedException" {
-                                ctx.sent.inc_by(n);
-                                return true;
+                                finish(ctx, n, 0, Reason::Rejected, "");
+                                return;
                             }
                             if code == "ResourceNotFoundException" {
                                 self.ready = false;
                             }
                             if code == "InvalidParameterException" {
-                                tracing::warn!(
-                                    output = ctx.name,
-                                    "batch of {n} rejected: {}",
-                                    describe(&e)
-                                );
-                                ctx.give_up(n);
-                                return false;
+                                let why = format!("PutLogEvents: {}", describe(&e));
+                                finish(ctx, 0, n, Reason::Rejected, &why);
+                                return;
                             }
                             format!("PutLogEvents: {}", describe(&e))
                         }
                     }
                 }
             };
-            if attempt >= self.retries {
-                tracing::warn!(
-                    output = ctx.name,
-                    "dropping {n} events after {} attempts: {err}",
-                    attempt + 1
-                );
-                ctx.give_up(n);
-                return false;
+            if !ctx.retry_wait(&mut attempt, &err).await {
+                let why = format!("{} attempts, last: {err}", attempt + 1);
+                finish(ctx, 0, n, Reason::GaveUp, &why);
+                return;
             }
-            tracing::debug!(output = ctx.name, "retrying: {err}");
-            ctx.retries.inc();
-            tokio::time::sleep(backoff(self.backoff_ms, attempt)).await;
-            attempt += 1;
         }
     }
 }
 
-fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(e: &E) -> String {
+/// Events of a sorted batch that the service refused (too old, expired, too new).
+fn rejected_count(r: &aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo, n: u64) -> u64 {
+    let old = [
+        r.too_old_log_event_end_index(),
+        r.expired_log_event_end_index(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|i| i as u64 + 1)
+    .max()
+    .unwrap_or(0);
+    let new = r
+        .too_new_log_event_start_index()
+        .map_or(0, |i| n.saturating_sub(i as u64));
+    (old + new).min(n)
+}
+
+/// CloudWatch accepts events from the last 14 days up to 2 hours ahead; an
+/// alert outside that window (a replayed capture, a skewed clock) is sent with
+/// the current time instead of being refused. Its own time stays in the message.
+pub fn accepted_timestamp(ts_ms: i64, now_ms: i64) -> (i64, bool) {
+    const MARGIN: i64 = 10 * 60 * 1000;
+    let oldest = now_ms - 14 * 24 * 3600 * 1000 + MARGIN;
+    let newest = now_ms + 2 * 3600 * 1000 - MARGIN;
+    if ts_ms < oldest || ts_ms > newest {
+        (now_ms, true)
+    } else {
+        (ts_ms, false)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn describe<E: ProvideErrorMetadata + std::error::Error>(e: &E) -> String {
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
-        _ => format!("{e:?}"),
+        // No service error (connection refused, timeout): the cause chain says what happened.
+        _ => super::error_chain(e),
     }
 }
 
@@ -264,6 +304,7 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: W
     let max_bytes = cfg.batch_max_bytes.min(1_048_576);
     let max_events = cfg.batch_max_events.clamp(1, 10_000);
     let mut batch = Batch::default();
+    let mut restamped = 0u64;
     loop {
         let deadline = batch
             .started
@@ -272,25 +313,35 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: W
             a = ctx.recv() => a,
             _ = sleep_until_opt(deadline) => {
                 let ev = batch.take();
-                w.put(ev, &ctx).await;
+                w.put(ev, &mut ctx, true).await;
                 continue;
             }
         };
         let Some(a) = next else { break };
         let msg = clamp_message(ctx.fmt.line(&a));
-        let ts = (a.time_ns / 1_000_000) as i64;
+        let (ts, moved) = accepted_timestamp((a.time_ns / 1_000_000) as i64, now_ms());
+        if moved {
+            if restamped == 0 {
+                tracing::info!(
+                    "{} output: alerts older than 14 days (or over 2 hours ahead) are sent with the current time as their CloudWatch timestamp; their own time is in the message",
+                    ctx.name
+                );
+            }
+            restamped += 1;
+        }
         if !batch.fits(ts, msg.len(), max_events, max_bytes) {
+            // The new alert is taken but not in this batch: it is acknowledged with the next one.
             let ev = batch.take();
-            w.put(ev, &ctx).await;
+            w.put(ev, &mut ctx, true).await;
         }
         batch.push(ts, msg);
         if batch.events.len() >= max_events {
             let ev = batch.take();
-            w.put(ev, &ctx).await;
+            w.put(ev, &mut ctx, true).await;
         }
     }
     let ev = batch.take();
-    w.put(ev, &ctx).await;
+    w.put(ev, &mut ctx, true).await;
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
@@ -327,20 +378,23 @@ pub async fn run_metrics(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, 
     loop {
         tokio::select! {
             a = ctx.recv() => match a {
-                Some(a) => *counts.entry((a.rule.clone(), a.priority.as_str())).or_default() += 1,
+                Some(a) => {
+                    *counts.entry((a.rule.clone(), a.priority.as_str())).or_default() += 1;
+                    ctx.absorbed(1);
+                }
                 None => break,
             },
-            _ = tick.tick() => flush_counts(&mut counts, &cfg, &mut w, &ctx).await,
+            _ = tick.tick() => flush_counts(&mut counts, &cfg, &mut w, &mut ctx).await,
         }
     }
-    flush_counts(&mut counts, &cfg, &mut w, &ctx).await;
+    flush_counts(&mut counts, &cfg, &mut w, &mut ctx).await;
 }
 
 async fn flush_counts(
     counts: &mut BTreeMap<(String, &'static str), u64>,
     cfg: &saker_config::CloudwatchOutput,
     w: &mut Writer,
-    ctx: &SinkCtx,
+    ctx: &mut SinkCtx,
 ) {
     if counts.is_empty() {
         return;
@@ -360,7 +414,7 @@ async fn flush_counts(
         .collect();
     // Thousands of distinct rules still fit in a few calls.
     for chunk in events.chunks(5000) {
-        w.put(chunk.to_vec(), ctx).await;
+        w.put(chunk.to_vec(), ctx, false).await;
     }
 }
 

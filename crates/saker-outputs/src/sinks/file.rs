@@ -5,13 +5,58 @@ use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
 use super::SinkCtx;
+use crate::report::Reason;
 
+/// Opens for appending. O_NOFOLLOW: a symlink planted where the file should be
+/// (say by a process that can write the log directory) is refused, never
+/// followed to a file the attacker picked.
 async fn open(path: &str) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .await
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("{path} is a symbolic link; refusing to follow it"),
+                )
+            } else {
+                e
+            }
+        })
+}
+
+/// A write cut short (ENOSPC, EDQUOT, EFBIG) leaves part of a line, and the
+/// next alert would be glued to it: cut the file after its last newline.
+async fn cut_torn_line(path: &str) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .await?;
+    let len = f.metadata().await?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(std::io::SeekFrom::Start(start)).await?;
+        f.read_exact(chunk).await?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        f.set_len(end).await?;
+    }
+    Ok(())
 }
 
 /// `reopen` set (SIGUSR1 in Falco) makes a kept file be closed and opened
@@ -53,13 +98,20 @@ pub async fn run(
         .await;
         ctx.check_slow(t0);
         match res {
-            Ok(()) => {
-                ctx.sent.inc();
-            }
+            Ok(()) => ctx.delivered(1),
             Err(e) => {
-                tracing::warn!(output = ctx.name, file = %cfg.filename, "write failed: {e}");
                 kept = None;
-                ctx.give_up(1);
+                if let Err(e2) = cut_torn_line(&cfg.filename).await {
+                    tracing::warn!(
+                        "{} output: cannot remove a partly written line: {e2}",
+                        ctx.name
+                    );
+                }
+                ctx.give_up(
+                    1,
+                    Reason::GaveUp,
+                    &format!("write to {} failed: {e}", cfg.filename),
+                );
             }
         }
     }

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
-use super::{backoff, SinkCtx};
+use std::error::Error as _;
+
+use super::{error_chain, SinkCtx};
+use crate::report::Reason;
 use crate::OutputsError;
 
 /// Builds the client from `http_output` (CA file, mTLS, headers, insecure).
@@ -77,29 +80,31 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
                 Ok(r) if r.status().is_success() => {
                     if cfg.echo {
                         if let Ok(t) = r.text().await {
-                            tracing::info!(output = ctx.name, "response: {t}");
+                            tracing::info!("{} output: response: {t}", ctx.name);
                         }
                     }
-                    ctx.sent.inc();
+                    ctx.delivered(1);
                     break;
                 }
                 // A 4xx other than 408/429 will not get better by retrying.
                 Ok(r) if r.status().is_client_error() && r.status() != 408 && r.status() != 429 => {
-                    tracing::warn!(output = ctx.name, status = %r.status(), "alert rejected");
-                    ctx.give_up(1);
+                    let why = format!("{} answered {}", cfg.url, r.status());
+                    ctx.give_up(1, Reason::Rejected, &why);
                     break;
                 }
-                Ok(r) => format!("status {}", r.status()),
-                Err(e) => e.to_string(),
+                Ok(r) => format!("{} answered {}", cfg.url, r.status()),
+                // reqwest's top-level text is vague ("error sending request for url"); the causes say why.
+                Err(e) => format!(
+                    "POST {}: {}",
+                    cfg.url,
+                    e.source().map_or_else(|| e.to_string(), error_chain)
+                ),
             };
-            if attempt >= cfg.retries {
-                tracing::warn!(output = ctx.name, url = %cfg.url, "giving up after {} attempts: {err}", attempt + 1);
-                ctx.give_up(1);
+            if !ctx.retry_wait(&mut attempt, &err).await {
+                let why = format!("{} attempts, last: {err}", attempt + 1);
+                ctx.give_up(1, Reason::GaveUp, &why);
                 break;
             }
-            ctx.retries.inc();
-            tokio::time::sleep(backoff(cfg.backoff_ms, attempt)).await;
-            attempt += 1;
         }
     }
 }

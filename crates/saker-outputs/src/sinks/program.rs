@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 
 use super::SinkCtx;
+use crate::report::Reason;
 
 fn spawn(program: &str) -> std::io::Result<(Child, ChildStdin)> {
     let mut child = Command::new("/bin/sh")
@@ -68,13 +69,8 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::ProgramOutput) {
         };
         ctx.check_slow(t0);
         match res {
-            Ok(()) => {
-                ctx.sent.inc();
-            }
-            Err(e) => {
-                tracing::warn!(output = ctx.name, "program output failed: {e}");
-                ctx.give_up(1);
-            }
+            Ok(()) => ctx.delivered(1),
+            Err(e) => ctx.give_up(1, Reason::GaveUp, &format!("program failed: {e}")),
         }
     }
     if let Some((mut c, stdin)) = kept {

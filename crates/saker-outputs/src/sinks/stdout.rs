@@ -3,6 +3,7 @@
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::SinkCtx;
+use crate::report::Reason;
 
 pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: bool) {
     while let Some(a) = ctx.recv().await {
@@ -19,13 +20,8 @@ pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: 
         .await;
         ctx.check_slow(t0);
         match res {
-            Ok(()) => {
-                ctx.sent.inc();
-            }
-            Err(e) => {
-                tracing::warn!(output = ctx.name, "write failed: {e}");
-                ctx.give_up(1);
-            }
+            Ok(()) => ctx.delivered(1),
+            Err(e) => ctx.give_up(1, Reason::GaveUp, &format!("write failed: {e}")),
         }
     }
     let _ = out.flush().await;

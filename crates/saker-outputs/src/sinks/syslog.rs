@@ -5,6 +5,7 @@ use tokio::net::UnixDatagram;
 
 use super::SinkCtx;
 use crate::format::civil;
+use crate::report::Reason;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -53,14 +54,15 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::SyslogOutput) {
         .await;
         ctx.check_slow(t0);
         match res {
-            Ok(()) => {
-                ctx.sent.inc();
-            }
+            Ok(()) => ctx.delivered(1),
             Err(e) => {
-                tracing::warn!(output = ctx.name, path = %cfg.path.display(), "send failed: {e}");
                 // Reconnect next time: the daemon may have restarted.
                 sock = None;
-                ctx.give_up(1);
+                ctx.give_up(
+                    1,
+                    Reason::GaveUp,
+                    &format!("send to {} failed: {e}", cfg.path.display()),
+                );
             }
         }
     }

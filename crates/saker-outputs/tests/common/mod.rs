@@ -1,5 +1,8 @@
 #![allow(dead_code)]
 
+pub mod logs;
+pub mod moto;
+
 use saker_rules::{Alert, OutputValue, Priority};
 
 pub fn alert(i: u64, rule: &str, priority: Priority) -> Alert {

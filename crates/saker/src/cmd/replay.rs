@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use saker_capture::Reader;
@@ -136,7 +135,8 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    outputs.shutdown(Duration::from_secs(10));
+    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     eprint!("{}", det.stats.summary());
+    eprint!("{report}");
     Ok(0)
 }

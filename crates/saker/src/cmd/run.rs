@@ -381,7 +381,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
-    outputs.shutdown(Duration::from_secs(5));
+    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     tracing::info!(
         "stopped. Syscall events: {} seen, {} dropped, {} processed",
@@ -391,6 +391,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     );
     eprint!("{}", det.stats.summary());
     eprint!("{}", ticker.drop_summary());
+    eprint!("{report}");
     Ok(exit_code)
 }
 

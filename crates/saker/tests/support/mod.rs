@@ -5,6 +5,8 @@
 //! a unique token (it appears in the parent command line of the processes the tests start).
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

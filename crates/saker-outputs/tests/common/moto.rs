@@ -1,0 +1,80 @@
+//! A real moto server (the AWS emulator) on loopback, stoppable and restartable on its port.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Moto {
+    /// Starts moto on a free port.
+    pub fn start() -> Moto {
+        Moto::start_on(super::free_port())
+    }
+
+    pub fn start_on(port: u16) -> Moto {
+        let p = port.to_string();
+        // The console script if it is on PATH, else the module (pip may put scripts elsewhere).
+        let child = Command::new("moto_server")
+            .args(["-p", &p])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .or_else(|_| {
+                Command::new("python3")
+                    .args(["-m", "moto.server", "-p", &p])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            })
+            .expect("moto is not installed: pip install 'moto[server]'");
+        let m = Moto {
+            child: Some(child),
+            port,
+        };
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        m
+    }
+
+    /// Kills the server (its state is lost, as with a real endpoint that was replaced).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "moto did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut m = Moto::start_on(self.port);
+        self.child = m.child.take();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn dummy_credentials() {
+    // Every test sets the same values, so concurrent setting is harmless.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
