@@ -376,6 +376,9 @@ fn falco_values_refused_or_checked() {
     assert!(e.to_string().contains("shorter than 100ms"));
     let e = load_str("log_level: verbose\n", &[]).unwrap_err();
     assert!(e.to_string().contains("Unknown log level 'verbose'"));
+}
+
+#[test]
 fn shutdown_timeout_and_spool_keys() {
     use std::time::Duration;
     let c = load_str("", &[]).unwrap().config;
