@@ -341,6 +341,8 @@ impl Reader {
     }
 
     /// The next record, or `None` when everything written so far was read.
+    // Not an Iterator: each call can fail with an io::Error the caller retries on.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<Record>> {
         loop {
             let (wseg, woff) = {
