@@ -470,7 +470,9 @@ fn output_errors_reach_stderr() {
     let err = text(&o.stderr);
     assert!(
         err.lines()
-            .any(|l| l.starts_with("saker: warning: ") && l.contains("output=http")),
+            .any(|l| l.starts_with("saker: error: http output: ")
+                && l.contains("dropped (delivery failed)")
+                && l.contains("Connection refused")),
         "a refused connection must be logged: {err}"
     );
 }
