@@ -759,6 +759,8 @@ def test_grafana_dashboard_queries_all_have_data_from_saker(tmp_path):
         [
             "-o", "webserver.enabled=true", "-o", f"webserver.listen_port={port}",
             "-o", "webserver.prometheus_metrics_enabled=true", "-o", "metrics.enabled=true",
+            # The dashboard's per-CPU panel needs Falco's opt-in per-CPU counters.
+            "-o", "metrics.kernel_event_counters_per_cpu_enabled=true",
         ],
         act,
     )

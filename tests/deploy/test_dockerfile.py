@@ -149,7 +149,7 @@ def test_build_script_builds_the_release_binary():
     binary = target_dir() / "release" / "saker"
     assert binary.is_file()
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
-    assert version.returncode == 0 and version.stdout.startswith("saker "), version.stdout + version.stderr
+    assert version.returncode == 0 and version.stdout.startswith("Saker version: "), version.stdout + version.stderr
 
 
 def dpkg_package_of(path: str) -> str:
