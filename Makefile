@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SAKER := target/release/saker
 
-.PHONY: setup build run test test-unit lint bench fuzz fuzz-smoke
+.PHONY: setup build run test test-unit lint bench matrix fuzz fuzz-smoke
 
 setup:
 	./scripts/setup-debian.sh
@@ -19,6 +19,11 @@ test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
 	python3 -m pytest -q -p no:cacheprovider tests/deploy
 	$(MAKE) fuzz-smoke
+	python3 tests/kernel-matrix/matrix.py
+
+# Only the kernel matrix (5.10, 6.1, 6.12 under QEMU): KERNELS=6.1 ATTACH=tracepoint make matrix
+matrix: build
+	python3 tests/kernel-matrix/matrix.py --kernels $${KERNELS:-5.10,6.1,6.12} --attach $${ATTACH:-auto}
 
 # libFuzzer targets (fuzz/): a short run in `make test`, a long one in `make fuzz`.
 FUZZ_SMOKE_SECS ?= 20

@@ -25,11 +25,16 @@ DEFAULT_NAMESPACE = "saker"
 KIND_ORDER = [
     "Namespace",
     "ServiceAccount",
+    "Secret",
     "ConfigMap",
     "ClusterRole",
     "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
     "Service",
     "DaemonSet",
+    "Pod",
+    "Deployment",
 ]
 
 
@@ -57,15 +62,46 @@ def load_values(files: list[str | Path], sets: list[str] | None = None) -> dict[
     return values
 
 
+def _condition_holds(values: dict[str, Any], condition: str) -> bool:
+    """A dependency's `condition` (first path that is set wins, as in Helm); unset means enabled."""
+    for path in condition.split(","):
+        cur: Any = values
+        for key in path.strip().split("."):
+            if not isinstance(cur, dict) or key not in cur:
+                break
+            cur = cur[key]
+        else:
+            if isinstance(cur, bool):
+                return cur
+    return True
+
+
 def render(
     values: dict[str, Any] | None = None,
     *,
     name: str = DEFAULT_NAME,
     namespace: str = DEFAULT_NAMESPACE,
+    chart_dir: Path = CHART_DIR,
 ) -> dict[str, str]:
-    """Template path -> rendered text, NOTES.txt and empty templates included."""
-    with helm.Chart.load(CHART_DIR) as chart:
-        return chart.render(values=values or {}, name=name, namespace=namespace, is_install=True)
+    """Template path -> rendered text, NOTES.txt and empty templates included. Dependency charts
+    present under charts/ are rendered when their condition holds, as `helm template` does (the
+    SDK renders them all)."""
+    with helm.Chart.load(chart_dir) as chart:
+        rendered = chart.render(values=values or {}, name=name, namespace=namespace, is_install=True)
+        merged = chart.merge_values(values or {})
+        prefix = f"{chart.name}/charts/"
+        present = {d["name"] for d in chart.dependencies}
+        for dep in chart.metadata.get("dependencies") or []:
+            if dep.get("condition") and not _condition_holds(merged, dep["condition"]):
+                drop = f"{prefix}{dep.get('alias') or dep['name']}/"
+                rendered = {k: v for k, v in rendered.items() if not k.startswith(drop)}
+            elif dep["name"] not in present:
+                # Helm refuses the same way (it checks even disabled ones; this check is kinder).
+                raise helm.HelmError(
+                    f"found in Chart.yaml, but missing in charts/ directory: {dep['name']} "
+                    f"(run `helm dependency update {chart_dir}`)"
+                )
+        return rendered
 
 
 def _kind(doc: str) -> str:

@@ -20,6 +20,8 @@ APT_PKGS=(
   curl openssl time util-linux procps
   # syscall storms for benchmarks
   stress-ng
+  # the kernel matrix: Debian cloud kernels booted under QEMU with an initramfs
+  qemu-system-x86 cpio xz-utils
   # TLS for the HTTP/CloudWatch outputs
   libssl-dev ca-certificates
   python3 python3-pip

@@ -30,11 +30,13 @@ fn main() {
         }
         std::fs::write(&vmlinux, dump.stdout).expect("write vmlinux.h");
     }
-    let obj = out.join("probe.bpf.o");
-    libbpf_cargo::SkeletonBuilder::new()
-        .source(bpf_dir.join("probe.bpf.c"))
-        .obj(&obj)
-        .clang_args([
+    // Two objects from one source: "modern" (6.2+: direct BTF loads, bpf_loop)
+    // and "core" (5.8+: probe reads, bounded loops). See bpf/compat.h.
+    for (obj, defines) in [
+        ("probe.bpf.o", &["-DSAKER_MODERN"][..]),
+        ("probe_core.bpf.o", &[][..]),
+    ] {
+        let mut args: Vec<std::ffi::OsString> = vec![
             "-I".into(),
             out.clone().into_os_string(),
             "-I".into(),
@@ -42,12 +44,19 @@ fn main() {
             "-O2".into(),
             "-g".into(),
             "-Wno-unused-function".into(),
-        ])
-        .build()
-        .unwrap_or_else(|e| panic!("compiling the eBPF probe: {e:#}"));
+        ];
+        args.extend(defines.iter().map(|d| d.into()));
+        libbpf_cargo::SkeletonBuilder::new()
+            .source(bpf_dir.join("probe.bpf.c"))
+            .obj(out.join(obj))
+            .clang_args(args)
+            .build()
+            .unwrap_or_else(|e| panic!("compiling the eBPF probe ({obj}): {e:#}"));
+    }
     for f in [
         "probe.bpf.c",
         "common.h",
+        "compat.h",
         "task.h",
         "proc.h",
         "simple.h",

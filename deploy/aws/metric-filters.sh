@@ -5,9 +5,9 @@
 #   TerminalShellInContainer   the tutorial's kubectl-exec test rule
 #   CriticalAlerts             Emergency, Alert and Critical priorities
 #
-#   LOG_GROUP=/aws/saker/alerts AWS_REGION=us-east-1 deploy/aws/metric-filters.sh
+#   LOG_GROUP=falco AWS_REGION=us-east-1 deploy/aws/metric-filters.sh
 set -euo pipefail
-LOG_GROUP="${LOG_GROUP:-/aws/saker/alerts}"
+LOG_GROUP="${LOG_GROUP:-falco}"
 
 aws logs create-log-group --log-group-name "$LOG_GROUP" 2>/dev/null || true
 aws logs put-retention-policy --log-group-name "$LOG_GROUP" --retention-in-days 30

@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# The shared fixtures sit beside the checkout (`../shared`), here and in CI.
+SHARED = REPO.parent / "shared"
 DEPLOY = REPO / "deploy"
 HERE = Path(__file__).resolve().parent
 CUSTOM_RULES_VALUES = HERE / "values-custom-rules.yaml"
@@ -37,6 +39,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def shared(rel: str) -> Path:
+    """A file under ../shared; its absence fails the test (CI has it), never skips it."""
+    path = SHARED / rel
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the shared fixtures belong beside the checkout as ../shared")
+    return path
 
 
 def render_docs(values: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
@@ -64,7 +74,7 @@ def kinds(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return find(docs, "DaemonSet")["spec"]["template"]["spec"]
+    return controller(docs)["spec"]["template"]["spec"]
 
 
 def saker_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,8 +83,10 @@ def saker_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def saker_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    cm = find(docs, "ConfigMap", "saker")
-    return yaml.safe_load(cm["data"]["saker.yaml"])
+    """saker.yaml as the chart renders it (the ConfigMap named after the release)."""
+    cms = [d for d in docs if d["kind"] == "ConfigMap" and "saker.yaml" in (d.get("data") or {})]
+    assert len(cms) == 1, [d["metadata"]["name"] for d in docs]
+    return yaml.safe_load(cms[0]["data"]["saker.yaml"])
 
 
 def kubernetes_validate(path: Path, version: str) -> tuple[int, str]:
@@ -92,6 +104,25 @@ def validated_resources(output: str) -> set[str]:
     return set(re.findall(r"passed for resource (\S+) against", output))
 
 
+def live_skip_reason() -> str | None:
+    """Why `saker run` cannot load its probe here: only missing root or BTF count (as in the
+    crates' live tests)."""
+    if os.geteuid() != 0:
+        return f"not running as root (euid {os.geteuid()})"
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        return "kernel has no BTF (/sys/kernel/btf/vmlinux missing)"
+    return None
+
+
+def require_live() -> None:
+    """Skips a live test where the probe cannot load; in CI (root, BTF) that is a failure."""
+    why = live_skip_reason()
+    if why is not None:
+        if in_ci():
+            pytest.fail(f"live test cannot run in CI: {why}")
+        pytest.skip(why)
+
+
 def saker_bin() -> Path:
     """target/release/saker (built by `make test` before the tests run; $CARGO_TARGET_DIR is
     honoured), or $SAKER_BIN. Skips only outside CI when the binary is absent; in CI its absence
@@ -103,3 +134,96 @@ def saker_bin() -> Path:
             pytest.fail(f"{path} is missing in CI: `make test` builds it before the tests")
         pytest.skip(f"{path} not built yet (run `cargo build --release -p saker`)")
     return path
+
+
+def run_live(args: list[str], act: Any, *, timeout: float = 120) -> tuple[list[dict[str, Any]], str]:
+    """`saker run ARGS -o json_output=true`: waits for `saker: started`, calls act(), lets events
+    drain, stops Saker with SIGINT. Returns (alerts, stderr)."""
+    import json
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [str(saker_bin()), "run", "-o", "json_output=true", "-o", "webserver.enabled=false", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = threading.Event()
+    err_lines: list[str] = []
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.append(line)
+            if "saker: started" in line:
+                started.set()
+
+    out: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        out.extend(proc.stdout)
+
+    threads = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not started.wait(0.2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail("saker run did not start:\n" + "".join(err_lines[-30:]))
+    try:
+        act()
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for t in threads:
+        t.join(timeout=10)
+    alerts = [json.loads(line) for line in out if line.startswith("{")]
+    return alerts, "".join(err_lines)
+
+
+def chart_with_dependencies(tmp_path: Path) -> Path:
+    """A copy of the chart with the falcosidekick chart from ../shared under charts/, as
+    `helm dependency update` leaves it (the sidekick chart is never committed)."""
+    dest = tmp_path / "chart" / "saker"
+    shutil.copytree(chart.CHART_DIR, dest)
+    shutil.copytree(shared("falco-chart/falcosidekick"), dest / "charts" / "falcosidekick")
+    return dest
+
+
+def falco_values() -> dict[str, Any]:
+    """Falco's chart's own values.yaml, as a user's values file."""
+    return chart.load_values([shared("falco-chart/falco-values.yaml")])
+
+
+def falco_value_paths() -> list[str]:
+    """The value paths of Falco's chart: keys to three levels, falco.* (falco.yaml) aside."""
+    tree = yaml.safe_load(shared("falco-chart/falco-values.yaml").read_text())
+
+    def walk(d: dict[str, Any], prefix: str, depth: int) -> list[str]:
+        out = []
+        for k, v in d.items():
+            path = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict) and v and depth < 2:
+                out += walk(v, path, depth + 1)
+            else:
+                out.append(path)
+        return out
+
+    return [p for p in walk(tree, "", 0) if not p.startswith("falco.")]
+
+
+def controller(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    hits = [d for d in docs if d["kind"] in ("DaemonSet", "Deployment")]
+    assert len(hits) == 1, kinds(docs)
+    return hits[0]

@@ -30,7 +30,8 @@ def mounts_by_path(docs):
 
 def test_default_render_has_exactly_the_agent_objects():
     docs = render_docs()
-    assert sorted(kinds(docs)) == ["ConfigMap", "DaemonSet", "ServiceAccount"]
+    assert sorted(kinds(docs)) == ["ConfigMap", "ConfigMap", "DaemonSet", "ServiceAccount"]
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"} == {"saker", "saker-falcoctl"}
     ds = find(docs, "DaemonSet")
     assert ds["metadata"]["namespace"] == "saker"
     assert ds["spec"]["selector"]["matchLabels"] == {
@@ -105,7 +106,7 @@ def test_socket_directories_follow_the_enabled_engines():
     assert engines["podman"]["enabled"] is False
 
     docs = render_docs({"collectors": {"enabled": False}})
-    assert sorted(mounts_by_path(docs)) == ["/etc/saker/saker.yaml", "/host/etc", "/host/proc", "/sys/kernel"]
+    assert sorted(mounts_by_path(docs)) == ["/etc/falco", "/etc/saker/saker.yaml", "/host/etc", "/host/proc", "/sys/kernel"]
     assert saker_config(docs)["container_engines"] == {}
 
 
@@ -153,12 +154,12 @@ def test_custom_rules_configmap_holds_the_values_text_and_is_mounted_as_rules_d(
     cm = find(docs, "ConfigMap", "saker-rules")
     assert cm["data"] == {"rules-custom.yaml": text}
 
-    mount, volume = mounts_by_path(docs)["/etc/saker/rules.d"]
+    mount, volume = mounts_by_path(docs)["/etc/falco/rules.d"]
     assert mount["readOnly"] is True
     assert volume["configMap"]["name"] == "saker-rules"
     # rules_files loads the directory after the default rules, like Falco's chart.
     rules_files = saker_config(docs)["rules_files"]
-    assert rules_files.index("/etc/saker/saker_rules.yaml") < rules_files.index("/etc/saker/rules.d")
+    assert rules_files.index("/etc/falco/falco_rules.yaml") < rules_files.index("/etc/falco/rules.d")
 
 
 def test_custom_rules_keep_every_file_byte_for_byte():
@@ -174,7 +175,7 @@ def test_custom_rules_keep_every_file_byte_for_byte():
 def test_no_rules_configmap_or_mount_without_custom_rules():
     docs = render_docs()
     assert not [d for d in docs if d["metadata"]["name"] == "saker-rules"]
-    assert "/etc/saker/rules.d" not in mounts_by_path(docs)
+    assert "/etc/falco/rules.d" not in mounts_by_path(docs)
 
 
 def pod_annotations(values=None):
@@ -201,12 +202,14 @@ def test_checksum_annotations_roll_pods_when_rules_or_config_change():
 
 def test_saker_yaml_defaults_use_falco_key_names():
     cfg = saker_config(render_docs())
-    assert cfg["rules_files"] == ["/etc/saker/saker_rules.yaml", "/etc/saker/rules.d"]
+    # Falco's chart's list, honoured as given: falcoctl fills /etc/falco.
+    assert cfg["rules_files"] == ["/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml", "/etc/falco/rules.d"]
+    assert "builtinRules" not in cfg, "a chart-only value must not reach saker.yaml"
     assert cfg["json_output"] is True
     assert cfg["json_include_output_property"] is True
     assert cfg["stdout_output"] == {"enabled": True}
     assert cfg["http_output"]["enabled"] is False
-    assert cfg["cloudwatch_output"] == {"enabled": False, "log_group": "/aws/saker/alerts", "log_stream": "", "region": ""}
+    assert cfg["cloudwatch_output"] == {"enabled": False, "log_group": "falco", "log_stream": "", "region": ""}
     assert cfg["webserver"]["listen_port"] == 8765
     assert cfg["webserver"]["listen_address"] == "0.0.0.0"
     assert cfg["webserver"]["prometheus_metrics_enabled"] is False
@@ -222,11 +225,8 @@ def test_falco_values_are_merged_over_saker_values():
     cfg = saker_config(render_docs({"falco": falco}))
     assert cfg["json_output"] is False, "an explicit false must win over the saker default"
     assert cfg["priority"] == "notice"
-    assert cfg["rules_files"] == [
-        "/etc/saker/saker_rules.yaml",
-        "/etc/saker/saker_rules.local.yaml",
-        "/etc/saker/rules.d",
-    ]
+    # Honoured as given: no renaming of Falco's paths.
+    assert cfg["rules_files"] == falco["rules_files"]
     # Nested maps merge key by key: the saker defaults not named stay.
     assert cfg["http_output"] == {
         "enabled": True,
@@ -316,21 +316,30 @@ def test_cloudwatch_output_gets_one_log_stream_per_node():
     assert saker_container(docs)["args"] == ["run", "-c", "/etc/saker/saker.yaml"]
 
 
+DRIVER_KIND_MESSAGE = (
+    "is not supported: Saker has neither a kernel module nor the legacy eBPF probe, only its CO-RE eBPF "
+    "probe; use driver.kind=modern_ebpf (or auto)"
+)
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"driver": {"kind": "kmod"}}, "Saker has no kernel module"),
-        ({"driver": {"kind": "module"}}, "Saker has no kernel module"),
-        ({"driver": {"enabled": False}}, "needs its eBPF probe"),
-        ({"controller": {"kind": "deployment"}}, "must run on every node"),
+        ({"driver": {"kind": "kmod"}}, "driver.kind=kmod " + DRIVER_KIND_MESSAGE),
+        ({"driver": {"kind": "module"}}, "driver.kind=module " + DRIVER_KIND_MESSAGE),
+        ({"driver": {"kind": "ebpf"}}, "driver.kind=ebpf " + DRIVER_KIND_MESSAGE),
+        ({"driver": {"kind": "gvisor"}}, "driver.kind=gvisor " + DRIVER_KIND_MESSAGE),
+        ({"driver": {"enabled": False}}, "driver.enabled=false is not supported: Saker needs its eBPF probe"),
+        ({"controller": {"kind": "statefulset"}}, "controller.kind=statefulset is not supported: use daemonset or deployment"),
     ],
 )
 def test_unsupported_values_fail_the_render_with_a_reason(values, message):
-    with pytest.raises(helm.HelmError, match=message):
+    with pytest.raises(helm.HelmError) as err:
         render_docs(values)
+    assert message in str(err.value)
 
 
-@pytest.mark.parametrize("kind", ["modern_ebpf", "modern-bpf", "ebpf", "auto"])
+@pytest.mark.parametrize("kind", ["modern_ebpf", "modern-bpf", "auto"])
 def test_falco_ebpf_driver_kinds_are_accepted(kind):
     assert "DaemonSet" in kinds(render_docs({"driver": {"kind": kind}}))
 
@@ -353,16 +362,18 @@ def test_set_file_puts_a_rules_file_into_rules_d_unchanged():
     values, text = example_rules_values()
     docs = render_docs(values)
     assert find(docs, "ConfigMap", "saker-rules")["data"] == {"rules-custom.yaml": text}
-    assert "/etc/saker/rules.d" in mounts_by_path(docs)
+    assert "/etc/falco/rules.d" in mounts_by_path(docs)
 
 
 def test_notes_tell_what_was_installed():
     notes = chart.render({"customRules": {"b.yaml": "[]", "a.yaml": "[]"}, "metrics": {"enabled": True}})["saker/templates/NOTES.txt"]
     assert "kubectl exec -it nginx -- sh" in notes
-    assert "Custom rules loaded from /etc/saker/rules.d: a.yaml, b.yaml" in notes
+    assert "Custom rules loaded from /etc/falco/rules.d: a.yaml, b.yaml" in notes
+    assert "Rules: /etc/falco/falco_rules.yaml, /etc/falco/falco_rules.local.yaml, /etc/falco/rules.d" in notes
+    assert "WARNING" not in notes
     assert "service saker-metrics" in notes
     assert "CloudWatch" not in notes
     notes = chart.render({"saker": {"cloudwatch_output": {"enabled": True}}})["saker/templates/NOTES.txt"]
-    assert "log group /aws/saker/alerts" in notes
+    assert "log group falco" in notes
     # A values file that removes the section altogether still renders.
     assert "CloudWatch" not in chart.render({"saker": {"cloudwatch_output": None}})["saker/templates/NOTES.txt"]

@@ -75,8 +75,10 @@ def test_fluent_bit_manifest_passes_kubernetes_validate_strict(version):
 def test_fluent_bit_tails_exactly_the_saker_containers():
     tail = section("INPUT", "tail")
     (pattern,) = tail["path"]
-    # kubelet's file name: <pod>_<namespace>_<container>-<container id>.log, for the chart's defaults.
-    ds = find(render_docs(), "DaemonSet")
+    # kubelet's file name: <pod>_<namespace>_<container>-<container id>.log, for the release
+    # docs/eks.md installs (the tutorials' "falco" in namespace "falco").
+    docs = render_docs(name="falco", namespace="falco")
+    ds = find(docs, "DaemonSet")
     ns = ds["metadata"]["namespace"]
     container = ds["spec"]["template"]["spec"]["containers"][0]["name"]
     cid = "0123456789abcdef" * 4
@@ -86,6 +88,9 @@ def test_fluent_bit_tails_exactly_the_saker_containers():
         f"/var/log/containers/nginx_default_nginx-{cid}.log",
         f"/var/log/containers/saker-fluent-bit-abcde_amazon-cloudwatch_fluent-bit-{cid}.log",
         f"/var/log/containers/{ds['metadata']['name']}-x7k2p_{ns}_sidecar-{cid}.log",
+        # The chart's falcoctl follower and a Falcosidekick pod of the same release.
+        f"/var/log/containers/{ds['metadata']['name']}-x7k2p_{ns}_falcoctl-artifact-follow-{cid}.log",
+        f"/var/log/containers/{ds['metadata']['name']}-falcosidekick-5d9c_{ns}_falcosidekick-{cid}.log",
     ]:
         assert not fnmatch.fnmatch(other, pattern), other
     assert "cri" in tail["multiline.parser"][0]
@@ -108,7 +113,9 @@ def test_fluent_bit_keeps_only_alert_json_from_stdout():
 
 def test_fluent_bit_output_matches_the_chart_log_group_and_sends_the_raw_alert():
     out = section("OUTPUT", "cloudwatch_logs")
-    assert out["log_group_name"] == [saker_config(render_docs())["cloudwatch_output"]["log_group"]]
+    # The Falco-on-EKS tutorials' group and stream; the native output defaults to the same group.
+    assert out["log_group_name"] == ["falco"] == [saker_config(render_docs())["cloudwatch_output"]["log_group"]]
+    assert out["log_stream_name"] == ["alerts"]
     # Only the alert line is sent, so metric filters see the same JSON as with the native output.
     assert out["log_key"] == ["log"]
     assert out["auto_create_group"] == ["true"]
@@ -154,9 +161,13 @@ def test_iam_policy_covers_both_shipping_options():
         acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         actions |= set(acts)
         if any(a.startswith("logs:") for a in acts):
-            group_arn = "arn:aws:logs:us-east-1:111122223333:log-group:/aws/saker/alerts"
-            assert any(fnmatch.fnmatch(group_arn, r) for r in st["Resource"])
-            assert any(fnmatch.fnmatch(group_arn + ":log-stream:ip-10-0-1-23", r) for r in st["Resource"])
+            for group_arn in (
+                "arn:aws:logs:us-east-1:111122223333:log-group:falco",
+                "arn:aws:logs:us-east-1:111122223333:log-group:/aws/saker/alerts",
+            ):
+                assert any(fnmatch.fnmatch(group_arn, r) for r in st["Resource"])
+                assert any(fnmatch.fnmatch(group_arn + ":log-stream:alerts", r) for r in st["Resource"])
+            assert not any(fnmatch.fnmatch("arn:aws:logs:us-east-1:1:log-group:falcon", r) for r in st["Resource"])
             assert not any(fnmatch.fnmatch("arn:aws:logs:us-east-1:1:log-group:/other", r) for r in st["Resource"])
     assert actions == {
         "logs:CreateLogGroup",
@@ -211,7 +222,7 @@ def test_metric_filter_script_creates_the_cfn_filters(moto_endpoint):
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_REGION="us-east-1",
-        LOG_GROUP="/aws/saker/alerts",
+        LOG_GROUP="falco",
     )
     env.pop("AWS_PROFILE", None)
     proc = subprocess.run([str(SCRIPT)], capture_output=True, text=True, env=env, check=False, timeout=120)
@@ -221,7 +232,7 @@ def test_metric_filter_script_creates_the_cfn_filters(moto_endpoint):
         "import boto3, json, sys\n"
         "logs = boto3.client('logs', endpoint_url=sys.argv[1])\n"
         "cw = boto3.client('cloudwatch', endpoint_url=sys.argv[1])\n"
-        "print(json.dumps({'filters': logs.describe_metric_filters(logGroupName='/aws/saker/alerts')['metricFilters'],"
+        "print(json.dumps({'filters': logs.describe_metric_filters(logGroupName='falco')['metricFilters'],"
         " 'alarms': [a['AlarmName'] for a in cw.describe_alarms()['MetricAlarms']]}, default=str))\n"
     )
     got = subprocess.run([sys.executable, "-c", query, moto_endpoint], capture_output=True, text=True, env=env, check=True)

@@ -120,12 +120,14 @@ def test_dockerfile_is_multi_stage_with_a_slim_non_root_runtime():
 
 
 def test_image_config_matches_the_chart_paths():
-    """The image's default saker.yaml loads the same files the chart's saker.yaml does."""
+    """Without the chart (no falcoctl), the image's saker.yaml loads the built-in ruleset the image
+    ships, the same file the chart's saker.builtinRules=saker puts in place of Falco's rules."""
     import yaml
     from conftest import render_docs, saker_config
 
     image_cfg = yaml.safe_load((DEPLOY / "saker.yaml").read_text())
-    assert image_cfg["rules_files"] == saker_config(render_docs())["rules_files"]
+    chart_cfg = saker_config(render_docs({"saker": {"builtinRules": "saker"}}))
+    assert image_cfg["rules_files"][0] == chart_cfg["rules_files"][0] == "/etc/saker/saker_rules.yaml"
     assert image_cfg["json_output"] is True
     assert image_cfg["webserver"]["listen_port"] == 8765
 
@@ -147,7 +149,7 @@ def test_build_script_builds_the_release_binary():
     binary = target_dir() / "release" / "saker"
     assert binary.is_file()
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
-    assert version.returncode == 0 and version.stdout.startswith("saker "), version.stdout + version.stderr
+    assert version.returncode == 0 and version.stdout.startswith("Saker version: "), version.stdout + version.stderr
 
 
 def dpkg_package_of(path: str) -> str:

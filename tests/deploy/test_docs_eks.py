@@ -60,10 +60,13 @@ def test_every_helm_command_in_the_guide_renders():
     for cmd in helm_cmds:
         assert "./deploy/helm/saker" in cmd
         assert (REPO / "deploy/helm/saker/Chart.yaml").is_file()
-        docs = render_docs(helm_values(cmd), namespace=cmd[cmd.index("-n" if "-n" in cmd else "--namespace") + 1])
-        assert find(docs, "DaemonSet")["metadata"]["namespace"] == "saker"
+        # The tutorials' release: `falco` in the namespace `falco`.
+        assert cmd[2] == "falco"
+        docs = render_docs(helm_values(cmd), name=cmd[2], namespace=cmd[cmd.index("-n" if "-n" in cmd else "--namespace") + 1])
+        assert find(docs, "DaemonSet")["metadata"]["namespace"] == "falco"
+        assert saker_config(docs)["json_output"] is True
 
-    option_a = render_docs(helm_values(helm_cmds[0]))
+    option_a = render_docs(helm_values(helm_cmds[0]), name="falco", namespace="falco")
     assert saker_container(option_a)["image"] == f"{SHELL_VARS['REGISTRY']}/saker:0.1.0"
     sa = find(option_a, "ServiceAccount")
     assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": SHELL_VARS["ROLE_ARN"]}
@@ -74,7 +77,7 @@ def test_every_helm_command_in_the_guide_renders():
     assert eksctl[eksctl.index("--name") + 1] == pod_spec(option_a)["serviceAccountName"]
     assert eksctl[eksctl.index("--namespace") + 1] == sa["metadata"]["namespace"]
 
-    option_b = render_docs(helm_values(helm_cmds[1]))
+    option_b = render_docs(helm_values(helm_cmds[1]), name="falco", namespace="falco")
     assert saker_config(option_b)["cloudwatch_output"]["enabled"] is False
     assert saker_config(option_b)["json_output"] is True
 
@@ -86,7 +89,7 @@ def test_the_guide_custom_rule_is_the_tested_values_file():
 
 
 def test_kubectl_selectors_and_fluent_bit_edits_match_the_manifests():
-    labels = find(render_docs(), "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    labels = find(render_docs(name="falco", namespace="falco"), "DaemonSet")["spec"]["template"]["metadata"]["labels"]
     for cmd in shell_commands():
         if cmd[:2] == ["kubectl", "logs"] and "-l" in cmd:
             key, value = cmd[cmd.index("-l") + 1].split("=")
@@ -101,3 +104,18 @@ def test_kubectl_selectors_and_fluent_bit_edits_match_the_manifests():
     for path in set(re.findall(r"`((?:deploy|tests|docs)/[\w./-]+)`", DOC.read_text())):
         assert (REPO / path).exists(), path
     assert os.access(DEPLOY / "aws" / "metric-filters.sh", os.X_OK)
+
+
+def test_the_guide_ships_to_the_tutorials_log_group_and_stream():
+    """Fluent Bit writes the group `falco`, stream `alerts`, as the Falco-on-EKS tutorials do; the
+    guide names them, the native output defaults to the same group, and the dependency step is
+    there before the first install."""
+    text = DOC.read_text()
+    manifest = (DEPLOY / "fluent-bit" / "fluent-bit.yaml").read_text()
+    assert re.search(r"log_group_name\s+falco\n", manifest) and re.search(r"log_stream_name\s+alerts\n", manifest)
+    assert "log group `falco`, stream `alerts`" in text
+    assert saker_config(render_docs())["cloudwatch_output"]["log_group"] == "falco"
+    cmds = shell_commands()
+    dep = cmds.index(["helm", "dependency", "update", "./deploy/helm/saker"])
+    first_install = next(i for i, c in enumerate(cmds) if c[:2] == ["helm", "install"])
+    assert dep < first_install

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, custom_rules_values, find, render_docs, saker_bin
+from conftest import REPO, custom_rules_values, find, render_docs, saker_bin, shared
 
 BROKEN_RULES = """\
 - rule: Uses a macro nobody defined
@@ -80,7 +80,6 @@ def test_example_rules_file_passed_with_set_file_loads(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-CAPTURE = Path("/work/shared/captures/cat_write.scap")
 
 
 def rendered_config(tmp_path: Path, values) -> Path:
@@ -99,15 +98,14 @@ def test_saker_reads_the_rendered_saker_yaml(tmp_path, values):
     """Every key the chart writes into saker.yaml is one Saker knows (the config loader warns
     about unknown keys): the chart and the config crate speak the same language. The only key
     Saker may not know yet is container_engines (runtime sockets, issue #7)."""
-    if not CAPTURE.is_file():
-        pytest.skip(f"{CAPTURE} not present")
+    capture = shared("captures/cat_write.scap")
     config = rendered_config(tmp_path, values)
     defaults = default_rules_file()
     assert defaults is not None
     proc = subprocess.run(
         [str(saker_bin()), "replay", "--no-progress", "-c", str(config),
          # The pod's /etc/saker paths do not exist here; the web server would bind a port.
-         "-r", str(defaults), "-o", "webserver.enabled=false", str(CAPTURE)],
+         "-r", str(defaults), "-o", "webserver.enabled=false", str(capture)],
         capture_output=True, text=True, check=False, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -53,7 +53,12 @@ static int memfd_exec(char **envp)
 			return 1;
 	char *argv[] = {"payload", "true", NULL};
 	syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
-	perror("execveat");
+	/* Some kernels (5.10 here) answer ENOENT; the /proc path is what most
+	 * droppers use anyway, and the executable is the same memfd. */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	execve(path, argv, envp);
+	perror("execve");
 	return 1;
 }
 

@@ -96,6 +96,16 @@ def fetch(family, cache):
         release = images[0][len("vmlinuz-"):]
         with open(os.path.join(dest_dir, "release"), "w") as f:
             f.write(release + "\n")
+        # overlayfs is a module in these kernels; the probe's exe-layer test needs it.
+        mods = [os.path.join(tmp, d, "modules", release) for d in ("lib", "usr/lib")]
+        for root, _, files in (w for m in mods for w in os.walk(m)):
+            for name in files:
+                if name.startswith("overlay.ko"):
+                    src = os.path.join(root, name)
+                    if name.endswith(".xz"):
+                        subprocess.run(["xz", "-dk", src], check=True)
+                        src = src[:-3]
+                    os.replace(src, os.path.join(dest_dir, "overlay.ko"))
         os.replace(os.path.join(boot, images[0]), marker + ".tmp")
         os.replace(marker + ".tmp", marker)
     return marker

@@ -8,11 +8,13 @@
 //! # Ok::<(), saker_config::ConfigError>(())
 //! ```
 
+mod compat;
 mod model;
 mod overrides;
 
 use std::path::{Path, PathBuf};
 
+pub use compat::{buffer_sizes, parse_interval, LogLevel, BUF_SIZE_PRESETS};
 pub use model::*;
 pub use overrides::{apply_override, substitute_env};
 
@@ -42,14 +44,19 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    /// "unknown config key 'a.b' (ignored)" and similar.
+    /// "unknown config key 'a.b' (ignored)", "falco.yaml key 'x' is not supported and has no
+    /// effect" and similar.
     pub warnings: Vec<String>,
     /// The file read, `None` when defaults were used.
     pub source: Option<PathBuf>,
+    /// Every config file merged, the main one first, then `config_files` entries in order.
+    pub files: Vec<PathBuf>,
+    /// `config_files` directories read (watched for new files).
+    pub folders: Vec<PathBuf>,
 }
 
-/// Loads `path` (or [`DEFAULT_CONFIG_PATH`] if it exists, else defaults),
-/// then applies the `key=value` overrides in order.
+/// Loads `path` (or [`DEFAULT_CONFIG_PATH`] if it exists, else defaults), merges the files of
+/// `config_files` into it, then applies the `key=value` overrides in order.
 pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigError> {
     let (text, source) = match path {
         Some(p) => (read(p)?, Some(p.to_path_buf())),
@@ -63,9 +70,7 @@ pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigE
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<defaults>".into());
-    let mut loaded = from_yaml_str(&text, &name, overrides)?;
-    loaded.source = source;
-    Ok(loaded)
+    build(&text, &name, source.as_deref(), overrides)
 }
 
 fn read(p: &Path) -> Result<String, ConfigError> {
@@ -75,8 +80,7 @@ fn read(p: &Path) -> Result<String, ConfigError> {
     })
 }
 
-/// Parses config text (`name` is used in messages) and applies overrides.
-pub fn from_yaml_str(text: &str, name: &str, overrides: &[String]) -> Result<Loaded, ConfigError> {
+fn parse_root(text: &str, name: &str) -> Result<serde_norway::Value, ConfigError> {
     let mut root: serde_norway::Value = if text.trim().is_empty() {
         serde_norway::Value::Mapping(Default::default())
     } else {
@@ -91,20 +95,83 @@ pub fn from_yaml_str(text: &str, name: &str, overrides: &[String]) -> Result<Loa
     if !root.is_mapping() {
         return Err(ConfigError::BadValue {
             path: "<root>".into(),
-            message: "the config must be a mapping of keys".into(),
+            message: format!("{name}: the config must be a mapping of keys"),
         });
     }
-    for o in overrides {
+    Ok(root)
+}
+
+/// Parses config text (`name` is used in messages) and applies overrides.
+pub fn from_yaml_str(text: &str, name: &str, overrides: &[String]) -> Result<Loaded, ConfigError> {
+    build(text, name, None, overrides)
+}
+
+fn is_config_files_override(o: &str) -> bool {
+    o.split_once('=')
+        .is_some_and(|(k, _)| k.trim() == "config_files" || k.trim().starts_with("config_files["))
+}
+
+fn build(
+    text: &str,
+    name: &str,
+    main: Option<&Path>,
+    overrides: &[String],
+) -> Result<Loaded, ConfigError> {
+    let mut root = parse_root(text, name)?;
+    // As Falco does: `-o config_files=...` first, then the included files, then the other `-o`.
+    let (cf, rest): (Vec<&String>, Vec<&String>) =
+        overrides.iter().partition(|o| is_config_files_override(o));
+    for o in cf {
         apply_override(&mut root, o)?;
     }
-    substitute_env(&mut root);
-    let (config, warnings) = from_value(root)?;
+    let mut files: Vec<PathBuf> = main.map(Path::to_path_buf).into_iter().collect();
+    let mut folders = Vec::new();
+    compat::merge_config_files(&mut root, main, &mut files, &mut folders)?;
+    let (config, mut warnings, root) = typed(root, &rest)?;
     validate(&config)?;
+    warnings.extend(
+        compat::unsupported_keys(&root, &config)
+            .into_iter()
+            .map(|k| format!("falco.yaml key '{k}' is not supported and has no effect")),
+    );
     Ok(Loaded {
         config,
         warnings,
-        source: None,
+        source: main.map(Path::to_path_buf),
+        files,
+        folders,
     })
+}
+
+/// Applies the overrides and converts. An override whose YAML value does not fit its key's type
+/// (`program_output.program=jq '{text: .output}'` parses as a map) is taken as a plain string.
+fn typed(
+    base: serde_norway::Value,
+    overrides: &[&String],
+) -> Result<(Config, Vec<String>, serde_norway::Value), ConfigError> {
+    let mut literal = vec![false; overrides.len()];
+    loop {
+        let mut root = base.clone();
+        for (o, &lit) in overrides.iter().zip(&literal) {
+            overrides::apply_override_as(&mut root, o, lit)?;
+        }
+        substitute_env(&mut root);
+        match from_value(root.clone()) {
+            Ok((c, w)) => return Ok((c, w, root)),
+            Err(ConfigError::BadValue { path, message }) => {
+                let retry = overrides.iter().enumerate().rev().find(|(i, o)| {
+                    !literal[*i]
+                        && overrides::parses_as_non_string(o)
+                        && overrides::override_path(o).as_deref() == Some(path.as_str())
+                });
+                match retry {
+                    Some((i, _)) => literal[i] = true,
+                    None => return Err(ConfigError::BadValue { path, message }),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Typed conversion: unknown keys become warnings, type errors carry the path.
@@ -217,7 +284,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
     if c.outputs.rate < 0.0 || c.outputs.per_rule_rate < 0.0 {
         return Err(bad("outputs.rate", "rates must not be negative"));
     }
-    Ok(())
+    compat::validate(c)
 }
 
 #[cfg(test)]

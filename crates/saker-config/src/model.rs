@@ -130,18 +130,24 @@ pub struct Config {
     pub syscall_event_drops: SyscallEventDrops,
     pub syscall_event_timeouts: SyscallEventTimeouts,
     pub engine: Engine,
+    /// Reload config and rules when one of their files changes.
     pub watch_config_files: bool,
-    pub config_files: Vec<PathBuf>,
+    /// Files or directories merged into this config (merged before typing, see `compat`).
+    pub config_files: Vec<ConfigInclude>,
     pub log_stderr: bool,
     pub log_syslog: bool,
+    /// Falco's level names: emergency, alert, critical, error, warning, notice, info, debug.
     pub log_level: String,
-    /// Accepted for falco.yaml compatibility; Saker has no plugin loader.
+    /// Saker has no plugin loader: the container plugin is built in; other plugins are
+    /// refused with a warning.
     pub plugins: Vec<serde_norway::Value>,
-    pub load_plugins: Vec<String>,
+    /// Absent: every `plugins` entry would load.
+    pub load_plugins: Option<Vec<String>>,
     pub plugins_hostinfo: bool,
-    pub libs_logger: serde_norway::Value,
-    pub falco_libs: serde_norway::Value,
-    pub capture: serde_norway::Value,
+    /// Logs of Saker's probe, state and container crates (Falco's libs).
+    pub libs_logger: LibsLogger,
+    pub falco_libs: FalcoLibs,
+    pub capture: Capture,
     /// Runtime sockets for container metadata, per engine (`docker`, `podman`,
     /// `containerd`, `cri`), as Falco's container plugin configures them.
     pub container_engines: BTreeMap<String, ContainerEngine>,
@@ -195,11 +201,11 @@ impl Default for Config {
             log_syslog: false,
             log_level: "info".into(),
             plugins: Vec::new(),
-            load_plugins: Vec::new(),
+            load_plugins: None,
             plugins_hostinfo: true,
-            libs_logger: serde_norway::Value::Null,
-            falco_libs: serde_norway::Value::Null,
-            capture: serde_norway::Value::Null,
+            libs_logger: LibsLogger::default(),
+            falco_libs: FalcoLibs::default(),
+            capture: Capture::default(),
             container_engines: BTreeMap::new(),
         }
     }
@@ -631,7 +637,125 @@ pub struct Engine {
     pub kind: String,
     pub replay: Replay,
     pub modern_ebpf: ModernEbpf,
-    pub kmod: serde_norway::Value,
+    /// Falco's kernel-module settings; inert here, as in Falco when another kind is selected
+    /// (`kind: kmod` itself is refused).
+    pub kmod: Kmod,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Kmod {
+    pub buf_size_preset: u32,
+    pub drop_failed_exit: bool,
+}
+
+impl Default for Kmod {
+    fn default() -> Self {
+        Kmod {
+            buf_size_preset: 4,
+            drop_failed_exit: false,
+        }
+    }
+}
+
+/// One `config_files` entry: a path, or `{path, strategy}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigInclude {
+    Path(PathBuf),
+    With {
+        path: PathBuf,
+        #[serde(default)]
+        strategy: MergeStrategy,
+    },
+}
+
+impl ConfigInclude {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            ConfigInclude::Path(p) | ConfigInclude::With { path: p, .. } => p,
+        }
+    }
+    pub fn strategy(&self) -> MergeStrategy {
+        match self {
+            ConfigInclude::Path(_) => MergeStrategy::Append,
+            ConfigInclude::With { strategy, .. } => *strategy,
+        }
+    }
+}
+
+/// How an included config file's top-level keys merge: `append` (lists appended, other values
+/// replaced), `override` (replaced) or `add-only` (only keys not set yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeStrategy {
+    #[default]
+    Append,
+    Override,
+    AddOnly,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LibsLogger {
+    pub enabled: bool,
+    /// libsinsp's names: fatal, critical, error, warning, notice, info, debug, trace.
+    pub severity: String,
+}
+
+impl Default for LibsLogger {
+    fn default() -> Self {
+        LibsLogger {
+            enabled: true,
+            severity: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FalcoLibs {
+    /// Most threads the process table holds.
+    pub thread_table_size: usize,
+    /// Refused with a warning (Saker removes threads at exit, it has no purge pass).
+    pub thread_table_auto_purging_interval_s: u64,
+    pub thread_table_auto_purging_thread_timeout_s: u64,
+    /// Refused with a warning (the probe captures no I/O payloads to cut).
+    pub snaplen: u64,
+}
+
+impl Default for FalcoLibs {
+    fn default() -> Self {
+        FalcoLibs {
+            thread_table_size: 262_144,
+            thread_table_auto_purging_interval_s: 300,
+            thread_table_auto_purging_thread_timeout_s: 300,
+            snaplen: 80,
+        }
+    }
+}
+
+/// Falco's capture-on-alert; only `enabled: false` is supported.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Capture {
+    pub enabled: bool,
+    pub path_prefix: String,
+    pub mode: String,
+    pub default_duration: u64,
+    pub max_file_size_mb: u64,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            enabled: false,
+            path_prefix: "/tmp/falco".into(),
+            mode: "rules".into(),
+            default_duration: 5000,
+            max_file_size_mb: 0,
+        }
+    }
 }
 
 impl Default for Engine {
@@ -640,7 +764,7 @@ impl Default for Engine {
             kind: "modern_ebpf".into(),
             replay: Replay::default(),
             modern_ebpf: ModernEbpf::default(),
-            kmod: serde_norway::Value::Null,
+            kmod: Kmod::default(),
         }
     }
 }
@@ -662,6 +786,10 @@ pub struct ModernEbpf {
     /// kernel (e.g. `finit_module` when modules are compiled out), attach the
     /// generic sys_exit hook. It then runs on every syscall of the machine.
     pub generic_fallback: bool,
+    /// Saker: how syscall exits are hooked: `auto` (fexit where the kernel
+    /// allows it, else per-syscall tracepoints), `fexit`, `tracepoint` or
+    /// `generic` (one sys_exit hook for every syscall).
+    pub attach: String,
 }
 
 impl Default for ModernEbpf {
@@ -672,6 +800,7 @@ impl Default for ModernEbpf {
             drop_failed_exit: false,
             disable_iterators: false,
             generic_fallback: true,
+            attach: "auto".into(),
         }
     }
 }

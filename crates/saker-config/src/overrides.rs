@@ -80,6 +80,41 @@ fn parse_value(v: &str) -> Value {
 
 /// Applies one `key=value` override, creating intermediate maps as needed.
 pub fn apply_override(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
+    apply_override_as(root, arg, false)
+}
+
+/// The key of an override as serde reports paths (`a.b[1].c`, escaped dots kept literal).
+pub(crate) fn override_path(arg: &str) -> Option<String> {
+    let (key, _) = arg.split_once('=')?;
+    let segs = parse_key(key.trim()).ok()?;
+    let mut out = String::new();
+    for s in segs {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(out)
+}
+
+/// Whether the override's value parses as YAML into something other than a string
+/// (so that taking it literally may be what the key's type needs).
+pub(crate) fn parses_as_non_string(arg: &str) -> bool {
+    arg.split_once('=')
+        .is_some_and(|(_, v)| !matches!(parse_value(v), Value::String(_)))
+}
+
+/// Like [`apply_override`]; `literal` takes the value as a plain string instead of YAML.
+pub(crate) fn apply_override_as(
+    root: &mut Value,
+    arg: &str,
+    literal: bool,
+) -> Result<(), ConfigError> {
     let (key, val) = arg
         .split_once('=')
         .ok_or_else(|| ConfigError::BadOverride {
@@ -119,7 +154,11 @@ pub fn apply_override(root: &mut Value, arg: &str) -> Result<(), ConfigError> {
             }
         };
     }
-    *node = parse_value(val);
+    *node = if literal {
+        Value::String(val.to_string())
+    } else {
+        parse_value(val)
+    };
     Ok(())
 }
 

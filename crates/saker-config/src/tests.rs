@@ -274,6 +274,111 @@ fn deploy_config_loads() {
 }
 
 #[test]
+fn option_values_are_typed_by_key() {
+    let l = load_str(
+        "",
+        &[
+            "program_output.program=jq '{text: .output}' | curl -d @- https://x",
+            "hostname=1234",
+            "webserver.listen_port=9000",
+            "json_output=true",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        l.config.program_output.program,
+        "jq '{text: .output}' | curl -d @- https://x"
+    );
+    assert_eq!(l.config.hostname.as_deref(), Some("1234"));
+    assert_eq!(l.config.webserver.listen_port, 9000);
+    assert!(l.config.json_output);
+    // A bool key still refuses a non-bool.
+    let e = load_str("", &["json_output=maybe"]).unwrap_err();
+    assert!(e.to_string().contains("json_output"), "{e}");
+}
+
+#[test]
+fn config_files_strategies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("conf.d")).unwrap();
+    std::fs::write(
+        d.join("conf.d/a.yaml"),
+        "rules_files: [/b.yaml]\npriority: error\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("over.yaml"), "rules_files: [/c.yaml]\n").unwrap();
+    std::fs::write(d.join("add.yaml"), "priority: debug\njson_output: true\n").unwrap();
+    let main = d.join("main.yaml");
+    std::fs::write(
+        &main,
+        format!(
+            "rules_files: [/a.yaml]\nconfig_files:\n  - {0}/conf.d\n  - /nonexistent.yaml\n  - {{path: {0}/add.yaml, strategy: add-only}}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let l = load(Some(&main), &[]).unwrap();
+    assert_eq!(
+        l.config.rules_paths(),
+        vec![PathBuf::from("/a.yaml"), PathBuf::from("/b.yaml")],
+        "append: lists are appended"
+    );
+    assert_eq!(
+        l.config.priority,
+        Priority::Error,
+        "add-only keeps priority"
+    );
+    assert!(l.config.json_output, "add-only adds new keys");
+    assert_eq!(l.files.len(), 3);
+    let o = format!(
+        "config_files=[{{path: {}/over.yaml, strategy: override}}]",
+        d.display()
+    );
+    let l = load(Some(&main), &[o]).unwrap();
+    assert_eq!(l.config.rules_paths(), vec![PathBuf::from("/c.yaml")]);
+    std::fs::write(d.join("conf.d/b.yaml"), "config_files: [/x]\n").unwrap();
+    let e = load(Some(&main), &[]).unwrap_err();
+    assert!(e.to_string().contains("included config file"), "{e}");
+}
+
+#[test]
+fn falco_values_refused_or_checked() {
+    let w = load_str("capture: {enabled: true}\nfalco_libs: {snaplen: 80}\n", &[])
+        .unwrap()
+        .warnings;
+    assert_eq!(
+        w,
+        vec![
+            "falco.yaml key 'capture' is not supported and has no effect",
+            "falco.yaml key 'falco_libs.snaplen' is not supported and has no effect"
+        ]
+    );
+    // Inert when the feature is off, as in Falco.
+    assert!(load_str(
+        "capture: {enabled: false}\nhttp_output: {max_consecutive_timeouts: 5}\n",
+        &[]
+    )
+    .unwrap()
+    .warnings
+    .is_empty());
+    let e = load_str("engine: {kind: ebpf}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'ebpf' is not supported"), "{e}");
+    let e = load_str("engine: {kind: replay}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("engine.replay.capture_file"), "{e}");
+    let e = load_str("engine: {modern_ebpf: {buf_size_preset: 0}}\n", &[]).unwrap_err();
+    assert!(e.to_string().contains("between 1 and 10"));
+    let e = load_str("metrics: {interval: 10ms}\n", &[]).unwrap_err();
+    assert!(e.to_string().contains("shorter than 100ms"));
+    let e = load_str("log_level: verbose\n", &[]).unwrap_err();
+    assert!(e.to_string().contains("Unknown log level 'verbose'"));
+}
+
+#[test]
 fn shutdown_timeout_and_spool_keys() {
     use std::time::Duration;
     let c = load_str("", &[]).unwrap().config;

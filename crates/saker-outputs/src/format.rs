@@ -179,9 +179,39 @@ pub fn to_json(a: &Alert, o: &JsonOptions) -> String {
 /// The text line: the output through a JSON string encoder without the
 /// surrounding quotes, so control characters cannot forge extra log lines.
 pub fn to_text(a: &Alert) -> String {
+    if a.source == "internal" {
+        return internal_text(a);
+    }
     let mut s = String::with_capacity(a.output.len() + 8);
     push_json_str(&mut s, &a.output);
     s[1..s.len() - 1].to_string()
+}
+
+/// Falco's text form of an internal message (drop alert, metrics snapshot): its `output` is
+/// the bare message, so the line adds `<time>: <Priority> ` and `(k=v ...)` with the fields in
+/// key order and their values as JSON.
+fn internal_text(a: &Alert) -> String {
+    let mut s = format!(
+        "{}: {} ",
+        saker_rules::format::evt_time_text(a.time_ns),
+        a.priority.as_str()
+    );
+    let mut msg = String::new();
+    push_json_str(&mut msg, &a.output);
+    s.push_str(&msg[1..msg.len() - 1]);
+    s.push_str(" (");
+    let mut fields: Vec<&(String, OutputValue)> = a.output_fields.iter().collect();
+    fields.sort_by(|x, y| x.0.cmp(&y.0));
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(k);
+        s.push('=');
+        push_value(&mut s, v);
+    }
+    s.push(')');
+    s
 }
 
 #[cfg(test)]
@@ -262,6 +292,38 @@ pub(crate) mod tests {
         let mut internal = alert();
         internal.source = "internal".into();
         assert!(!to_json(&internal, &JsonOptions::default()).contains("\"tags\""));
+    }
+
+    #[test]
+    fn internal_alerts_in_falcos_text_and_json_shape() {
+        let a = Alert {
+            time_ns: 1_714_564_800_000_000_001,
+            rule: "Falco internal: syscall event drop".into(),
+            priority: Priority::Debug,
+            source: "internal".into(),
+            hostname: "h1".into(),
+            output: "Falco internal: syscall event drop. 3 system calls dropped in last second."
+                .into(),
+            output_fields: vec![
+                ("n_evts".into(), OutputValue::Str("10".into())),
+                ("ebpf_enabled".into(), OutputValue::Str("1".into())),
+            ],
+            tags: vec![],
+        };
+        let t = to_text(&a);
+        assert!(
+            t.ends_with(": Debug Falco internal: syscall event drop. 3 system calls dropped in last second. (ebpf_enabled=\"1\" n_evts=\"10\")"),
+            "{t}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&to_json(&a, &JsonOptions::default())).unwrap();
+        assert_eq!(
+            j["output"],
+            "Falco internal: syscall event drop. 3 system calls dropped in last second."
+        );
+        assert_eq!(j["source"], "internal");
+        assert_eq!(j["output_fields"]["n_evts"], "10");
+        assert!(j.get("tags").is_none());
     }
 
     #[test]

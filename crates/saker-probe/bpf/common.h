@@ -60,7 +60,9 @@ struct counter {
 };
 
 struct settings {
-	u64 boot_ts; /* epoch ns at boot, written by userspace after load */
+	u64 boot_ts;    /* epoch ns at boot, written by userspace after load */
+	u32 clone_mask; /* fexit mode: child-side events wanted for clone(1) fork(2) vfork(4) clone3(8) */
+	u32 pad;
 };
 
 struct {
@@ -190,6 +192,13 @@ static __always_inline u64 boot_ts(void)
 	return s ? s->boot_ts : 0;
 }
 
+static __always_inline u32 clone_mask(void)
+{
+	u32 k = 0;
+	struct settings *s = bpf_map_lookup_elem(&settings, &k);
+	return s ? s->clone_mask : 0;
+}
+
 static __always_inline void count(u32 fam, int drop_buffer, int drop_size)
 {
 	struct counter *c = bpf_map_lookup_elem(&counters, &fam);
@@ -217,9 +226,15 @@ static __always_inline int ev_submit(struct evb *b)
 	*(u32 *)&ev[16] = (u32)size;
 	*(u16 *)&ev[20] = b->type;
 	*(u32 *)&ev[22] = b->nparams;
-	*(u16 *)&ev[size & EV_MASK] = (u16)bpf_get_smp_processor_id();
+	/* Mask again after a compiler barrier: clang knows size < MAX_EV and would
+	 * drop the mask, and verifiers before 6.x lose the bound of the copy it
+	 * reloads from the stack. */
+	u64 len = size;
+	barrier_var(len);
+	len &= EV_MASK;
+	*(u16 *)&ev[len] = (u16)bpf_get_smp_processor_id();
 	void *rb = b->fam <= FAM_EXIT ? (void *)&rb_state : (void *)&rb_main;
-	long err = bpf_ringbuf_output(rb, ev, (size & EV_MASK) + 2, BPF_RB_NO_WAKEUP);
+	long err = bpf_ringbuf_output(rb, ev, len + 2, BPF_RB_NO_WAKEUP);
 	count(b->fam, err != 0, 0);
 	return 0;
 }

@@ -209,6 +209,9 @@ static __always_inline int h_sendmsg(long ret, struct pt_regs *regs)
 	struct user_msghdr mh = {};
 	bpf_probe_read_user(&mh, sizeof(mh), (void *)sc_arg(regs, 1));
 	u64 size = 0;
+	/* Unrolled: 5.x verifiers reject some loop shapes clang emits (a call's
+	 * fall-through closing the loop: "back-edge from insn"). */
+#pragma unroll
 	for (int i = 0; i < 8; i++) {
 		if (i >= mh.msg_iovlen)
 			break;

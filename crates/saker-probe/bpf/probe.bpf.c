@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Saker's live probe. One classic tracepoint program per selected syscall
- * exit (unselected syscalls run no BPF at all), the sched_process_exec/exit
- * tracepoints, and a generic tp_btf/sys_exit fallback only for selected
- * syscalls this kernel has no per-syscall tracepoint for. Every record is a
+/* Saker's live probe. One program per selected syscall exit (fexit where the
+ * kernel allows trampolines, else the classic per-syscall tracepoint), the
+ * sched_process_exec/exit tracepoints, and a generic tp_btf/sys_exit hook for
+ * selected syscalls that have neither. Every record is a
  * complete scap v2 exit event (exit-only model) plus a 2-byte cpu trailer. */
 #include "common.h"
 #include "task.h"
@@ -12,12 +12,30 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Each handler gets two entry points with the same body: `x_<name>` on the
- * classic per-syscall exit tracepoint, and `g_<name>` (tp_btf/sys_exit),
- * reached by a tail call from `sys_exit_dispatch` when the probe runs in
- * generic mode (see the end of this file). */
+/* Each handler gets three entry points with the same body, so events are
+ * byte-identical whichever the loader attaches:
+ *  - `f_<name>`: fexit on the syscall's x86-64 entry function. No syscall
+ *    tracepoint is enabled, so unselected syscalls stay on the kernel's fast
+ *    path (any enabled syscall tracepoint slows every syscall of the node);
+ *  - `x_<name>`: the classic per-syscall exit tracepoint;
+ *  - `g_<name>` (tp_btf/sys_exit): reached by a tail call from
+ *    `sys_exit_dispatch` in generic mode (see the end of this file). */
+/* fexit: arg 0 of __x64_sys_* is the user pt_regs, slot 1 the return value.
+ * 5.x kernels whose BTF declares pt_regs only forward in some syscall's unit
+ * refuse to read arg 0 ("arg0 type FWD is not a struct"), so the core object
+ * takes the same registers from the task instead. */
+#ifdef SAKER_MODERN
+#define FEXIT_REGS(ctx) ((struct pt_regs *)(ctx)[0])
+#else
+#define FEXIT_REGS(ctx) cur_regs()
+#endif
 #define TP(tp, name)                                                                   \
 	static __always_inline int body_##name(long ret, struct pt_regs *regs);           \
+	SEC("fexit/__x64_sys_" #tp)                                                     \
+	int f_##name(u64 *ctx)                                                          \
+	{                                                                               \
+		return body_##name((long)ctx[1], FEXIT_REGS(ctx));                         \
+	}                                                                               \
 	SEC("tracepoint/syscalls/sys_exit_" #tp)                                        \
 	int x_##name(struct trace_event_raw_sys_exit *ctx)                              \
 	{                                                                               \
@@ -45,6 +63,36 @@ TP(vfork, vfork) { return h_clone(RET, REGS, 227, 2); }
 TP(clone3, clone3) { return h_clone(RET, REGS, 335, 3); }
 TP(execve, execve) { return h_exec_fail(RET, REGS, 0); }
 TP(execveat, execveat) { return h_exec_fail(RET, REGS, 1); }
+
+/* fexit never sees the child side of clone/fork (the child returns to user
+ * space through ret_from_fork, not through the syscall function). The child
+ * runs schedule_tail() first, with a copy of the parent's registers, so its
+ * event is built there: the same bytes the sys_exit tracepoints give. */
+#define PF_IO_WORKER 0x00000010
+SEC("fexit/schedule_tail")
+int BPF_PROG(f_clone_child, struct task_struct *prev)
+{
+	struct task_struct *t = cur_task();
+	if (KR(t, flags) & (PF_KTHREAD | PF_IO_WORKER))
+		return 0;
+	struct pt_regs *regs = cur_regs();
+	long nr = KR(regs, orig_ax);
+	u32 mask = clone_mask();
+	u16 type;
+	int kind;
+	if (nr == 56 && (mask & 1)) {
+		type = 223, kind = 0;
+	} else if (nr == 57 && (mask & 2)) {
+		type = 225, kind = 1;
+	} else if (nr == 58 && (mask & 4)) {
+		type = 227, kind = 2;
+	} else if (nr == 435 && (mask & 8)) {
+		type = 335, kind = 3;
+	} else {
+		return 0;
+	}
+	return h_clone(0, regs, type, kind);
+}
 
 /* files */
 TP(open, open) { return h_open(RET, REGS, 0); }
@@ -133,5 +181,13 @@ int BPF_PROG(sys_exit_dispatch, struct pt_regs *regs, long ret)
 	u32 id = regs->orig_ax;
 	if (id < SC_SLOTS)
 		bpf_tail_call(ctx, &sc_progs, id);
+	return 0;
+}
+
+/* Feature probe: the loader loads and attaches only this program to learn
+ * whether the kernel allows fexit trampolines (some kernels refuse them). */
+SEC("fexit/__x64_sys_close")
+int BPF_PROG(fexit_probe, struct pt_regs *regs, long ret)
+{
 	return 0;
 }

@@ -9,27 +9,21 @@
 
 static __always_inline void push_task_head(struct evb *b, struct task_struct *t)
 {
-	struct mm_struct *mm = t->mm;
-	push_mm_area(b, mm ? mm->arg_start : 0, mm ? mm->arg_end : 0, 1);
-	push_u64(b, t->pid);
-	push_u64(b, t->tgid);
-	push_u64(b, t->real_parent->pid);
+	struct mm_struct *mm = KR(t, mm);
+	push_mm_area(b, mm ? KR(mm, arg_start) : 0, mm ? KR(mm, arg_end) : 0, 1);
+	push_u64(b, KR(t, pid));
+	push_u64(b, KR(t, tgid));
+	push_u64(b, KR(t, real_parent, pid));
 	push_empty(b); /* cwd: kept by userspace (snapshot, chdir, fork) */
-	push_u64(b, t->signal->rlim[RLIMIT_NOFILE].rlim_cur);
-	push_u64(b, t->maj_flt);
-	push_u64(b, t->min_flt);
+	push_u64(b, KR(t, signal, rlim[RLIMIT_NOFILE].rlim_cur));
+	push_u64(b, KR(t, maj_flt));
+	push_u64(b, KR(t, min_flt));
 	u64 rss = 0, swap = 0, total = 0;
 	if (mm) {
-		s64 v = 0;
 		total = BPF_CORE_READ(mm, total_vm);
-		bpf_core_read(&v, sizeof(v), &mm->rss_stat[0].count); /* file */
-		rss += v > 0 ? v : 0;
-		bpf_core_read(&v, sizeof(v), &mm->rss_stat[1].count); /* anon */
-		rss += v > 0 ? v : 0;
-		bpf_core_read(&v, sizeof(v), &mm->rss_stat[3].count); /* shmem */
-		rss += v > 0 ? v : 0;
-		bpf_core_read(&v, sizeof(v), &mm->rss_stat[2].count); /* swap entries */
-		swap = v > 0 ? v : 0;
+		/* file + anon + shmem; swap entries apart */
+		rss = MM_COUNTER(mm, 0) + MM_COUNTER(mm, 1) + MM_COUNTER(mm, 3);
+		swap = MM_COUNTER(mm, 2);
 	}
 	push_u32(b, total << 2); /* pages → KiB (4 KiB pages) */
 	push_u32(b, rss << 2);
@@ -71,8 +65,8 @@ static __always_inline int h_clone(long ret, struct pt_regs *regs, u16 type, int
 	push_u64(&b, ret);
 	push_task_head(&b, t);
 	push_u32(&b, flags);
-	push_u32(&b, t->cred->euid.val);
-	push_u32(&b, t->cred->egid.val);
+	push_u32(&b, KR(t, cred, euid.val));
+	push_u32(&b, KR(t, cred, egid.val));
 	push_u64(&b, pid_nr_level(BPF_CORE_READ(t, thread_pid), 1));
 	push_u64(&b, pid_nr_level(BPF_CORE_READ(t, group_leader, thread_pid), 1));
 	struct task_struct *reaper = BPF_CORE_READ(task_pidns(t), child_reaper);
@@ -94,13 +88,13 @@ static __always_inline u32 tty_dev(struct task_struct *t)
 /* Params 16..30 of execve/execveat (env … gid). */
 static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t, int success)
 {
-	struct mm_struct *mm = t->mm;
+	struct mm_struct *mm = KR(t, mm);
 	if (success)
-		push_mm_area(b, mm ? mm->env_start : 0, mm ? mm->env_end : 0, 0);
+		push_mm_area(b, mm ? KR(mm, env_start) : 0, mm ? KR(mm, env_end) : 0, 0);
 	else
 		push_empty(b);
 	push_u32(b, tty_dev(t));
-	struct pid *pg = t->signal->pids[PIDTYPE_PGID];
+	struct pid *pg = KR(t, signal, pids[PIDTYPE_PGID]);
 	push_u64(b, pid_nr_level(pg, 1));
 	u32 loginuid = 0xffffffff;
 	if (bpf_core_field_exists(t->loginuid))
@@ -109,7 +103,7 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	struct inode *ino = BPF_CORE_READ(exe, f_inode);
-	const struct cred *cred = t->cred;
+	const struct cred *cred = KR(t, cred);
 	u32 fsuid = BPF_CORE_READ(cred, fsuid.val), fsgid = BPF_CORE_READ(cred, fsgid.val);
 	u32 flags = 0;
 	if (ino) {
@@ -120,9 +114,19 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 			flags |= 1 << 0; /* PPM_EXE_WRITABLE */
 		/* overlayfs (container images): upper layer if the overlay inode
 		 * has an upper dentry with an inode, else lower. */
-		if (BPF_CORE_READ(ino, i_sb, s_magic) == 0x794c7630 && bpf_core_type_exists(struct ovl_inode)) {
-			struct ovl_inode *oi = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
-			if (BPF_CORE_READ(oi, __upperdentry, d_inode))
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == 0x794c7630) {
+			struct dentry *upper = NULL;
+			if (bpf_core_type_exists(struct ovl_inode)) {
+				struct ovl_inode *oi =
+					(void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+				upper = BPF_CORE_READ(oi, __upperdentry);
+			} else {
+				/* No module BTF (before 5.11): overlayfs's inode keeps
+				 * __upperdentry right after the embedded VFS inode. */
+				bpf_probe_read_kernel(&upper, sizeof(upper),
+						      (void *)ino + bpf_core_type_size(struct inode));
+			}
+			if (upper && BPF_CORE_READ(upper, d_inode))
 				flags |= 1 << 1; /* PPM_EXE_UPPER_LAYER */
 			else
 				flags |= 1 << 3; /* PPM_EXE_LOWER_LAYER */
@@ -134,9 +138,9 @@ static __always_inline void push_exec_tail(struct evb *b, struct task_struct *t,
 			flags |= 1 << 2; /* PPM_EXE_FROM_MEMFD */
 	}
 	push_u32(b, flags);
-	push_u64(b, BPF_CORE_READ(cred, cap_inheritable.val));
-	push_u64(b, BPF_CORE_READ(cred, cap_permitted.val));
-	push_u64(b, BPF_CORE_READ(cred, cap_effective.val));
+	push_u64(b, cred_caps(cred, 0));
+	push_u64(b, cred_caps(cred, 1));
+	push_u64(b, cred_caps(cred, 2));
 	push_u64(b, ino ? BPF_CORE_READ(ino, i_ino) : 0);
 	push_u64(b, ino ? inode_time_ns(ino, 0) : 0);
 	push_u64(b, ino ? inode_time_ns(ino, 1) : 0);
@@ -156,7 +160,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct task_struct *t = cur_task();
-	if (t->flags & PF_KTHREAD)
+	if (KR(t, flags) & PF_KTHREAD)
 		return 0;
 	long nr = BPF_CORE_READ(cur_regs(), orig_ax);
 	int at = nr == 322;
@@ -188,6 +192,7 @@ static __always_inline int h_exec_fail(long ret, struct pt_regs *regs, int at)
 		bpf_probe_read_user(&arg, sizeof(arg), &argv[0]);
 	push_user_str(&b, arg);
 	u32 total = 0;
+#pragma unroll /* see net.h */
 	for (int i = 1; i < 16 && argv; i++) {
 		arg = NULL;
 		bpf_probe_read_user(&arg, sizeof(arg), &argv[i]);
@@ -202,13 +207,13 @@ static __always_inline int h_exec_fail(long ret, struct pt_regs *regs, int at)
 	}
 	ev_len(&b, total & (MAX_ARGS * 4 - 1));
 	/* Skip the head's exe/args: rebuild the remaining head fields by hand. */
-	push_u64(&b, t->pid);
-	push_u64(&b, t->tgid);
-	push_u64(&b, t->real_parent->pid);
+	push_u64(&b, KR(t, pid));
+	push_u64(&b, KR(t, tgid));
+	push_u64(&b, KR(t, real_parent, pid));
 	push_empty(&b);
-	push_u64(&b, t->signal->rlim[RLIMIT_NOFILE].rlim_cur);
-	push_u64(&b, t->maj_flt);
-	push_u64(&b, t->min_flt);
+	push_u64(&b, KR(t, signal, rlim[RLIMIT_NOFILE].rlim_cur));
+	push_u64(&b, KR(t, maj_flt));
+	push_u64(&b, KR(t, min_flt));
 	push_u32(&b, 0);
 	push_u32(&b, 0);
 	push_u32(&b, 0);
@@ -230,13 +235,14 @@ static __always_inline s64 reaper_of(struct task_struct *t)
 		return 0;
 	if (BPF_CORE_READ(t, signal, live.counter) > 0) {
 		s32 leader = BPF_CORE_READ(t, group_leader, pid);
-		if (leader != t->pid)
+		if (leader != KR(t, pid))
 			return leader;
 		return -1;
 	}
 	struct pid_namespace *ns = task_pidns(t);
 	struct task_struct *init = BPF_CORE_READ(ns, child_reaper);
 	struct task_struct *p = BPF_CORE_READ(t, real_parent);
+#pragma unroll /* see net.h */
 	for (int i = 0; i < 16 && p && p != init; i++) {
 		struct signal_struct *sig = BPF_CORE_READ(p, signal);
 		if (BPF_CORE_READ_BITFIELD_PROBED(sig, is_child_subreaper))
@@ -250,12 +256,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_exit, struct task_struct *p)
 {
 	struct task_struct *t = cur_task();
-	if (t->flags & PF_KTHREAD)
+	if (KR(t, flags) & PF_KTHREAD)
 		return 0;
 	struct evb b;
 	if (!ev_start(&b, 186, 5, FAM_EXIT))
 		return 0;
-	s64 code = t->exit_code;
+	s64 code = KR(t, exit_code);
 	push_u64(&b, code);
 	push_u64(&b, (code >> 8) & 0xff);
 	push_u8(&b, code & 0x7f);

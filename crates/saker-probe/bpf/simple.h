@@ -97,7 +97,7 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		mode = sc_arg(regs, 1);
 	}
 	u32 pflags = open_flags_to_ppm(flags);
-	if (f && (f->f_mode & FMODE_CREATED_BIT))
+	if (f && (KR(f, f_mode) & FMODE_CREATED_BIT))
 		pflags |= 1 << 14; /* PPM_O_F_CREATED */
 	push_u64(&b, ret);
 	if (kind == 1 || kind == 2)
@@ -119,9 +119,9 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		if (resolve & 0x20) r |= 1 << 5; /* CACHED */
 		push_u32(&b, r);
 	}
-	struct inode *ino = f ? f->f_inode : NULL;
-	push_u32(&b, ino ? encode_dev(ino->i_sb->s_dev) : 0);
-	push_u64(&b, ino ? ino->i_ino : 0);
+	struct inode *ino = f ? KR(f, f_inode) : NULL;
+	push_u32(&b, ino ? encode_dev(KR(ino, i_sb, s_dev)) : 0);
+	push_u64(&b, ino ? KR(ino, i_ino) : 0);
 	if (kind == 3)
 		push_u16(&b, 0);
 	return ev_submit(&b);
@@ -154,9 +154,9 @@ static __always_inline int h_capset(long ret, struct pt_regs *regs)
 		return 0;
 	const struct cred *c = BPF_CORE_READ(cur_task(), cred);
 	push_u64(&b, ret);
-	push_u64(&b, BPF_CORE_READ(c, cap_inheritable.val));
-	push_u64(&b, BPF_CORE_READ(c, cap_permitted.val));
-	push_u64(&b, BPF_CORE_READ(c, cap_effective.val));
+	push_u64(&b, cred_caps(c, 0));
+	push_u64(&b, cred_caps(c, 1));
+	push_u64(&b, cred_caps(c, 2));
 	return ev_submit(&b);
 }
 

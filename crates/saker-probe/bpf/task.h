@@ -2,6 +2,7 @@
 /* Syscall arguments, task fields, dentry paths and cgroup paths. */
 #pragma once
 #include "common.h"
+#include "compat.h"
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -10,28 +11,18 @@
 #define PPM_AT_FDCWD -100
 #define FMODE_CREATED_BIT (1 << 20)
 
-static __always_inline struct pt_regs *cur_regs(void)
-{
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
 /* x86-64 syscall argument registers: di si dx r10 r8 r9. */
 static __always_inline unsigned long sc_arg(struct pt_regs *regs, int i)
 {
-	/* regs is a trusted BTF pointer: direct loads, no helper call. */
+	/* Modern: regs is a trusted BTF pointer, so these are direct loads. */
 	switch (i) {
-	case 0: return regs->di;
-	case 1: return regs->si;
-	case 2: return regs->dx;
-	case 3: return regs->r10;
-	case 4: return regs->r8;
-	default: return regs->r9;
+	case 0: return KR(regs, di);
+	case 1: return KR(regs, si);
+	case 2: return KR(regs, dx);
+	case 3: return KR(regs, r10);
+	case 4: return KR(regs, r8);
+	default: return KR(regs, r9);
 	}
-}
-
-static __always_inline struct task_struct *cur_task(void)
-{
-	return (struct task_struct *)bpf_get_current_task_btf();
 }
 
 /* A 32-bit (ia32) syscall: its number means another syscall. The
@@ -39,7 +30,7 @@ static __always_inline struct task_struct *cur_task(void)
 #define TS_COMPAT 0x0002
 static __always_inline int is_compat_task(void)
 {
-	return cur_task()->thread_info.status & TS_COMPAT;
+	return KR(cur_task(), thread_info.status) & TS_COMPAT;
 }
 
 static __always_inline u32 encode_dev(u32 dev)
@@ -68,52 +59,70 @@ static __always_inline struct file *fd_file(struct task_struct *t, long fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = t->files->fdt;
+	struct fdtable *fdt = KR(t, files, fdt);
 	if (!fdt)
 		return NULL;
-	if ((unsigned long)fd >= fdt->max_fds)
+	if ((unsigned long)fd >= KR(fdt, max_fds))
 		return NULL;
-	struct file **fds = fdt->fd;
+	struct file **fds = KR(fdt, fd);
 	struct file *f = NULL;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	if (!f)
 		return NULL;
-	/* Typed pointer: later field reads are direct loads, not helper calls
-	 * (helper calls are expensive with this CPU's return-thunk mitigations). */
-	return bpf_core_cast(f, struct file);
+	/* Modern: a typed pointer, so later field reads are direct loads, not
+	 * helper calls (expensive with return-thunk mitigations). */
+	return KCAST(f, struct file);
 }
 
 struct walk_ctx {
 	struct aux *a;
 };
 
-/* One step of the dentry walk; bpf_loop keeps the verifier's work linear. */
-static long path_step(u32 i, void *arg)
+/* Walks: bpf_loop (5.17+) keeps the verifier's work linear in the modern
+ * object; the core object runs the same step in a bounded loop (5.3+). */
+#ifdef SAKER_MODERN
+#define WALK_FN static long
+#define WALK(n, fn, ctx) bpf_loop(n, fn, ctx, 0)
+#else
+#define WALK_FN static __always_inline long
+/* Unrolled: 5.x verifiers reject the loop shape clang emits around helper
+ * calls ("back-edge from insn N to N+1"). */
+#define WALK(n, fn, ctx)                                                               \
+	_Pragma("unroll") for (u32 __i = 0; __i < (n); __i++)                           \
+		if (fn(__i, ctx))                                                       \
+			break
+#endif
+
+/* One step of the dentry walk. */
+WALK_FN path_step(u32 i, void *arg)
 {
 	struct aux *a = ((struct walk_ctx *)arg)->a;
-	struct dentry *d = bpf_core_cast((void *)a->w.d, struct dentry);
-	struct vfsmount *vm = bpf_core_cast((void *)a->w.vm, struct vfsmount);
-	struct mount *mnt = bpf_core_cast((void *)a->w.mnt, struct mount);
-	u64 mnt_root = (u64)vm->mnt_root;
-	u64 parent = (u64)d->d_parent;
+	struct dentry *d = KCAST((void *)a->w.d, struct dentry);
+	struct vfsmount *vm = KCAST((void *)a->w.vm, struct vfsmount);
+	struct mount *mnt = KCAST((void *)a->w.mnt, struct mount);
+	u64 mnt_root = (u64)KR(vm, mnt_root);
+	u64 parent = (u64)KR(d, d_parent);
 	if (a->w.d == mnt_root || a->w.d == parent) {
 		if (a->w.d != mnt_root)
 			return 1;
-		u64 mp = (u64)mnt->mnt_parent;
+		u64 mp = (u64)KR(mnt, mnt_parent);
 		if (mp == a->w.mnt)
 			return 1;
-		a->w.d = (u64)mnt->mnt_mountpoint;
+		a->w.d = (u64)KR(mnt, mnt_mountpoint);
 		a->w.mnt = mp;
 		a->w.vm = mp + bpf_core_field_offset(struct mount, mnt);
 		return 0;
 	}
-	u32 len = d->d_name.len & 0xff;
-	const u8 *name = d->d_name.name;
+	u32 len = KR(d, d_name.len) & 0xff;
+	const u8 *name = KR(d, d_name.name);
 	u32 pos = a->w.pos & TMP_MASK;
 	if (len + 1 >= pos)
 		return 1;
 	pos -= len;
-	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len, name);
+	/* Bound the length again right at the call: since 6.10 the verifier
+	 * can lose the range of a register linked to the compare above. */
+	barrier_var(len);
+	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len & 0xff, name);
 	pos -= 1;
 	a->tmp[pos & TMP_MASK] = '/';
 	a->w.pos = pos;
@@ -132,7 +141,7 @@ static __always_inline u32 build_path(struct aux *a, struct dentry *d, struct vf
 	a->w.mnt = (u64)vm - bpf_core_field_offset(struct mount, mnt);
 	a->w.pos = TMP_END;
 	a->tmp[TMP_END] = 0;
-	bpf_loop(MAX_COMP, path_step, &c, 0);
+	WALK(MAX_COMP, path_step, &c);
 	u32 pos = a->w.pos & TMP_MASK;
 	if (pos == TMP_END) {
 		pos--;
@@ -155,8 +164,8 @@ static __always_inline void push_file_path(struct evb *b, struct file *f)
 		push_empty(b);
 		return;
 	}
-	struct file *ff = bpf_core_cast(f, struct file);
-	push_tmp_path(b, build_path(b->a, ff->f_path.dentry, ff->f_path.mnt));
+	struct file *ff = KCAST(f, struct file);
+	push_tmp_path(b, build_path(b->a, KR(ff, f_path.dentry), KR(ff, f_path.mnt)));
 }
 
 /* args/env areas of the current mm: [start, end) copied in one read. When
@@ -212,16 +221,16 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
-static long cg_step(u32 i, void *arg)
+WALK_FN cg_step(u32 i, void *arg)
 {
 	struct aux *a = ((struct walk_ctx *)arg)->a;
 	if (!a->w.d)
 		return 1;
-	struct kernfs_node *kn = bpf_core_cast((void *)a->w.d, struct kernfs_node);
+	struct kernfs_node *kn = KCAST((void *)a->w.d, struct kernfs_node);
 	struct kernfs_node *parent = kn_parent(kn);
 	if (!parent)
 		return 1; /* the hierarchy root has no name in the path */
-	long n = bpf_probe_read_kernel_str(a->sa, sizeof(a->sa), kn->name);
+	long n = bpf_probe_read_kernel_str(a->sa, sizeof(a->sa), KR(kn, name));
 	if (n <= 1)
 		return 1;
 	u32 len = (n - 1) & 255;
@@ -229,7 +238,8 @@ static long cg_step(u32 i, void *arg)
 	if (len + 1 >= pos)
 		return 1;
 	pos -= len;
-	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len, a->sa);
+	barrier_var(len);
+	bpf_probe_read_kernel(&a->tmp[pos & TMP_MASK], len & 255, a->sa);
 	pos -= 1;
 	a->tmp[pos & TMP_MASK] = '/';
 	a->w.pos = pos;
@@ -246,7 +256,7 @@ static __always_inline u32 write_cgroup(struct evb *b, u32 off, const char *pref
 	a->w.d = (u64)kn;
 	a->w.pos = TMP_END;
 	a->tmp[TMP_END] = 0;
-	bpf_loop(MAX_CG_COMP, cg_step, &c, 0);
+	WALK(MAX_CG_COMP, cg_step, &c);
 	u32 pos = a->w.pos & TMP_MASK;
 	if (pos == TMP_END) {
 		pos--;
@@ -260,53 +270,53 @@ static __always_inline u32 write_cgroup(struct evb *b, u32 off, const char *pref
 	return plen + len;
 }
 
-static __always_inline struct kernfs_node *subsys_kn(struct task_struct *t, int id)
+/* The subsystem's cgroup node, and in *keep whether /proc/PID/cgroup lists
+ * it as its own line: mounted on a v1 hierarchy. Bound to the default (v2)
+ * hierarchy it appears only under "0::", which the "unified=" entry carries. */
+static __always_inline struct kernfs_node *subsys_kn(struct task_struct *t, int id, u32 *keep)
 {
 	struct css_set *cs = BPF_CORE_READ(t, cgroups);
 	struct cgroup_subsys_state *css = NULL;
 	bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[id & 15]);
+	*keep = 0;
 	if (!css)
-		return NULL;
-	return BPF_CORE_READ(css, cgroup, kn);
+		return NULL; /* never for a controller built in */
+	struct cgroup *cg = BPF_CORE_READ(css, cgroup);
+	/* keep = (root != dfl root), computed without a branch (see CG_ENTRY). */
+	u64 x = (u64)BPF_CORE_READ(cg, root) ^ (u64)BPF_CORE_READ(cs, dfl_cgrp, root);
+	u64 nx = 0 - x;
+	barrier_var(nx);
+	*keep = (x | nx) >> 63;
+	return BPF_CORE_READ(cg, kn);
 }
 
-/* cgroups param: "subsys=path\0" for cpuset, cpu, cpuacct, io, memory (when
- * built in) and the default (v2) hierarchy as "unified=path". */
+/* Every entry is written; one that is not kept is overwritten by the next.
+ * Branch-free on purpose: a branch per entry multiplies the verifier's
+ * states (E2BIG on 6.1 with the unrolled walks). */
+#define CG_ENTRY(name, id, plen)                                                       \
+	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, id)) {                    \
+		u32 keep;                                                               \
+		struct kernfs_node *kn =                                                \
+			subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, id), &keep); \
+		u32 n = write_cgroup(b, off & 0x7fff, name, plen, kn);                  \
+		barrier_var(keep);                                                      \
+		off += n & -keep;                                                       \
+	}
+
+/* cgroups param: "subsys=path\0" for cpuset, cpu, cpuacct, io and memory
+ * where mounted as v1 hierarchies, and the default (v2) hierarchy as
+ * "unified=path", the same entries procfs::scan reads from /proc/PID/cgroup. */
 static __always_inline void push_cgroups(struct evb *b, struct task_struct *t)
 {
 	u32 off = 0;
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuset_cgrp_id))
-		off += write_cgroup(b, off, "cpuset=", 7,
-				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpuset_cgrp_id)));
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpu_cgrp_id))
-		off += write_cgroup(b, off & 0x7fff, "cpu=", 4,
-				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)));
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuacct_cgrp_id))
-		off += write_cgroup(b, off & 0x7fff, "cpuacct=", 8,
-				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, cpuacct_cgrp_id)));
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, io_cgrp_id))
-		off += write_cgroup(b, off & 0x7fff, "io=", 3,
-				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, io_cgrp_id)));
-	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
-		off += write_cgroup(b, off & 0x7fff, "memory=", 7,
-				    subsys_kn(t, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)));
+	CG_ENTRY("cpuset=", cpuset_cgrp_id, 7)
+	CG_ENTRY("cpu=", cpu_cgrp_id, 4)
+	CG_ENTRY("cpuacct=", cpuacct_cgrp_id, 8)
+	CG_ENTRY("io=", io_cgrp_id, 3)
+	CG_ENTRY("memory=", memory_cgrp_id, 7)
 	struct kernfs_node *dfl = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
 	off += write_cgroup(b, off & 0x7fff, "unified=", 8, dfl);
 	ev_len(b, off & 0x7fff);
-}
-
-static __always_inline u64 inode_time_ns(struct inode *ino, int mtime)
-{
-	if (bpf_core_field_exists(ino->i_ctime_sec)) {
-		if (mtime)
-			return BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ull +
-			       BPF_CORE_READ(ino, i_mtime_nsec);
-		/* Since multigrain timestamps (6.13) the top bit of i_ctime_nsec flags a
-		 * queried ctime; it is not part of the time. */
-		return BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ull +
-		       (BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffffu);
-	}
-	return 0;
 }
 
 static __always_inline u32 open_flags_to_ppm(u32 f)

@@ -176,7 +176,7 @@ fn main() {
             "rules+state, generic dispatch without fallback syscalls",
             ProbeConfig {
                 generic_fallback: false,
-                force_generic: true,
+                attach: saker_probe::AttachMode::Generic,
                 ..rules.clone()
             },
         ),

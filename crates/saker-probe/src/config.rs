@@ -172,10 +172,74 @@ pub struct ProbeConfig {
     /// here instead of +40 % with per-syscall tracepoints only), so callers
     /// may turn it off and lose those syscalls instead.
     pub generic_fallback: bool,
-    /// Use the generic hook (dispatching to every selected syscall by tail
-    /// call) even when every selected syscall has its own tracepoint; for
-    /// benchmarks.
-    pub force_generic: bool,
+    /// How syscall exits are hooked (`engine.modern_ebpf.attach`).
+    pub attach: AttachMode,
+    /// Which compiled object to load; `None` picks by the kernel's features.
+    /// `SAKER_PROBE_VARIANT=core|modern` overrides it (tests, benchmarks).
+    pub variant: Option<Variant>,
+}
+
+/// How the probe hooks syscall exits. `Auto` takes the cheapest the kernel
+/// allows: fexit, then per-syscall tracepoints; the generic `sys_exit` hook
+/// serves what neither can (e.g. syscalls compiled without a tracepoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    #[default]
+    Auto,
+    /// fexit programs on the `__x64_sys_*` functions: unselected syscalls
+    /// keep the kernel's fast path (no syscall tracepoint is enabled).
+    Fexit,
+    /// One classic `syscalls:sys_exit_<name>` tracepoint per selected syscall.
+    Tracepoint,
+    /// One `tp_btf/sys_exit` program for every syscall, tail-calling the
+    /// selected syscalls' programs.
+    Generic,
+}
+
+impl AttachMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMode::Auto => "auto",
+            AttachMode::Fexit => "fexit",
+            AttachMode::Tracepoint => "tracepoint",
+            AttachMode::Generic => "generic",
+        }
+    }
+}
+
+impl std::str::FromStr for AttachMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => AttachMode::Auto,
+            "fexit" => AttachMode::Fexit,
+            "tracepoint" => AttachMode::Tracepoint,
+            "generic" => AttachMode::Generic,
+            _ => {
+                return Err(format!(
+                    "unknown attach mode {s:?} (expected auto, fexit, tracepoint or generic)"
+                ))
+            }
+        })
+    }
+}
+
+/// The two objects compiled from `bpf/probe.bpf.c` (see `bpf/compat.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Linux 6.2+ (`bpf_rdonly_cast`): direct BTF loads and `bpf_loop`.
+    Modern,
+    /// Linux 5.8+: probe reads and bounded loops.
+    Core,
+}
+
+impl Variant {
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Modern => "modern",
+            Variant::Core => "core",
+        }
+    }
 }
 
 impl Default for ProbeConfig {
@@ -186,7 +250,8 @@ impl Default for ProbeConfig {
             state_ring_bytes: 4 << 20,
             main_ring_bytes: 16 << 20,
             generic_fallback: true,
-            force_generic: false,
+            attach: AttachMode::Auto,
+            variant: None,
         }
     }
 }

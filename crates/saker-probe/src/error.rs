@@ -6,8 +6,18 @@ use std::path::PathBuf;
 pub enum ProbeError {
     #[error("the live probe needs root (CAP_BPF + CAP_PERFMON): run as root")]
     NotRoot,
-    #[error("kernel BTF not found at {0} (the probe needs a BTF kernel, Linux >= 5.8 with CONFIG_DEBUG_INFO_BTF)")]
-    NoBtf(PathBuf),
+    #[error("kernel {release}: BTF not found at {path} (the probe needs Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF)")]
+    NoBtf { release: String, path: PathBuf },
+    #[error("kernel {release} is older than 5.8, the oldest kernel the probe supports (BPF ring buffers, BTF tracing programs)")]
+    KernelTooOld { release: String },
+    #[error("kernel {release} lacks {feature}, which the probe needs")]
+    MissingFeature { release: String, feature: String },
+    #[error("attach mode {mode} is not available on kernel {release}: {why}")]
+    AttachUnavailable {
+        mode: &'static str,
+        release: String,
+        why: String,
+    },
     #[error("unknown syscall name in the probe configuration: {0}")]
     UnknownSyscall(String),
     #[error("cannot mount tracefs at /sys/kernel/tracing: {0}")]

@@ -4,10 +4,11 @@
 //!   build.rs, loaded with libbpf-rs). It emits the exit-only scap v2 events
 //!   of the selected syscalls plus procexit, into two ring buffers (a small
 //!   one for clone/exec/exit, a large one for the rest), and counts events and
-//!   drops per CPU. Each selected syscall gets its own
-//!   `syscalls:sys_exit_<name>` tracepoint program, so unselected syscalls run
-//!   no BPF code; when a selected syscall has no such tracepoint, one generic
-//!   `tp_btf/sys_exit` dispatcher serves every selected syscall by tail call.
+//!   drops per CPU. Each selected syscall gets its own program: fexit on the
+//!   syscall function where the kernel allows trampolines, else its
+//!   `syscalls:sys_exit_<name>` tracepoint; a syscall with neither is served by
+//!   one generic `tp_btf/sys_exit` dispatcher by tail call. One source is
+//!   compiled into two objects (6.2+ and 5.8+), picked at load time.
 //! * [`procfs::scan`]: the /proc walk that seeds the thread and fd tables.
 
 mod config;
@@ -16,7 +17,9 @@ mod loader;
 pub mod procfs;
 mod record;
 
-pub use config::{lookup, ProbeConfig, SyscallDef, STATE_SET, SYSCALLS};
+pub use config::{lookup, AttachMode, ProbeConfig, SyscallDef, Variant, STATE_SET, SYSCALLS};
 pub use error::{ProbeError, RecordError};
-pub use loader::{check_environment, has_exit_tracepoint, Counters, Family, Probe, ProbeStats};
+pub use loader::{
+    check_environment, has_exit_tracepoint, kernel_release, Counters, Family, Probe, ProbeStats,
+};
 pub use record::{parse_record, validate};

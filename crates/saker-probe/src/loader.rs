@@ -1,9 +1,13 @@
 //! Loading, attaching and reading the probe.
 
-use crate::config::{ProbeConfig, SyscallDef};
+use crate::config::{AttachMode, ProbeConfig, SyscallDef, Variant};
 use crate::error::ProbeError;
 use crate::record::parse_record_into;
-use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use libbpf_rs::btf::{types::Func, Btf};
+use libbpf_rs::{
+    Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, OpenObject, RingBuffer,
+    RingBufferBuilder,
+};
 use saker_event::Event;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -12,7 +16,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-static PROBE_OBJ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
+/// The two objects compiled from bpf/probe.bpf.c (see bpf/compat.h).
+static PROBE_OBJ_MODERN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe.bpf.o"));
+static PROBE_OBJ_CORE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/probe_core.bpf.o"));
 
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -138,16 +144,136 @@ impl ProbeStats {
     }
 }
 
-/// Root and BTF: the two things the probe cannot work without.
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> String {
+    // SAFETY: uname fills a zeroed utsname; the release is NUL-terminated.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return "unknown".into();
+        }
+        std::ffi::CStr::from_ptr(u.release.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// (major, minor) of a release string such as `6.1.0-50-cloud-amd64`.
+fn parse_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Root, a kernel >= 5.8 and its BTF: what the probe cannot work without.
+/// Each failure is one line naming the kernel and what is missing.
 pub fn check_environment() -> Result<(), ProbeError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(ProbeError::NotRoot);
     }
+    let release = kernel_release();
+    if parse_version(&release).is_some_and(|v| v < (5, 8)) {
+        return Err(ProbeError::KernelTooOld { release });
+    }
     if !Path::new(BTF_PATH).exists() {
-        return Err(ProbeError::NoBtf(BTF_PATH.into()));
+        return Err(ProbeError::NoBtf {
+            release,
+            path: BTF_PATH.into(),
+        });
     }
     Ok(())
+}
+
+/// Kernel features every object needs, probed the way libbpf does.
+fn check_features() -> Result<(), ProbeError> {
+    let missing = |feature: &str| ProbeError::MissingFeature {
+        release: kernel_release(),
+        feature: feature.into(),
+    };
+    if !MapType::RingBuf.is_supported().unwrap_or(false) {
+        return Err(missing("BPF ring buffers (Linux 5.8)"));
+    }
+    Ok(())
+}
+
+/// The object for this kernel: modern where `bpf_rdonly_cast` (6.2) exists,
+/// with `SAKER_PROBE_VARIANT` or the config overriding.
+fn pick_variant(config: &ProbeConfig, btf: Option<&Btf<'_>>) -> Variant {
+    match std::env::var("SAKER_PROBE_VARIANT").as_deref() {
+        Ok("core") => return Variant::Core,
+        Ok("modern") => return Variant::Modern,
+        _ => {}
+    }
+    if let Some(v) = config.variant {
+        return v;
+    }
+    match btf {
+        Some(b) if b.type_by_name::<Func<'_>>("bpf_rdonly_cast").is_some() => Variant::Modern,
+        _ => Variant::Core,
+    }
+}
+
+fn open_object(variant: Variant) -> Result<OpenObject, ProbeError> {
+    let bytes = match variant {
+        Variant::Modern => PROBE_OBJ_MODERN,
+        Variant::Core => PROBE_OBJ_CORE,
+    };
+    ObjectBuilder::default()
+        .open_memory(bytes)
+        .map_err(ProbeError::bpf("opening the embedded object"))
+}
+
+/// Whether this kernel attaches fexit programs: loads and attaches the tiny
+/// `fexit_probe` alone. Some kernels build trampolines but refuse them (EPERM).
+fn fexit_works(variant: Variant, btf: Option<&Btf<'_>>) -> Result<(), String> {
+    let has_wrappers = btf.is_some_and(|b| b.type_by_name::<Func<'_>>("__x64_sys_close").is_some());
+    if !has_wrappers {
+        return Err("the kernel's BTF has no __x64_sys_* syscall functions to attach to".into());
+    }
+    // A refusal is an answer here, not an error: keep libbpf quiet meanwhile.
+    let prev = libbpf_rs::set_print(None);
+    let r = fexit_attach_probe(variant);
+    libbpf_rs::set_print(prev);
+    r
+}
+
+fn fexit_attach_probe(variant: Variant) -> Result<(), String> {
+    let mut open = open_object(variant).map_err(|e| e.to_string())?;
+    for mut p in open.progs_mut() {
+        let on = p.name() == "fexit_probe";
+        p.set_autoload(on);
+    }
+    for mut m in open.maps_mut() {
+        // Keep the probe load small: every map is created even when unused.
+        let small = match m.name().to_str() {
+            Some("rb_state") | Some("rb_main") => Some(4096),
+            Some("auxmap") => Some(1),
+            _ => None,
+        };
+        if let Some(n) = small {
+            let _ = m.set_max_entries(n);
+        }
+    }
+    let obj = open
+        .load()
+        .map_err(|e| format!("loading an fexit program: {e}"))?;
+    let prog = obj
+        .progs_mut()
+        .find(|p| p.name() == "fexit_probe")
+        .ok_or("fexit_probe missing from the object")?;
+    let link = prog
+        .attach()
+        .map_err(|e| format!("attaching an fexit program: {e}"))?;
+    drop(link);
+    Ok(())
+}
+
+/// The hook each selected syscall gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    Fexit,
+    Tracepoint,
+    Generic,
 }
 
 fn raise_memlock() {
@@ -242,6 +368,8 @@ pub struct Probe {
     delivered: u64,
     attached: Vec<String>,
     unavailable: Vec<String>,
+    mode: AttachMode,
+    variant: Variant,
 }
 
 impl std::fmt::Debug for Probe {
@@ -249,6 +377,8 @@ impl std::fmt::Debug for Probe {
         f.debug_struct("Probe")
             .field("attached", &self.attached)
             .field("unavailable", &self.unavailable)
+            .field("mode", &self.mode)
+            .field("variant", &self.variant)
             .finish()
     }
 }
@@ -260,49 +390,121 @@ impl Probe {
         check_ring("state ring", config.state_ring_bytes)?;
         check_ring("main ring", config.main_ring_bytes)?;
         raise_memlock();
-        ensure_tracefs()?;
+        check_features()?;
+        let release = kernel_release();
+        let btf = Btf::from_vmlinux().ok();
+        let variant = pick_variant(config, btf.as_ref());
+
+        // fexit first where the kernel allows it (Auto), or when forced.
+        let fexit = match config.attach {
+            AttachMode::Auto => fexit_works(variant, btf.as_ref()).is_ok(),
+            AttachMode::Fexit => {
+                fexit_works(variant, btf.as_ref()).map_err(|why| {
+                    ProbeError::AttachUnavailable {
+                        mode: "fexit",
+                        release: release.clone(),
+                        why,
+                    }
+                })?;
+                true
+            }
+            AttachMode::Tracepoint | AttachMode::Generic => false,
+        };
+        let tracefs = ensure_tracefs();
+        let has_tp = |d: &SyscallDef| tracefs.is_ok() && has_exit_tracepoint(d.tracepoint);
+        let has_fexit = |d: &SyscallDef| {
+            btf.as_ref().is_some_and(|b| {
+                b.type_by_name::<Func<'_>>(&format!("__x64_sys_{}", d.tracepoint))
+                    .is_some()
+            })
+        };
 
         let (defs, mut unavailable) = config.selected();
-        let mut classic: Vec<&SyscallDef> = Vec::new();
-        let mut fallback: Vec<&SyscallDef> = Vec::new();
+        let mut hooks: Vec<(&SyscallDef, Hook)> = Vec::new();
         for d in defs {
-            if has_exit_tracepoint(d.tracepoint) {
-                classic.push(d);
+            let hook = if config.attach == AttachMode::Generic {
+                Some(Hook::Generic)
+            } else if fexit && has_fexit(d) {
+                Some(Hook::Fexit)
+            } else if has_tp(d) {
+                Some(Hook::Tracepoint)
             } else if config.generic_fallback {
-                fallback.push(d);
+                Some(Hook::Generic)
             } else {
-                unavailable.push(d.name.to_string());
+                None
+            };
+            match hook {
+                Some(h) => hooks.push((d, h)),
+                None => unavailable.push(d.name.to_string()),
             }
         }
-        // Generic mode when a selected syscall has no tracepoint (or when
-        // forced): one tp_btf/sys_exit program then runs on every syscall
-        // anyway, so it serves every selected syscall by tail call instead of
-        // also paying the per-syscall (perf) tracepoint dispatch.
-        let generic = !fallback.is_empty() || config.force_generic;
-        let selected: Vec<&SyscallDef> = classic.iter().chain(&fallback).copied().collect();
+        if config.attach == AttachMode::Tracepoint {
+            tracefs?;
+        }
+        // Without fexit, once the generic hook runs on every syscall anyway it
+        // serves every selected syscall by tail call, instead of also paying the
+        // per-syscall (perf) tracepoint dispatch on top.
+        if hooks.iter().any(|(_, h)| *h == Hook::Generic) {
+            for (_, h) in hooks.iter_mut() {
+                if *h == Hook::Tracepoint {
+                    *h = Hook::Generic;
+                }
+            }
+        }
+        let generic = hooks.iter().any(|(_, h)| *h == Hook::Generic);
         let mut wanted: BTreeSet<String> = BTreeSet::new();
         let mut tail: Vec<(u32, String)> = Vec::new();
+        let mut clone_mask = 0u32;
+        for (d, h) in &hooks {
+            match h {
+                Hook::Fexit => {
+                    wanted.insert(format!("f_{}", d.name));
+                    clone_mask |= match d.name {
+                        "clone" => 1,
+                        "fork" => 2,
+                        "vfork" => 4,
+                        "clone3" => 8,
+                        _ => 0,
+                    };
+                }
+                Hook::Tracepoint => {
+                    wanted.insert(d.prog.to_string());
+                }
+                Hook::Generic => {
+                    let g = format!("g_{}", d.name);
+                    tail.push((d.nr, g.clone()));
+                    wanted.insert(g);
+                }
+            }
+        }
         if generic {
             wanted.insert("sys_exit_dispatch".into());
-            for d in &selected {
-                let g = format!("g_{}", d.name);
-                tail.push((d.nr, g.clone()));
-                wanted.insert(g);
-            }
-        } else {
-            wanted.extend(classic.iter().map(|d| d.prog.to_string()));
+        }
+        if clone_mask != 0 {
+            wanted.insert("f_clone_child".into());
         }
         wanted.insert("sched_exit".into());
-        if selected
+        if hooks
             .iter()
-            .any(|d| matches!(d.name, "execve" | "execveat"))
+            .any(|(d, _)| matches!(d.name, "execve" | "execveat"))
         {
             wanted.insert("sched_exec".into());
         }
+        let mode = if hooks.is_empty() || hooks.iter().all(|(_, h)| *h == Hook::Generic) {
+            if hooks.is_empty() && fexit {
+                AttachMode::Fexit
+            } else if hooks.is_empty() {
+                AttachMode::Tracepoint
+            } else {
+                AttachMode::Generic
+            }
+        } else if hooks.iter().any(|(_, h)| *h == Hook::Fexit) {
+            AttachMode::Fexit
+        } else {
+            AttachMode::Tracepoint
+        };
 
-        let mut open = ObjectBuilder::default()
-            .open_memory(PROBE_OBJ)
-            .map_err(ProbeError::bpf("opening the embedded object"))?;
+        let mut open = open_object(variant)?;
         for mut p in open.progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
             p.set_autoload(wanted.contains(name.as_str()));
@@ -321,9 +523,10 @@ impl Probe {
                 m.set_max_entries(n).map_err(ProbeError::bpf(what))?;
             }
         }
-        let obj = open
-            .load()
-            .map_err(ProbeError::bpf("loading programs (verifier)"))?;
+        let obj = open.load().map_err(ProbeError::bpf(format!(
+            "loading programs (verifier), {} object on kernel {release}",
+            variant.name()
+        )))?;
 
         let boot_ts = clock_ns(libc::CLOCK_REALTIME).saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
         let mut settings = None;
@@ -338,8 +541,12 @@ impl Probe {
             }
         }
         let settings = settings.ok_or_else(|| missing_map("settings"))?;
+        // struct settings in bpf/common.h: u64 boot_ts, u32 clone_mask, u32 pad.
+        let mut value = [0u8; 16];
+        value[..8].copy_from_slice(&boot_ts.to_ne_bytes());
+        value[8..12].copy_from_slice(&clone_mask.to_ne_bytes());
         settings
-            .update(&0u32.to_ne_bytes(), &boot_ts.to_ne_bytes(), MapFlags::ANY)
+            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
             .map_err(ProbeError::bpf("writing settings"))?;
         let sc_progs = sc_progs.ok_or_else(|| missing_map("sc_progs"))?;
         for (nr, name) in &tail {
@@ -404,7 +611,21 @@ impl Probe {
             delivered: 0,
             attached,
             unavailable,
+            mode,
+            variant,
         })
+    }
+
+    /// How syscall exits are hooked: fexit, tracepoint or generic (never auto).
+    /// Fexit when any selected syscall is on fexit; a syscall without an fexit
+    /// target may still use its tracepoint or the generic hook.
+    pub fn attach_mode(&self) -> AttachMode {
+        self.mode
+    }
+
+    /// The object loaded (modern for 6.2+, core otherwise).
+    pub fn variant(&self) -> Variant {
+        self.variant
     }
 
     /// Program names attached (e.g. `x_openat`, `sched_exec`).

@@ -219,7 +219,8 @@ fn bench_conditions(c: &mut Criterion) {
 }
 
 fn bench_upstream(c: &mut Criterion) {
-    let dir = Path::new("/work/shared/falco-rules");
+    // `../shared` beside the repository.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/falco-rules");
     if !dir.exists() {
         eprintln!(
             "skipping upstream ruleset benchmark: {} not found",

@@ -167,7 +167,8 @@ fn events() -> Vec<BenchEvent> {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = Path::new("/work/shared/falco-rules");
+    // `../shared` beside the repository.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/falco-rules");
     let evs = events();
     for (label, matching) in [("first", RuleMatching::First), ("all", RuleMatching::All)] {
         let mut eng = Engine::new(LoadOptions {

@@ -1,19 +1,22 @@
 //! The rules engine: loads files into one collector and recompiles the whole
 //! collector after each file (§1.8, §1.11), then builds a [`Ruleset`].
 
-use crate::ast::{Expr, Operand, Rhs};
+use crate::ast::{Expr, Operand, Rhs, TArg};
 use crate::errors::{
-    snippet, Context, ErrorCode, LoadError, LoadResult, LoadWarning, Location, WarningCode,
+    deprecated_field_desc, snippet, Context, ErrorCode, LoadError, LoadResult, LoadWarning,
+    Location, WarningCode,
 };
 use crate::exceptions::condition_with_exceptions;
 use crate::lists::substitute_list;
 use crate::load::items::{parse_semver, read_text};
 use crate::load::lang;
+use crate::load::yaml::Pos;
 use crate::load::Collector;
 use crate::parse::parse_condition;
 use crate::ruleset::{CompiledRule, RuleInfo, Ruleset};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Whether an exception field expression is a valid left-hand side: a known
 /// field (with optional argument) or an expression that compiles as `<expr> exists`.
@@ -45,18 +48,39 @@ pub struct Engine {
     compiled: Vec<CompiledRule>,
     texts: HashMap<String, String>,
     failed: bool,
+    /// `opts.static_fields`, shared with the compiler.
+    static_fields: Arc<BTreeMap<String, String>>,
 }
 
 impl Engine {
     pub fn new(opts: LoadOptions) -> Self {
         lang::install_event_checks();
+        let mut col = Collector::default();
+        col.sources = opts.sources.clone();
+        let static_fields = Arc::new(opts.static_fields.clone());
         Engine {
             opts,
-            col: Collector::default(),
+            col,
             compiled: Vec::new(),
             texts: HashMap::new(),
             failed: false,
+            static_fields,
         }
+    }
+
+    /// Registers `static.<name>` fields (Falco's `static_fields`): string
+    /// fields with a fixed value, usable in conditions and outputs and
+    /// suggested in outputs. Applies to the files loaded afterwards.
+    pub fn register_static_fields<I, K, V>(&mut self, fields: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.opts
+            .static_fields
+            .extend(fields.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self.static_fields = Arc::new(self.opts.static_fields.clone());
     }
 
     pub fn options(&self) -> &LoadOptions {
@@ -108,10 +132,10 @@ impl Engine {
         let mut r = LoadResult::new(name);
         r.errors.push(LoadError {
             code: ErrorCode::FileRead,
-            message: format!("Could not read file: {e}"),
+            message: format!("Could not open file {name} for reading: {e}"),
             ctx: Context {
                 locations: vec![file_loc(name)],
-                snippet: String::new(),
+                ..Context::default()
             },
             hint: None,
         });
@@ -120,6 +144,11 @@ impl Engine {
 
     /// Reads `text` (named `name` in messages) and recompiles everything.
     pub fn load_text(&mut self, name: &str, text: &str) -> LoadResult {
+        let fields = self.static_fields.clone();
+        crate::compile::with_static_fields(&fields, || self.load_text_inner(name, text))
+    }
+
+    fn load_text_inner(&mut self, name: &str, text: &str) -> LoadResult {
         let mut res = LoadResult::new(name);
         self.texts.insert(name.to_string(), text.to_string());
         if !read_text(&mut self.col, name, text, &mut res) {
@@ -139,32 +168,40 @@ impl Engine {
     /// Checks `required_plugin_versions` against the loaded plugins (after all files).
     pub fn check_plugin_requirements(&self) -> Result<(), Box<LoadError>> {
         for req in &self.col.plugin_requirements {
-            let found = req.alternatives.iter().find_map(|(n, v)| {
+            // The first alternative naming a loaded plugin decides.
+            let found = req.alternatives.iter().find_map(|(n, want)| {
                 self.opts
                     .plugins
                     .iter()
                     .find(|(pn, _)| pn == n)
-                    .map(|p| (v, &p.1))
+                    .map(|(pn, have)| (pn, want, have))
             });
-            let ok = match found {
-                Some((want, have)) => match (parse_semver(want), parse_semver(have)) {
-                    (Some(w), Some(h)) => w.0 == h.0 && h >= w,
-                    _ => false,
+            let problem = match found {
+                Some((name, want, have)) => match (parse_semver(have), parse_semver(want)) {
+                    (None, _) => Some(format!(
+                        "Plugin '{name}' has invalid version string '{have}'"
+                    )),
+                    (Some(h), Some(w)) if h.0 == w.0 && h >= w => None,
+                    _ => Some(format!(
+                        "Plugin '{name}' version '{have}' is not compatible with required plugin version '{want}'"
+                    )),
                 },
-                None => false,
-            };
-            if !ok {
-                let alts: Vec<String> = req
-                    .alternatives
-                    .iter()
-                    .map(|(n, v)| format!("{n} (>= {v})"))
-                    .collect();
-                return Err(Box::new(LoadError {
-                    code: ErrorCode::Validate,
-                    message: format!(
+                None => {
+                    let alts: Vec<String> = req
+                        .alternatives
+                        .iter()
+                        .map(|(n, v)| format!("{n} (>= {v})"))
+                        .collect();
+                    Some(format!(
                         "Plugin requirement not satisfied, must load one of: {}",
                         alts.join(", ")
-                    ),
+                    ))
+                }
+            };
+            if let Some(message) = problem {
+                return Err(Box::new(LoadError {
+                    code: ErrorCode::Validate,
+                    message,
                     ctx: self.context(&req.loc),
                     hint: None,
                 }));
@@ -193,15 +230,85 @@ impl Engine {
         rs
     }
 
+    /// A context whose snippet comes from the file of the last location.
     fn context(&self, chain: &[Location]) -> Context {
         let snip = chain
             .last()
-            .and_then(|l| self.texts.get(&l.name).map(|t| snippet(t, l.pos)))
+            .and_then(|l| self.texts.get(&l.name).map(|t| snippet(t, l.pos.offset)))
             .unwrap_or_default();
         Context {
             locations: chain.to_vec(),
             snippet: snip,
+            ..Context::default()
         }
+    }
+
+    /// The context of a problem inside a condition: `base` plus a `condition
+    /// expression` step named after `cond`, at the parser position `pos` (a
+    /// byte offset into `parsed`, the text the position comes from) added to
+    /// the YAML mark of `base`, as Falco computes it. The snippet shows `cond`.
+    fn expr_context(&self, base: &[Location], cond: &str, parsed: &str, pos: usize) -> Context {
+        let mut chain = base.to_vec();
+        let Some(last) = base.last() else {
+            return self.context(&chain);
+        };
+        let (pline, pcol) = parser_line_col(parsed, pos);
+        let p = Pos {
+            line: last.pos.line + pline,
+            column: last.pos.column + pcol,
+            offset: last.pos.offset + pos,
+        };
+        chain.push(Location {
+            item_type: "condition expression".into(),
+            item_name: String::new(),
+            name: expr_name(cond),
+            pos: p,
+        });
+        let at = self.file_pos(last, cond, pos);
+        Context {
+            locations: chain,
+            snippet: snippet(cond, p.offset),
+            at: Some(at),
+            at_snippet: self.file_snippet(&last.name, at),
+        }
+    }
+
+    fn file_snippet(&self, file: &str, at: Pos) -> String {
+        self.texts
+            .get(file)
+            .map(|t| snippet(t, at.offset))
+            .unwrap_or_default()
+    }
+
+    /// Where `pos` of a condition lies in the file, when the condition is a
+    /// one-line plain scalar; else where the condition starts.
+    fn file_pos(&self, base: &Location, cond: &str, pos: usize) -> Pos {
+        let mut p = base.pos;
+        let text = self.texts.get(&base.name).map_or("", String::as_str);
+        let written = text.get(p.offset..).unwrap_or("");
+        if !cond.contains('\n') && written.starts_with(cond) && pos <= cond.len() {
+            p.column += pos;
+            p.offset += pos;
+        }
+        p
+    }
+
+    /// A condition problem with its expression context.
+    fn expr_error(
+        &self,
+        code: ErrorCode,
+        msg: impl Into<String>,
+        base: &[Location],
+        cond: &str,
+        parsed: &str,
+        pos: usize,
+    ) -> Box<LoadError> {
+        Box::new(LoadError {
+            code,
+            message: msg.into(),
+            ctx: self.expr_context(base, cond, parsed, pos),
+            hint: None,
+        })
     }
 
     fn error(&self, code: ErrorCode, msg: impl Into<String>, chain: &[Location]) -> Box<LoadError> {
@@ -213,6 +320,21 @@ impl Engine {
         })
     }
 
+    fn warn_at(
+        res: &mut LoadResult,
+        code: WarningCode,
+        msg: impl Into<String>,
+        ctx: Context,
+        field: Option<&str>,
+    ) {
+        res.warnings.push(LoadWarning {
+            code,
+            message: msg.into(),
+            ctx,
+            deprecated_field: field.map(str::to_string),
+        });
+    }
+
     fn warning(
         &self,
         res: &mut LoadResult,
@@ -221,12 +343,20 @@ impl Engine {
         chain: &[Location],
         field: Option<&str>,
     ) {
-        res.warnings.push(LoadWarning {
-            code,
-            message: msg.into(),
-            ctx: self.context(chain),
-            deprecated_field: field.map(str::to_string),
-        });
+        Self::warn_at(res, code, msg, self.context(chain), field);
+    }
+
+    /// The output fields every syscall rule gets with `suggested_output`: the
+    /// static fields (suggested, like libsinsp's static filtercheck), then the
+    /// container plugin's.
+    fn suggested_output(&self) -> String {
+        let mut out = String::new();
+        for name in self.opts.static_fields.keys() {
+            let full = format!("static.{name}");
+            out.push_str(&format!("{}=%{full} ", full.replace('.', "_")));
+        }
+        out.push_str(SUGGESTED_OUTPUT);
+        out
     }
 
     /// §1.11 steps 2–5 over the whole collector.
@@ -260,13 +390,21 @@ impl Engine {
 
         // Macros: substitute lists, parse, then resolve with the visibility rule.
         let mut macro_asts = Vec::with_capacity(col.macros.len());
+        let mut macro_texts = Vec::with_capacity(col.macros.len());
         for m in &col.macros {
             let text = subst(&m.cond, &mut list_used);
             let ast = parse_condition(&text).map_err(|e| {
-                let chain = expr_chain(&m.cond_loc, &text, e.pos);
-                self.error(ErrorCode::CompileCondition, e.message.clone(), &chain)
+                self.expr_error(
+                    ErrorCode::CompileCondition,
+                    e.message.clone(),
+                    &m.cond_loc,
+                    &text,
+                    &text,
+                    e.pos,
+                )
             })?;
             macro_asts.push(ast);
+            macro_texts.push(text);
         }
         let mut resolver = MacroResolver {
             col,
@@ -275,25 +413,30 @@ impl Engine {
             busy: vec![false; col.macros.len()],
             used: vec![false; col.macros.len()],
         };
-        for i in 0..col.macros.len() {
-            resolver
-                .resolve(i)
-                .map_err(|msg| self.error(ErrorCode::Validate, msg, &col.macros[i].cond_loc))?;
+        for (i, m) in col.macros.iter().enumerate() {
+            resolver.resolve(i).map_err(|(msg, owner, pos)| {
+                // Reported against the macro being compiled, at the position
+                // of the reference in the text that holds it (a nested
+                // macro's, when the reference is there).
+                self.expr_error(
+                    ErrorCode::Validate,
+                    msg,
+                    &m.loc,
+                    &m.cond,
+                    &macro_texts[owner],
+                    pos,
+                )
+            })?;
         }
 
         // Rules.
         let mut out = Vec::with_capacity(col.rules.len());
         for r in &col.rules {
-            if !self.opts.sources.contains(&r.source) {
-                self.warning(
-                    res,
-                    WarningCode::UnknownSource,
-                    format!("Unknown source {}, skipping", r.source),
-                    &r.loc,
-                    None,
-                );
+            if r.unknown_source {
                 continue;
             }
+            let (cond, exception_fields) = condition_with_exceptions(&r.cond, &r.exceptions)
+                .map_err(|e| self.error(ErrorCode::Validate, e.message, &e.ctx))?;
             let tags: Vec<String> = r.tags.iter().cloned().collect();
             let appends: Vec<&AppendOutput> = self
                 .opts
@@ -310,97 +453,96 @@ impl Engine {
                 self.opts.suggested_output || appends.iter().any(|a| a.suggested_output);
             if r.source == "syscall" && suggested {
                 output.push(' ');
-                output.push_str(SUGGESTED_OUTPUT);
+                output.push_str(&self.suggested_output());
             }
             for extra in &self.opts.extra_output {
                 output.push(' ');
                 output.push_str(extra);
             }
+            if output.contains("%container.info") {
+                self.warning(res, WarningCode::DeprecatedItem, "%container.info is deprecated and no more useful, and will be dropped by Falco 1.0.0. The container plugin will automatically add required fields to the output message.", &r.loc, None);
+                output = output.replace("%container.info", "");
+            }
+            let format = match lang::parse_format(&output) {
+                Ok(f) => f,
+                Err((msg, detail)) => {
+                    if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
+                        self.warning(res, WarningCode::UnknownFilter, msg, &r.output_loc, None);
+                        continue;
+                    }
+                    let mut e = self.error(ErrorCode::CompileOutput, msg, &r.output_loc);
+                    e.hint = detail;
+                    return Err(e);
+                }
+            };
+            self.output_deprecations(res, &output, &r.output_loc);
             let mut extra_fields = Vec::new();
             for f in appends.iter().flat_map(|a| a.extra_fields.iter()) {
                 let (key, text, typed) = match f {
                     ExtraField::Format { key, format } => (key.clone(), format.clone(), false),
                     ExtraField::Field(name) => (name.clone(), format!("%{name}"), true),
                 };
-                let fmt = lang::parse_format(&text)
-                    .map_err(|m| self.error(ErrorCode::CompileOutput, m, &r.output_loc))?;
+                let fmt = lang::parse_format(&text).map_err(|(m, detail)| {
+                    let mut e = self.error(ErrorCode::CompileOutput, m, &r.output_loc);
+                    e.hint = detail;
+                    e
+                })?;
+                self.output_deprecations(res, &text, &r.output_loc);
                 extra_fields.push(crate::ruleset::ExtraOutputField {
                     key,
                     format: std::sync::Arc::new(fmt),
                     typed,
                 });
             }
-            if output.contains("%container.info") {
-                output = output.replace("%container.info", "");
-                self.warning(res, WarningCode::DeprecatedItem, "%container.info is deprecated and no longer needed; it is replaced by an empty string", &r.output_loc, None);
-            }
-            let format = match lang::parse_format(&output) {
-                Ok(f) => f,
-                Err(msg) => {
-                    if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
-                        self.warning(res, WarningCode::UnknownFilter, msg, &r.output_loc, None);
-                        continue;
-                    }
-                    return Err(self.error(ErrorCode::CompileOutput, msg, &r.output_loc));
-                }
-            };
-            for f in DEPRECATED_FIELDS {
-                if output.contains(&format!("%{f}"))
-                    && !DEPRECATED_FIELDS
-                        .iter()
-                        .any(|g| g != f && g.starts_with(f) && output.contains(&format!("%{g}")))
-                {
-                    self.warning(
-                        res,
-                        WarningCode::DeprecatedItem,
-                        "Used deprecated field in output",
-                        &r.output_loc,
-                        Some(f),
-                    );
-                }
-            }
 
-            let cond = condition_with_exceptions(&r.cond, &r.exceptions);
             let text = subst(&cond, &mut list_used);
             let mut ast = parse_condition(&text).map_err(|e| {
-                let chain = expr_chain(&r.cond_loc, &text, e.pos);
-                self.error(ErrorCode::CompileCondition, e.message.clone(), &chain)
+                self.expr_error(
+                    ErrorCode::CompileCondition,
+                    e.message.clone(),
+                    &r.cond_loc,
+                    &text,
+                    &text,
+                    e.pos,
+                )
             })?;
-            let mut missing = None;
             let expanded = ast.expand_macros(&mut |name| match col.macro_idx.get(name) {
                 Some(&i) => {
                     resolver.used[i] = true;
                     resolver.done[i].clone()
                 }
-                None => {
-                    missing = Some(name.to_string());
-                    None
-                }
+                None => None,
             });
             if let Err(e) = expanded {
-                return Err(self.error(ErrorCode::Validate, e.to_string(), &r.cond_loc));
+                return Err(self.expr_error(
+                    ErrorCode::Validate,
+                    e.to_string(),
+                    &r.loc,
+                    &cond,
+                    &text,
+                    e.pos,
+                ));
             }
-            let _ = missing;
-            self.condition_warnings(res, &ast, &r.cond_loc);
+            self.condition_warnings(res, &ast, &r.cond_loc, &cond);
             let compiled = match lang::compile(&ast) {
                 Ok(c) => c,
-                Err(msg) => {
+                Err((msg, pos)) => {
+                    let ctx = self.expr_context(&r.cond_loc, &cond, &text, pos);
                     if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
-                        self.warning(res, WarningCode::UnknownFilter, msg, &r.cond_loc, None);
+                        Self::warn_at(res, WarningCode::UnknownFilter, msg, ctx, None);
                         continue;
                     }
-                    let chain = expr_chain(&r.cond_loc, &text, 0);
-                    return Err(self.error(ErrorCode::CompileCondition, msg, &chain));
+                    return Err(Box::new(LoadError {
+                        code: ErrorCode::CompileCondition,
+                        message: msg,
+                        ctx,
+                        hint: None,
+                    }));
                 }
             };
-            for w in &compiled.warnings {
-                self.warning(
-                    res,
-                    WarningCode::CompileCondition,
-                    w.clone(),
-                    &r.cond_loc,
-                    None,
-                );
+            for (msg, pos) in &compiled.warnings {
+                let ctx = self.expr_context(&r.cond_loc, &cond, &text, *pos);
+                Self::warn_at(res, WarningCode::CompileCondition, msg.clone(), ctx, None);
             }
             let evttypes = lang::event_types(&ast);
             if r.source == "syscall" && r.warn_evttypes && evttypes.too_many() {
@@ -408,7 +550,7 @@ impl Engine {
                     res,
                     WarningCode::NoEvttype,
                     "Rule matches too many evt.type values. This has a significant performance penalty.",
-                    &r.cond_loc,
+                    &r.loc,
                     None,
                 );
             }
@@ -422,11 +564,7 @@ impl Engine {
                     enabled: r.enabled,
                     capture: r.capture,
                     capture_duration: r.capture_duration,
-                    exception_fields: r
-                        .exceptions
-                        .iter()
-                        .flat_map(|e| e.fields.as_slice().iter().cloned())
-                        .collect(),
+                    exception_fields: exception_fields.into_iter().collect(),
                     condition: text,
                     output: output.clone(),
                 },
@@ -462,38 +600,111 @@ impl Engine {
         Ok(out)
     }
 
-    /// The loader's own condition warnings: deprecated fields and unsafe `<NA>` checks.
-    fn condition_warnings(&self, res: &mut LoadResult, ast: &Expr, chain: &[Location]) {
-        for c in ast.checks() {
-            let Operand::Field(f) = &c.lhs else { continue };
-            if DEPRECATED_FIELDS.contains(&f.name.as_str()) {
+    /// Falco's substring search for deprecated fields in an output format:
+    /// one warning per field name found (so `evt.latency.ns` also reports
+    /// `evt.latency`).
+    fn output_deprecations(&self, res: &mut LoadResult, fmt: &str, chain: &[Location]) {
+        for f in DEPRECATED_FIELDS {
+            if fmt.contains(f) {
                 self.warning(
                     res,
                     WarningCode::DeprecatedItem,
-                    "Used deprecated field in condition",
+                    format!("usage of deprecated field '{f}' has been detected in the rule output"),
                     chain,
-                    Some(&f.name),
-                );
-            }
-            let na = match &c.rhs {
-                Rhs::Value(v) => v.value == b"<NA>",
-                Rhs::List(l) => l.iter().any(|v| v.value == b"<NA>"),
-                _ => false,
-            };
-            let eq_class = matches!(
-                c.op.as_str(),
-                "=" | "==" | "!=" | "in" | "intersects" | "pmatch"
-            );
-            if na && eq_class && (f.name.starts_with("ka.") || f.name.starts_with("jevt.")) {
-                self.warning(
-                    res,
-                    WarningCode::UnsafeNaCheck,
-                    "Comparison with <NA> is unsafe; use 'exists' instead",
-                    chain,
-                    None,
+                    Some(f),
                 );
             }
         }
+    }
+
+    /// The condition warnings of Falco's warning pass, all reported at the
+    /// start of the condition: unsafe `<NA>` comparisons (once), then each
+    /// deprecated field (once, in Falco's order).
+    fn condition_warnings(&self, res: &mut LoadResult, ast: &Expr, base: &[Location], cond: &str) {
+        let mut unsafe_na = false;
+        let mut deprecated = [false; DEPRECATED_FIELDS.len()];
+        let mut note = |name: &str| {
+            if let Some(i) = DEPRECATED_FIELDS.iter().position(|f| *f == name) {
+                deprecated[i] = true;
+            }
+        };
+        for c in ast.checks() {
+            // Fields of the left-hand side (inside transformers too); the last
+            // one decides whether the comparison is on an unsafe field.
+            let mut last = None;
+            operand_fields(&c.lhs, &mut |f| {
+                note(f);
+                last = Some(f.to_string());
+            });
+            let unsafe_field = last
+                .as_deref()
+                .is_some_and(|f| f.starts_with("ka.") || f.starts_with("jevt."));
+            let equality = c.modifier.is_none()
+                && matches!(
+                    c.op.as_str(),
+                    "=" | "==" | "!=" | "in" | "intersects" | "pmatch"
+                );
+            if unsafe_field && equality {
+                match &c.rhs {
+                    Rhs::Value(v) if v.value == b"<NA>" => unsafe_na = true,
+                    Rhs::List(l) if l.iter().any(|v| v.value == b"<NA>") => unsafe_na = true,
+                    Rhs::Field(o) => operand_fields(o, &mut note),
+                    _ => {}
+                }
+            }
+        }
+        let ctx = || self.expr_context_at_start(base, cond);
+        if unsafe_na {
+            Self::warn_at(res, WarningCode::UnsafeNaCheck, "", ctx(), None);
+        }
+        for (i, f) in DEPRECATED_FIELDS.iter().enumerate() {
+            if deprecated[i] {
+                Self::warn_at(
+                    res,
+                    WarningCode::DeprecatedItem,
+                    deprecated_field_desc(f),
+                    ctx(),
+                    Some(f),
+                );
+            }
+        }
+    }
+
+    /// A `condition expression` step at position (0, 0, 0) of the condition:
+    /// exactly the YAML mark of the condition value.
+    fn expr_context_at_start(&self, base: &[Location], cond: &str) -> Context {
+        let mut chain = base.to_vec();
+        let Some(last) = base.last() else {
+            return self.context(&chain);
+        };
+        chain.push(Location {
+            item_type: "condition expression".into(),
+            item_name: String::new(),
+            name: expr_name(cond),
+            pos: last.pos,
+        });
+        Context {
+            locations: chain,
+            snippet: snippet(cond, last.pos.offset),
+            at: Some(last.pos),
+            at_snippet: self.file_snippet(&last.name, last.pos),
+        }
+    }
+}
+
+/// Calls `f` with the name of every field of an operand (transformer arguments too).
+fn operand_fields<'a>(o: &'a Operand, f: &mut impl FnMut(&'a str)) {
+    fn targ<'a>(a: &'a TArg, f: &mut impl FnMut(&'a str)) {
+        match a {
+            TArg::Field(x) => f(&x.name),
+            TArg::Transform(t) => t.args.iter().for_each(|a| targ(a, f)),
+            TArg::List(items, _) => items.iter().for_each(|a| targ(a, f)),
+            TArg::Value(_) => {}
+        }
+    }
+    match o {
+        Operand::Field(x) => f(&x.name),
+        Operand::Transform(t) => t.args.iter().for_each(|a| targ(a, f)),
     }
 }
 
@@ -518,29 +729,28 @@ fn file_loc(name: &str) -> Location {
     }
 }
 
-/// The condition's location chain plus a `condition expression` step named
-/// after the expanded text, at the parser position added to the YAML mark.
-fn expr_chain(base: &[Location], text: &str, pos: usize) -> Vec<Location> {
-    let mut chain = base.to_vec();
-    let Some(last) = base.last() else {
-        return chain;
-    };
-    let flat = text.replace('\n', " ");
-    let name = if flat.chars().count() > 20 {
-        format!("\"{}...\"", flat.chars().take(17).collect::<String>())
+/// Falco's name for a condition: the first 17 characters and `..."` when
+/// longer than 20, else the whole text, in double quotes; newlines as spaces.
+fn expr_name(cond: &str) -> String {
+    let b = cond.as_bytes();
+    let body = if b.len() > 20 {
+        format!("{}...", String::from_utf8_lossy(&b[..17]))
     } else {
-        format!("\"{flat}\"")
+        cond.to_string()
     };
-    let mut p = last.pos;
-    p.column += pos + 1;
-    p.offset += pos + 1;
-    chain.push(Location {
-        item_type: "condition expression".into(),
-        item_name: name,
-        name: last.name.clone(),
-        pos: p,
-    });
-    chain
+    format!("\"{body}\"").replace(['\n', '\r'], " ")
+}
+
+/// libsinsp's parser position for byte `pos` of `text`: 1-based line and
+/// column, where `\r` and `\n` each start a new line.
+fn parser_line_col(text: &str, pos: usize) -> (usize, usize) {
+    let b = &text.as_bytes()[..pos.min(text.len())];
+    let breaks = b.iter().filter(|&&c| c == b'\n' || c == b'\r').count();
+    let col = match b.iter().rposition(|&c| c == b'\n' || c == b'\r') {
+        Some(i) => pos - i,
+        None => pos + 1,
+    };
+    (1 + breaks, col)
 }
 
 /// Resolves macro bodies with Falco's visibility rule (§1.8).
@@ -552,38 +762,52 @@ struct MacroResolver<'a> {
     used: Vec<bool>,
 }
 
+/// A macro resolution problem: message, the macro whose text holds the
+/// reference, and the reference's position in that text.
+type ResolveError = (String, usize, usize);
+
 impl MacroResolver<'_> {
-    fn resolve(&mut self, i: usize) -> Result<(), String> {
+    fn resolve(&mut self, i: usize) -> Result<(), ResolveError> {
         if self.done[i].is_some() {
             return Ok(());
         }
         if self.busy[i] {
-            return Err(format!(
-                "reference loop in macro '{}'",
-                self.col.macros[i].name
+            return Err((
+                format!("reference loop in macro '{}'", self.col.macros[i].name),
+                i,
+                0,
             ));
         }
         self.busy[i] = true;
         let vis = self.col.macros[i].visibility;
         let mut refs = Vec::new();
-        for (name, _) in self.asts[i].macro_refs() {
+        for (name, pos) in self.asts[i].macro_refs() {
             match self.col.macro_idx.get(name) {
-                Some(&j) if self.col.macros[j].index < vis => refs.push(j),
+                Some(&j) if self.col.macros[j].index < vis => refs.push((j, pos)),
                 _ => {
                     self.busy[i] = false;
-                    return Err(format!("Undefined macro '{name}' used in filter."));
+                    return Err((format!("Undefined macro '{name}' used in filter."), i, pos));
                 }
             }
         }
-        for &j in &refs {
+        for &(j, pos) in &refs {
             self.used[j] = true;
-            self.resolve(j)?;
+            if let Err((msg, owner, p)) = self.resolve(j) {
+                self.busy[i] = false;
+                // A loop is reported at the reference that closes it.
+                let at = if msg.starts_with("reference loop") {
+                    (i, pos)
+                } else {
+                    (owner, p)
+                };
+                return Err((msg, at.0, at.1));
+            }
         }
         let mut ast = self.asts[i].clone();
         let done = &self.done;
         let idx = &self.col.macro_idx;
         ast.expand_macros(&mut |name| idx.get(name).and_then(|&j| done[j].clone()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.to_string(), i, e.pos))?;
         self.busy[i] = false;
         self.done[i] = Some(ast);
         Ok(())

@@ -118,12 +118,22 @@ impl WarningCode {
             WarningCode::DeprecatedItem => "A deprecated item is employed by lists, macros, or rules.",
             WarningCode::WarningExtension => "An extension item has a warning",
             WarningCode::AppendNoValues => "A rule exception is overriding/appending with no values",
-            WarningCode::ExceptionNameNotUnique => "A rule defines multiple exceptions with the same name; their values are not merged.",
-            WarningCode::InvalidMacroName => "A macro name is not a valid identifier; conditions cannot refer to it.",
-            WarningCode::InvalidListName => "A list name contains characters that prevent it from being substituted in conditions.",
-            WarningCode::CompileCondition => "A rule condition compiles but contains a construct that is likely a mistake.",
-            WarningCode::UnknownKey => "An item contains a key that is not part of its definition. The key is ignored.",
+            WarningCode::ExceptionNameNotUnique => "A rule is defining multiple exceptions with the same name",
+            WarningCode::InvalidMacroName => "A macro is defined with an invalid name",
+            WarningCode::InvalidListName => "A list is defined with an invalid name",
+            WarningCode::CompileCondition => "A rule condition or output have been parsed with a warning",
+            WarningCode::UnknownKey => "An item in the rules content contains an unrecognized key. The key will be ignored. This may indicate a typo or a property placed on the wrong item type.",
         }
+    }
+}
+
+/// What Falco says about each deprecated field (the message of a condition
+/// warning about it).
+pub fn deprecated_field_desc(field: &str) -> &'static str {
+    if field == "evt.dir" {
+        "due to the drop of enter events, 'evt.dir = <' always evaluates to true, and 'evt.dir = >' always evaluates to false. The rule expression can be simplified by removing the condition on 'evt.dir'"
+    } else {
+        "field is not available due to the drop of enter events."
     }
 }
 
@@ -132,7 +142,8 @@ impl WarningCode {
 pub struct Location {
     pub item_type: String,
     pub item_name: String,
-    /// File name the position refers to.
+    /// The file the position refers to; for a `condition expression` step,
+    /// the quoted start of the condition (as Falco names it).
     pub name: String,
     pub pos: Pos,
 }
@@ -142,27 +153,38 @@ pub struct Location {
 pub struct Context {
     pub locations: Vec<Location>,
     pub snippet: String,
+    /// The precise place in the file for the human form, when the last
+    /// location does not give it (a condition expression).
+    pub at: Option<Pos>,
+    /// The file line at `at`, with a caret, for the human form.
+    pub at_snippet: String,
 }
 
+/// Item types that name a whole rules-file item.
+const ITEM_TYPES: [&str; 5] = [
+    "rule",
+    "macro",
+    "list",
+    "required_engine_version",
+    "required plugin versions",
+];
+
 impl Context {
-    /// The item (rule/macro/list/...) the problem belongs to, else the first
-    /// location after the file itself.
+    /// The item (rule/macro/list/...) the problem belongs to, else the most
+    /// precise location after the file itself.
     pub fn item(&self) -> Option<&Location> {
-        const ITEMS: [&str; 5] = [
-            "rule",
-            "macro",
-            "list",
-            "required_engine_version",
-            "required plugin versions",
-        ];
         self.locations
             .iter()
-            .find(|l| ITEMS.contains(&l.item_type.as_str()))
-            .or_else(|| self.locations.get(1))
+            .find(|l| ITEM_TYPES.contains(&l.item_type.as_str()))
+            .or_else(|| self.locations.iter().skip(1).last())
     }
     /// The most precise location.
     pub fn last(&self) -> Option<&Location> {
         self.locations.last()
+    }
+    /// The file name (first location).
+    pub fn file(&self) -> Option<&str> {
+        self.locations.first().map(|l| l.name.as_str())
     }
 
     fn to_json(&self) -> Json {
@@ -210,6 +232,9 @@ pub struct LoadResult {
     pub name: String,
     pub errors: Vec<LoadError>,
     pub warnings: Vec<LoadWarning>,
+    /// Rule-schema validation status, one entry per YAML document: `ok`, or
+    /// `failed for <path>: <reason>` lines. `None` when the YAML did not parse.
+    pub schema: Option<Vec<String>>,
 }
 
 impl LoadResult {
@@ -226,6 +251,15 @@ impl LoadResult {
 
     pub fn has_warning(&self, code: WarningCode) -> bool {
         self.warnings.iter().any(|w| w.code == code)
+    }
+
+    /// Falco reads only the first status entry; without any (no document)
+    /// it reports nothing.
+    pub fn schema_valid(&self) -> Option<bool> {
+        self.schema
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(|f| f == "ok")
     }
 
     /// One entry of `falco_load_results` (keys in nlohmann's alphabetical order).
@@ -258,12 +292,26 @@ impl LoadResult {
                 v
             })
             .collect();
-        json!({
+        let mut out = json!({
             "name": self.name,
             "successful": self.successful(),
             "errors": errors,
             "warnings": warnings,
-        })
+        });
+        if let (Some(valid), Some(o)) = (self.schema_valid(), out.as_object_mut()) {
+            o.insert("schema_valid".into(), Json::Bool(valid));
+            let list: Vec<Json> = if valid {
+                Vec::new()
+            } else {
+                self.schema
+                    .iter()
+                    .flatten()
+                    .map(|s| Json::String(s.clone()))
+                    .collect()
+            };
+            o.insert("schema_warnings".into(), Json::Array(list));
+        }
+        out
     }
 
     /// `<name>: Ok` / `Ok, with warnings` / `Invalid`.
@@ -280,13 +328,17 @@ impl LoadResult {
 
     /// Human form: one `file:line:col: error: rule 'X': problem (hint: ...)` per entry
     /// (1-based line/column, like compilers), followed by the snippet (errors)
-    /// and a `= CODE (short text)` line.
+    /// and a `= CODE (short text)` line; then the schema problems.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for e in &self.errors {
             out.push_str(&e.to_string());
             out.push('\n');
-            push_snippet(&mut out, &e.ctx.snippet);
+            if e.ctx.at_snippet.is_empty() {
+                push_snippet(&mut out, &e.ctx.snippet);
+            } else {
+                push_snippet(&mut out, &e.ctx.at_snippet);
+            }
             out.push_str(&format!("    = {} ({})\n", e.code.code(), e.code.short()));
         }
         for w in &self.warnings {
@@ -294,14 +346,25 @@ impl LoadResult {
             out.push('\n');
             out.push_str(&format!("    = {} ({})\n", w.code.code(), w.code.short()));
         }
+        if self.schema_valid() == Some(false) {
+            // The innermost problems; the lines that only say an enclosing
+            // item failed stay in the JSON form.
+            let leaf = |s: &&String| {
+                !s.contains(": Failed to validate item #")
+                    && !s.contains(
+                        ": Failed to validate against schema associated with property name",
+                    )
+                    && s.as_str() != "ok"
+            };
+            for s in self.schema.iter().flatten().filter(leaf) {
+                out.push_str(&format!("{}: schema warning: {s}\n", self.name));
+            }
+        }
         out
     }
 }
 
 fn push_snippet(out: &mut String, snippet: &str) {
-    if snippet.is_empty() {
-        return;
-    }
     for l in snippet.lines() {
         out.push_str("    ");
         out.push_str(l);
@@ -310,30 +373,36 @@ fn push_snippet(out: &mut String, snippet: &str) {
 }
 
 /// `file:line:col: ` and `rule 'X': ` prefixes shared by both forms.
-fn write_prefix(f: &mut fmt::Formatter<'_>, file: &str, ctx: &Context, sev: &str) -> fmt::Result {
-    match ctx.last() {
-        Some(l) => write!(
-            f,
-            "{}:{}:{}: {sev}: ",
-            l.name,
-            l.pos.line + 1,
-            l.pos.column + 1
-        )?,
+fn write_prefix(f: &mut fmt::Formatter<'_>, ctx: &Context, sev: &str) -> fmt::Result {
+    let file = ctx.file().unwrap_or("");
+    // A condition expression's position is Falco's (YAML mark plus parser
+    // position); the human form uses the place in the file instead.
+    let pos = ctx.at.or_else(|| {
+        ctx.locations
+            .iter()
+            .rev()
+            .find(|l| l.item_type != "condition expression")
+            .map(|l| l.pos)
+    });
+    match pos {
+        Some(p) => write!(f, "{file}:{}:{}: {sev}: ", p.line + 1, p.column + 1)?,
         None => write!(f, "{file}: {sev}: ")?,
     }
-    if let Some(item) = ctx.item() {
-        if item.item_name.is_empty() {
-            write!(f, "{}: ", item.item_type)?;
-        } else {
-            write!(f, "{} '{}': ", item.item_type, item.item_name)?;
+    match ctx.item() {
+        Some(item) if !item.item_name.is_empty() => {
+            write!(f, "{} '{}': ", item.item_type, item.item_name)?
         }
+        Some(item) if ITEM_TYPES.contains(&item.item_type.as_str()) => {
+            write!(f, "{}: ", item.item_type)?
+        }
+        _ => {}
     }
     Ok(())
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_prefix(f, "", &self.ctx, "error")?;
+        write_prefix(f, &self.ctx, "error")?;
         f.write_str(&self.message)?;
         if let Some(h) = &self.hint {
             write!(f, " (hint: {h})")?;
@@ -344,8 +413,12 @@ impl fmt::Display for LoadError {
 
 impl fmt::Display for LoadWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_prefix(f, "", &self.ctx, "warning")?;
-        f.write_str(&self.message)?;
+        write_prefix(f, &self.ctx, "warning")?;
+        if self.message.is_empty() {
+            f.write_str(self.code.short())?;
+        } else {
+            f.write_str(&self.message)?;
+        }
         if let Some(d) = &self.deprecated_field {
             write!(f, ": field '{d}'")?;
         }
@@ -359,44 +432,67 @@ pub fn results_to_json(results: &[LoadResult]) -> String {
     json!({ "falco_load_results": arr }).to_string()
 }
 
-/// The line at `pos` of `text` (max 160 chars) plus a caret line under the column.
-pub fn snippet(text: &str, pos: Pos) -> String {
-    let Some(line) = text.lines().nth(pos.line) else {
-        return String::new();
-    };
-    let chars: Vec<char> = line.chars().collect();
-    const MAX: usize = 160;
-    let (start, prefix) = if chars.len() > MAX && pos.column > MAX / 2 {
-        // A column past the end of the line (found by fuzz/rules_file) keeps the last MAX chars.
-        ((pos.column - MAX / 2).min(chars.len() - MAX), "...")
+/// Falco's snippet width.
+const SNIPPET_WIDTH: usize = 160;
+
+/// Falco's context snippet for `offset` (bytes) in `content`: the line around
+/// it, at most 80 bytes either side (cut ends become `...`), then a caret
+/// line; each ends with a newline. Falco's size arithmetic wraps, which this
+/// reproduces (e.g. for content starting with a newline).
+pub fn snippet(content: &str, offset: usize) -> String {
+    let b = content.as_bytes();
+    if b.is_empty() {
+        return "<No context available>\n".into();
+    }
+    let half = SNIPPET_WIDTH / 2;
+    let len = b.len();
+    let mut pos = offset;
+    while pos > 0 && (pos >= len || b[pos] == b'\n') {
+        pos -= 1;
+    }
+    let mut from = pos;
+    while from > 0 && b[from] != b'\n' && pos - from < half {
+        from -= 1;
+    }
+    let mut to = pos;
+    while to < len - 1 && b[to] != b'\n' && to - pos < half {
+        to += 1;
+    }
+    if from < len && b[from] == b'\n' {
+        from += 1;
+    }
+    if to < len && b[to] == b'\n' {
+        to = to.wrapping_sub(1);
+    }
+    // std::string::substr clamps the count to the available bytes.
+    let count = to.wrapping_sub(from).wrapping_add(1);
+    let mut ret: Vec<u8> = if from > len {
+        Vec::new()
     } else {
-        (0, "")
+        b[from..from.saturating_add(count).min(len)].to_vec()
     };
-    let end = (start + MAX).min(chars.len());
-    let body: String = chars[start..end].iter().collect();
-    let suffix = if end < chars.len() { "..." } else { "" };
-    let caret_col = prefix.len() + pos.column.saturating_sub(start);
-    format!("{prefix}{body}{suffix}\n{}^", " ".repeat(caret_col))
+    if ret.is_empty() {
+        return "<No context available>\n".into();
+    }
+    let before = pos.wrapping_sub(from);
+    if before >= half && ret.len() >= 3 {
+        ret.splice(0..3, *b"...");
+    }
+    if to.wrapping_sub(pos) >= half && ret.len() >= 3 {
+        let n = ret.len();
+        ret.splice(n - 3..n, *b"...");
+    }
+    ret.push(b'\n');
+    if before < ret.len() {
+        ret.extend(std::iter::repeat_n(b' ', before));
+        ret.extend_from_slice(b"^\n");
+    }
+    String::from_utf8_lossy(&ret).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snippet_column_past_the_line_end() {
-        let line = "x".repeat(209);
-        let s = snippet(
-            &line,
-            Pos {
-                line: 0,
-                column: 312,
-                offset: 0,
-            },
-        );
-        let first = s.lines().next().unwrap();
-        assert_eq!(first, format!("...{}", "x".repeat(160)));
-    }
 
     #[test]
     fn json_shape_is_alphabetical_and_complete() {
@@ -407,25 +503,58 @@ mod tests {
             ctx: Context::default(),
             hint: None,
         });
-        let s = results_to_json(&[r]);
+        let s = results_to_json(std::slice::from_ref(&r));
         assert_eq!(
             s,
             r#"{"falco_load_results":[{"errors":[{"code":"LOAD_ERR_VALIDATE","codedesc":"Error validating rule/macro/list/exception objects","context":{"locations":[],"snippet":""},"message":"boom"}],"name":"f.yaml","successful":false,"warnings":[]}]}"#
         );
+        // With schema validation: the first status decides, warnings only when invalid.
+        r.schema = Some(vec!["ok".into(), "failed for <root>: x".into()]);
+        let v = r.to_json_value();
+        assert_eq!(
+            (v["schema_valid"].clone(), v["schema_warnings"].clone()),
+            (json!(true), json!([]))
+        );
+        r.schema = Some(vec!["failed for <root>: x".into()]);
+        let v = r.to_json_value();
+        assert_eq!(v["schema_warnings"], json!(["failed for <root>: x"]));
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "errors",
+                "name",
+                "schema_valid",
+                "schema_warnings",
+                "successful",
+                "warnings"
+            ]
+        );
     }
 
     #[test]
-    fn snippet_points_at_column() {
+    fn snippet_points_at_offset() {
+        assert_eq!(snippet("a\n  bcd\n", 5), "  bcd\n   ^\n");
+        // Past the end: the last character of the content.
+        assert_eq!(snippet("ab", 10), "ab\n ^\n");
+        // On a newline: the character before it.
+        assert_eq!(snippet("ab\ncd", 2), "ab\n ^\n");
+        assert_eq!(snippet("", 0), "<No context available>\n");
+        // Long lines are cut 80 bytes around the position.
+        let long = "x".repeat(300);
+        let s = snippet(&long, 150);
+        let first = s.lines().next().unwrap();
+        assert!(first.starts_with("...") && first.ends_with("..."), "{s}");
+        assert_eq!(first.len(), 161);
+        assert_eq!(s.lines().nth(1).unwrap(), format!("{}^", " ".repeat(80)));
+    }
+
+    #[test]
+    fn snippet_of_content_starting_with_a_newline_wraps_like_falco() {
+        // size_t arithmetic wraps: the rest of the content, both ends cut, no caret.
         assert_eq!(
-            snippet(
-                "a\n  bcd\n",
-                Pos {
-                    line: 1,
-                    column: 3,
-                    offset: 0
-                }
-            ),
-            "  bcd\n   ^"
+            snippet("\n- rule: x\n  desc: y\n", 0),
+            "...ule: x\n  desc:...\n"
         );
     }
 }

@@ -3,18 +3,26 @@
 
 use crate::ast::{Operand, TArg};
 use crate::compile::transform::Extract;
-use crate::compile::{operand, resolve_field};
+use crate::compile::{field_exists, operand, resolve_field};
 use crate::parse::parse_operand_prefix;
 use crate::OutputValue;
 use saker_fields::{flags, EventView, FieldRef, FieldType, Value};
 
-/// An output format error (`LOAD_ERR_COMPILE_OUTPUT`).
+/// An output format error (`LOAD_ERR_COMPILE_OUTPUT`). Displayed with its
+/// detail, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{message}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
 pub struct FormatError {
+    /// libsinsp's message.
     pub message: String,
     pub pos: usize,
+    /// What exactly is wrong, when libsinsp's message does not say it.
+    pub detail: Option<String>,
 }
+
+/// libsinsp's message for any token that is not a field: it shrinks the
+/// candidate down to one character and reports that last failure.
+pub const UNKNOWN_TOKEN: &str = "unknown filter: unexpected token after '";
 
 /// How a value is turned into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +59,15 @@ enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputField {
     pub key: String,
-    pub field: FieldRef,
+    pub source: FieldSource,
+}
+
+/// Where an `output_fields` value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldSource {
+    Field(FieldRef),
+    /// A `static.<name>` field: its configured value.
+    Static(std::sync::Arc<[u8]>),
 }
 
 /// A parsed output format.
@@ -109,6 +125,12 @@ impl OutputFormat {
             let err = |message: String| FormatError {
                 message,
                 pos: base + pct,
+                detail: None,
+            };
+            let unknown = |detail: String| FormatError {
+                message: UNKNOWN_TOKEN.into(),
+                pos: base + pct,
+                detail: Some(detail),
             };
             if i >= b.len() {
                 return Err(err(
@@ -116,15 +138,20 @@ impl OutputFormat {
                 ));
             }
             let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 && i + digits >= b.len() {
+                return Err(err(
+                    "invalid formatting syntax: formatting cannot end with a number".into(),
+                ));
+            }
             let width = if digits > 0 {
                 body[i..i + digits].parse().ok()
             } else {
                 None
             };
             i += digits;
-            let (op, used) = Self::longest_field(&body[i..]).map_err(err)?;
+            let (op, used) = Self::longest_field(&body[i..]).map_err(unknown)?;
             i += used;
-            let (x, _) = operand(&op).map_err(|e| err(format!("unknown filter: {}", e.message)))?;
+            let (x, _) = operand(&op).map_err(|e| unknown(e.message))?;
             let mut listed = Vec::new();
             let style = match &op {
                 Operand::Field(f) => {
@@ -139,8 +166,16 @@ impl OutputFormat {
             for f in listed {
                 let key = f.text();
                 if !fields.iter().any(|o| o.key == key) {
-                    if let Ok(field) = resolve_field(&f) {
-                        fields.push(OutputField { key, field });
+                    if let Ok((Extract::Static(_, v), _)) = operand(&Operand::Field(f.clone())) {
+                        fields.push(OutputField {
+                            key,
+                            source: FieldSource::Static(v),
+                        });
+                    } else if let Ok(field) = resolve_field(&f) {
+                        fields.push(OutputField {
+                            key,
+                            source: FieldSource::Field(field),
+                        });
                     }
                 }
             }
@@ -162,15 +197,15 @@ impl OutputFormat {
             Err(_) => {
                 let tok: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                 if tok.is_empty() {
-                    return Err("empty formatting token".into());
+                    return Err("'%' is not followed by a field".into());
                 }
-                return Err(format!("invalid formatting token {tok}"));
+                return Err(format!("'{tok}' is not a field"));
             }
         };
         let Operand::Field(f) = op else {
             return Ok((op, used));
         };
-        if resolve_field(&f).is_ok() {
+        if field_exists(&f).is_ok() {
             return Ok((Operand::Field(f), used));
         }
         // Shrink one character at a time; `[arg]` only belongs to the full name.
@@ -181,13 +216,13 @@ impl OutputFormat {
                 arg: None,
                 pos: 0,
             };
-            if resolve_field(&cand).is_ok() {
+            if field_exists(&cand).is_ok() {
                 return Ok((Operand::Field(cand), n));
             }
             n -= 1;
         }
         Err(format!(
-            "unknown filter: filter_check called with nonexistent field {}",
+            "filter_check called with nonexistent field {}",
             f.text()
         ))
     }
@@ -238,10 +273,13 @@ impl OutputFormat {
         self.fields
             .iter()
             .map(|f| {
-                (
-                    f.key.clone(),
-                    typed_value(&f.field, ev.extract(&f.field).as_ref()),
-                )
+                let v = match &f.source {
+                    FieldSource::Field(field) => typed_value(field, ev.extract(field).as_ref()),
+                    FieldSource::Static(v) => {
+                        OutputValue::Str(String::from_utf8_lossy(v).into_owned())
+                    }
+                };
+                (f.key.clone(), v)
             })
             .collect()
     }
@@ -307,6 +345,11 @@ fn render_value(v: Option<&Value>, style: Style) -> String {
         (Value::Ip(ip), _) => ip.to_string(),
         (Value::Net(a, p), _) => format!("{a}/{p}"),
     }
+}
+
+/// `HH:MM:SS.nnnnnnnnn` in local time, as `%evt.time` and Falco's internal messages print it.
+pub fn evt_time_text(ns: u64) -> String {
+    time_text(ns, true, true)
 }
 
 /// `HH:MM:SS[.nnnnnnnnn]` of a nanosecond epoch timestamp, in local time or UTC.

@@ -16,7 +16,9 @@ fn file_read_error() {
     assert_eq!(res.errors[0].code, ErrorCode::FileRead);
     assert_eq!(res.errors[0].code.code(), "LOAD_ERR_FILE_READ");
     assert!(
-        res.errors[0].message.starts_with("Could not read file"),
+        res.errors[0]
+            .message
+            .starts_with("Could not open file /nonexistent/rules.yaml for reading"),
         "{}",
         res.errors[0].message
     );
@@ -41,11 +43,20 @@ fn misindented_rule_gets_an_explanation() {
     let e = &res.errors[0];
     assert_eq!(e.code, ErrorCode::YamlParse);
     assert!(
-        e.message
-            .starts_with("key 'desc' is indented deeper than 'rule:' on the line above"),
+        e.message.starts_with(
+            "rule 'Shell in container': key 'desc' is indented deeper than 'rule:' on the line above"
+        ),
         "{}",
         e.message
     );
+    // Falco's chain for a YAML syntax error: the file, then the mark.
+    let kinds: Vec<&str> = e
+        .ctx
+        .locations
+        .iter()
+        .map(|l| l.item_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["rules content", "value for"]);
     assert_eq!(
         e.hint.as_deref(),
         Some("keys of an item must be aligned with `rule:`; move 'desc:' to column 3")
@@ -86,7 +97,14 @@ fn yaml_validate_messages() {
         ("- rule: r\n  desc:\n  condition: evt.type=open\n  output: o\n  priority: info\n", "Mapping for key 'desc' is empty"),
         ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  enabled: maybe\n", "Can't decode YAML scalar value"),
         ("- list: l\n", "Item has no mapping for key 'items'"),
-        ("- list: l\n  items: [[a]]\n", "Value is not a scalar value"),
+        ("- list: l\n  items: [[a]]\n", "sequence value is not scalar"),
+        ("- list: l\n  items:\n", "Value is not a sequence"),
+        ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  tags: a\n", "Value is not a sequence"),
+        ("7\n", "Rules content is not yaml"),
+        ("- required_engine_version: abc\n", "Unable to parse engine version 'abc' as a semver string. Expected \"x.y.z\" semver format."),
+        ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  exceptions:\n    - name: e\n      values: [a]\n", "Item has no mapping for key 'fields'"),
+        ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  capture_duration: -5\n", "Can't decode YAML scalar value"),
+        ("- required_plugin_versions:\n    - x\n", "Plugin version must be a mapping"),
         ("- macro: m\n", "Item has no mapping for key 'condition'"),
         ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  exceptions: {a: b}\n", "Rule exceptions must be a sequence"),
         ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  exceptions: [x]\n", "Rule exception must be a mapping"),
@@ -137,7 +155,6 @@ fn validate_messages() {
         ("- list: l\n  items: [a]\n  override:\n    items: append\n", "List uses 'append' or 'override.items: append' but no list by that name already exists"),
         ("- required_engine_version: 0.99.0\n", "Rules require engine version 0.99.0, but engine version is 0.63.0"),
         ("- required_engine_version: 99\n", "Rules require engine version 0.99.0, but engine version is 0.63.0"),
-        ("- required_engine_version: abc\n", "Unable to parse engine version 'abc' as a semver string. Expected \"x.y.z\" semver format."),
         ("- rule: r\n  desc: d\n  condition: evt.type=open and undefined_macro\n  output: o\n  priority: info\n", "Undefined macro 'undefined_macro' used in filter."),
         ("- macro: a\n  condition: b\n- macro: b\n  condition: proc.name=x\n", "Undefined macro 'b' used in filter."),
         // A macro cannot see itself (its index is not below its own visibility)...
@@ -153,6 +170,15 @@ fn validate_messages() {
 
 #[test]
 fn rule_legacy_append_needs_condition_or_exceptions() {
+    // The missing rule is reported first.
+    let (code, m) = load_err("- rule: r\n  append: true\n  output: x\n");
+    assert_eq!(
+        (code, m.as_str()),
+        (
+            ErrorCode::Validate,
+            "Rule uses 'append' or 'override.<key>: append' but no rule by that name already exists"
+        )
+    );
     let (code, m) = load_err(&format!("{RULE}- rule: r\n  append: true\n  output: x\n"));
     assert_eq!(
         (code, m.as_str()),
@@ -182,7 +208,10 @@ fn exception_validation_errors() {
         format!("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: info\n  exceptions:\n{body}")
     };
     let cases: &[(&str, &str)] = &[
-        ("    - name: e\n      values: [a]\n", "Rule exception item must have fields property with a list of fields"),
+        ("    - name: e\n      fields: ~\n      values: [a]\n", "Rule exception item must have fields property with a list of fields"),
+        ("    - name: e\n      fields: []\n      values: [a]\n", "Rule exception item must have fields property with a list of fields"),
+        ("    - name: e\n      fields: [proc.name]\n      comps: =\n", "Fields and comps lists must have equal length"),
+        ("    - name: e\n      fields: proc.nmae\n", "'proc.nmae' is not a supported filter field"),
         ("    - name: e\n      fields: [proc.name, fd.name]\n      comps: [=]\n", "Fields and comps lists must have equal length"),
         ("    - name: e\n      fields: [proc.name]\n      comps: [like]\n", "'like' is not a supported comparison operator"),
         ("    - name: e\n      fields: [proc.nmae]\n", "'proc.nmae' is not a supported filter field"),
@@ -202,7 +231,7 @@ fn exception_validation_errors() {
         (code, m.as_str()),
         (
             ErrorCode::Validate,
-            "Can not append exception fields/comps to existing exception, only values"
+            "Can not append exception fields to existing exception, only values"
         )
     );
     let (code, m) = load_err(&format!("{base}- rule: r\n  exceptions:\n    - name: new\n      fields: [fd.name]\n  override:\n    exceptions: append\n"));
@@ -247,15 +276,23 @@ fn compile_condition_error_context_names_the_expression() {
         kinds,
         [
             "rules content",
-            "rules content item",
             "rule",
             "rule condition",
             "condition expression"
         ]
     );
-    assert_eq!(locs[2].item_name, "r");
-    assert_eq!(locs[4].item_name, "\"(evt.type = open ...\"");
-    assert_eq!(locs[3].pos.line, 2);
+    assert_eq!(locs[1].item_name, "r");
+    // Falco names the expression after the condition, in the position's `name`.
+    assert_eq!(locs[3].item_name, "");
+    assert_eq!(locs[3].name, "\"evt.type = open and\"");
+    assert_eq!(locs[2].pos.line, 2);
+    assert_eq!(locs[2].pos.column, 13);
+    // The parser stops after `and` (index 19, line 1, column 20 counted
+    // from 1); Falco adds that to the YAML mark of the condition.
+    assert_eq!(
+        (locs[3].pos.line, locs[3].pos.column, locs[3].pos.offset),
+        (3, 33, 33 + 19)
+    );
 }
 
 #[test]
@@ -316,17 +353,40 @@ fn json_and_text_forms() {
     assert_eq!(last["item_type"], "rule priority");
     assert_eq!(last["position"]["line"], 4);
     assert_eq!(last["position"]["column"], 12);
-    assert_eq!(e["context"]["snippet"], "  priority: loud\n            ^");
+    assert_eq!(e["context"]["snippet"], "  priority: loud\n            ^\n");
     let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["errors", "name", "successful", "warnings"]);
+    assert_eq!(
+        keys,
+        [
+            "errors",
+            "name",
+            "schema_valid",
+            "schema_warnings",
+            "successful",
+            "warnings"
+        ]
+    );
     assert_eq!(
         res.to_text().lines().next().unwrap(),
         "test.yaml:5:13: error: rule 'r': Invalid priority"
     );
-    assert_eq!(
-        res.to_text(),
+    assert!(
+        res.to_text().starts_with(
         "test.yaml:5:13: error: rule 'r': Invalid priority\n      priority: loud\n                ^\n    = LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file)\n"
+        ),
+        "{}",
+        res.to_text()
     );
+    // Falco's schema only knows upper-case priorities.
+    assert_eq!(r["schema_valid"], false);
+    assert_eq!(
+        r["schema_warnings"][0],
+        "failed for <root>[0][priority]: Failed to match against any enum values."
+    );
+    // The text form keeps the innermost schema problem only.
+    assert!(res.to_text().ends_with(
+        "LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file)\ntest.yaml: schema warning: failed for <root>[0][priority]: Failed to match against any enum values.\n"
+    ), "{}", res.to_text());
     assert_eq!(res.summary(), "test.yaml: Invalid");
 }
 
@@ -363,7 +423,10 @@ fn plugin_requirements_are_checked_after_all_files() {
             "- required_plugin_versions:\n    - name: container\n      version: 0.4.0\n"
         )
         .successful());
-    assert!(eng.check_plugin_requirements().is_err());
+    assert_eq!(
+        eng.check_plugin_requirements().unwrap_err().message,
+        "Plugin 'container' version '1.0.0' is not compatible with required plugin version '0.4.0'"
+    );
     // Invalid versions are rejected when read.
     let (code, m) = load_err("- required_plugin_versions:\n    - name: x\n      version: one\n");
     assert_eq!(
@@ -381,20 +444,44 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.yaml");
     let bad = dir.join("bad.yaml");
+    let needs = dir.join("needs.yaml");
     std::fs::write(&good, RULE).unwrap();
     std::fs::write(&bad, "- rule: x\n  desc: d\n").unwrap();
+    std::fs::write(
+        &needs,
+        "- required_plugin_versions:\n    - name: k8saudit\n      version: 0.1.0\n",
+    )
+    .unwrap();
     let (ok, res) =
-        saker_rules::validate::validate(std::slice::from_ref(&good), LoadOptions::default());
+        saker_rules::validate::validate(std::slice::from_ref(&good), LoadOptions::default())
+            .unwrap();
     assert!(ok);
     assert_eq!(res[0].summary(), format!("{}: Ok", good.display()));
-    let (ok, res) = saker_rules::validate::validate(&[good, bad], LoadOptions::default());
-    std::fs::remove_dir_all(&dir).unwrap();
+    let (ok, res) =
+        saker_rules::validate::validate(&[good.clone(), bad.clone()], LoadOptions::default())
+            .unwrap();
     assert!(!ok);
     assert!(res[0].successful());
     assert_eq!(
         res[1].errors[0].message,
         "Item has no mapping for key 'condition'"
     );
+    // Like `falco -V`: an unreadable file or an unmet plugin requirement gives
+    // no results at all.
+    let missing = dir.join("missing.yaml");
+    let e =
+        saker_rules::validate::validate(&[good.clone(), missing.clone()], LoadOptions::default())
+            .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("Could not open file {} for reading", missing.display())
+    );
+    let e = saker_rules::validate::validate(&[good, needs], LoadOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Plugin requirement not satisfied, must load one of: k8saudit (>= 0.1.0)"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -404,8 +491,9 @@ fn misindented_key_after_another_key_is_explained() {
     let e = &res.errors[0];
     assert_eq!(e.code, ErrorCode::YamlParse);
     assert!(
-        e.message
-            .starts_with("key 'condition' is indented deeper than 'desc:' on the line above"),
+        e.message.starts_with(
+            "rule 'Write below etc': key 'condition' is indented deeper than 'desc:' on the line above"
+        ),
         "{}",
         e.message
     );

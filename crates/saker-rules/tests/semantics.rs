@@ -34,7 +34,7 @@ fn lists_are_substituted_textually_in_rules_and_macros() {
     assert!(res.warnings.is_empty(), "{}", res.to_text());
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open and (m or proc.name in (zsh  , \"ksh93\")))"
+        "evt.type = open and (m or proc.name in (zsh  , \"ksh93\"))"
     );
     assert_eq!(matching(&eng, &open_ev("bash")), ["r"]);
     assert_eq!(matching(&eng, &open_ev("zsh")), ["r"]);
@@ -50,7 +50,7 @@ fn list_items_with_spaces_are_quoted_and_unknown_names_stay_literal() {
     let (eng, _) = load_ok(&text);
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open and proc.name in ( \"a b\", \"(systemd)\" , not_a_list))"
+        "evt.type = open and proc.name in ( \"a b\", \"(systemd)\" , not_a_list)"
     );
     assert_eq!(matching(&eng, &open_ev("a b")), ["r"]);
     assert_eq!(matching(&eng, &open_ev("(systemd)")), ["r"]);
@@ -69,7 +69,7 @@ fn list_in_list_is_one_level_and_needs_earlier_definition() {
     assert!(!res.has_warning(WarningCode::UnusedList));
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open and proc.name in ( a, c , b ))"
+        "evt.type = open and proc.name in ( a, c , b )"
     );
     assert_eq!(matching(&eng, &open_ev("c")), ["r"]);
 }
@@ -83,7 +83,7 @@ fn list_append_and_replace() {
     let (eng, _) = load_ok(&text);
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open and proc.name in ( a, b , y ))"
+        "evt.type = open and proc.name in ( a, b , y )"
     );
 }
 
@@ -95,7 +95,7 @@ fn exceptions_become_and_not_clauses() {
     let (eng, _) = load_ok(text);
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open) and not (( proc.name = cat and fd.name = /etc/passwd)) and not (proc.name in ( vi, \"my editor\" )) and not (( proc.name = tail and fd.name startswith /var/log)) and not (( proc.name in (less, \"more x\")))"
+        "(evt.type = open) and not (( proc.name = cat and  fd.name = /etc/passwd)) and not (proc.name in ( vi, \"my editor\" )) and not (( proc.name = tail and  fd.name startswith /var/log)) and not (( proc.name in (less, \"more x\")))"
     );
     let ev = |p: &str, f: &str| Ev::new("open", 3).s("proc.name", p).s("fd.name", f);
     assert!(matching(&eng, &ev("cat", "/etc/passwd")).is_empty());
@@ -110,14 +110,8 @@ fn exceptions_become_and_not_clauses() {
     let rs = eng.ruleset();
     assert_eq!(
         rs.info(0).exception_fields,
-        [
-            "proc.name",
-            "fd.name",
-            "proc.name",
-            "proc.name",
-            "fd.name",
-            "proc.name"
-        ]
+        // A sorted set, as Falco keeps it.
+        ["fd.name", "proc.name"]
     );
 }
 
@@ -149,7 +143,7 @@ fn rule_condition_append_is_textual() {
     // No parentheses are added: `a and b or c`.
     assert_eq!(
         condition_of(&eng, "r"),
-        "(evt.type = open and proc.name = a or proc.name = b)"
+        "evt.type = open and proc.name = a or proc.name = b"
     );
     assert_eq!(
         matching(&eng, &Ev::new("execve", 293).s("proc.name", "b")),
@@ -424,5 +418,5 @@ fn multiple_documents_anchors_and_optional_keys() {
     assert_eq!(matching(&eng, &open_ev("b")), ["r"]);
     assert_eq!(matching(&eng, &open_ev("c")), ["r"]);
     let s = rs.info(rs.find("s").unwrap());
-    assert_eq!(s.condition, "(evt.type = open and proc.name in ( a, b ))");
+    assert_eq!(s.condition, "evt.type = open and proc.name in ( a, b )");
 }

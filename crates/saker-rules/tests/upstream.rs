@@ -1,11 +1,14 @@
-//! Loads the upstream Falco rules files (read at test time from /work/shared/falco-rules).
+//! Loads the upstream Falco rules files (read at test time from `../shared/falco-rules`
+//! beside the repository).
 
 use saker_rules::engine::{Engine, LoadOptions};
 use saker_rules::validate::validate;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new("/work/shared/falco-rules").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/falco-rules")
+        .join(name)
 }
 
 const FILES: [&str; 3] = [
@@ -25,6 +28,8 @@ fn each_upstream_file_loads_alone_with_expected_counts() {
         // Every macro and list is used, no deprecated items, every rule has evt.type restrictions.
         assert!(res.warnings.is_empty(), "{f}: {}", res.to_text());
         assert_eq!(res.summary(), format!("{}: Ok", fixture(f).display()));
+        // Falco's rule schema accepts the upstream files.
+        assert_eq!(res.schema_valid(), Some(true), "{f}: {:?}", res.schema);
         let rs = eng.ruleset();
         assert_eq!(rs.counts(), (rules, macros, lists), "{f}");
         assert_eq!(rs.enabled().len(), enabled, "{f}");
@@ -75,7 +80,7 @@ fn stable_rules_event_types_and_metadata() {
 #[test]
 fn all_three_files_load_in_order() {
     let files: Vec<PathBuf> = FILES.iter().map(|f| fixture(f)).collect();
-    let (ok, results) = validate(&files, LoadOptions::default());
+    let (ok, results) = validate(&files, LoadOptions::default()).unwrap();
     for r in &results {
         assert!(r.successful(), "{}", r.to_text());
         assert!(r.warnings.is_empty(), "{}", r.to_text());

@@ -1,4 +1,6 @@
-//! Command-line surface. Each subcommand lives in its own module under `cmd/`.
+//! Command-line surface: Saker's subcommands, and Falco's flags with Falco's meaning (`saker`
+//! with Falco's flags and no subcommand behaves like `saker run`). Each subcommand lives in its
+//! own module under `cmd/`.
 
 use std::path::PathBuf;
 
@@ -7,12 +9,16 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "saker",
-    version,
-    about = "Runtime threat detection with Falco rules"
+    about = "Runtime threat detection with Falco rules",
+    // `-V` is Falco's --validate; `--version` is defined below.
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub cmd: Command,
+    pub cmd: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Options shared by every command that loads rules and config.
@@ -21,7 +27,7 @@ pub struct RulesOpts {
     /// Config file (default: /etc/saker/saker.yaml when it exists).
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
-    /// Rules file or directory; repeatable. Replaces the built-in rules.
+    /// Rules file or directory; repeatable. Replaces the configured rules files.
     #[arg(short = 'r', long = "rules")]
     pub rules: Vec<PathBuf>,
     /// Override a config key: -o json_output=true, -o http_output.url=...
@@ -41,16 +47,91 @@ pub struct RulesOpts {
     pub enable_tag: Vec<String>,
 }
 
+/// What `saker run` (or bare `saker`) takes: rules/config options and Falco's flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rules: RulesOpts,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long, short = 'M', value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub falco: FalcoFlags,
+}
+
+/// Falco's command-line flags, with Falco's meaning.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FalcoFlags {
+    /// Validate the rules file(s) and exit (1 if any has an error); repeatable.
+    #[arg(short = 'V', long = "validate", value_name = "RULES_FILE")]
+    pub validate: Vec<PathBuf>,
+    /// JSON output for -V, -L, -l, --list, --version (as json_output: true does).
+    #[arg(long)]
+    pub json: bool,
+    /// Show the name and description of every loaded rule and exit.
+    #[arg(short = 'L')]
+    pub describe_all: bool,
+    /// Show the name and description of RULE and exit.
+    #[arg(short = 'l', value_name = "RULE")]
+    pub describe: Option<String>,
+    /// List the fields (of SOURCE, e.g. --list=syscall) and exit.
+    #[arg(long = "list", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "SOURCE")]
+    pub list: Option<String>,
+    /// With --list: print field names only.
+    #[arg(short = 'N')]
+    pub names_only: bool,
+    /// With --list or --list-events: text, markdown or json.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Deprecated in Falco: --format markdown.
+    #[arg(long)]
+    pub markdown: bool,
+    /// List every event Saker knows (syscalls, tracepoints, metaevents) and exit.
+    #[arg(long = "list-events")]
+    pub list_events: bool,
+    /// Check config and rules, then exit without opening the probe (needs no root).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Flush every output line (buffered_outputs: false).
+    #[arg(short = 'U', long = "unbuffered")]
+    pub unbuffered: bool,
+    /// Run only this event source (syscall, k8s_audit); repeatable.
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+    /// Do not run this event source (syscall, k8s_audit); repeatable.
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
+    /// Also monitor the events ignored by default (those -i lists). Saker's probe captures
+    /// none of them, so this only warns.
+    #[arg(short = 'A')]
+    pub all_events: bool,
+    /// Print support information as JSON (versions, kernel, config, rules files) and exit.
+    #[arg(long)]
+    pub support: bool,
+    /// Print the syscalls the probe never captures and exit.
+    #[arg(short = 'i')]
+    pub ignored_events: bool,
+    /// Print version information and exit.
+    #[arg(long)]
+    pub version: bool,
+    /// Read events from a capture file instead of the probe (Falco's former -e).
+    #[arg(short = 'e', value_name = "CAPTURE_FILE")]
+    pub capture_file: Option<PathBuf>,
+    /// Write the process id to this file.
+    #[arg(short = 'P', long = "pidfile", value_name = "PID_FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Print the system page size and exit.
+    #[arg(long = "page-size")]
+    pub page_size: bool,
+    /// Verbose output (log level debug).
+    #[arg(short = 'v')]
+    pub verbose: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Live detection with the eBPF probe (needs root and a BTF kernel).
-    Run {
-        #[command(flatten)]
-        rules: RulesOpts,
-        /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
-        #[arg(long)]
-        duration: Option<f64>,
-    },
+    /// Live detection with the eBPF probe (needs root and a BTF kernel); takes Falco's flags.
+    Run(RunArgs),
     /// Run rules over a scap capture, or print the events matching --filter.
     Replay {
         #[command(flatten)]
@@ -97,26 +178,27 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
-        Command::ListFields { json } => crate::cmd::list_fields::run(json),
-        Command::Validate { json, files } => crate::cmd::validate::run(&files, json),
-        Command::Replay {
+        None => crate::cmd::falco::run(&cli.run),
+        Some(Command::Run(args)) => crate::cmd::falco::run(&args),
+        Some(Command::ListFields { json }) => crate::cmd::list_fields::run(json),
+        Some(Command::Validate { json, files }) => crate::cmd::validate::run(&files, json),
+        Some(Command::Replay {
             rules,
             file,
             filter,
             format,
             no_progress,
-        } => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
+        }) => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
             rules: &rules,
             file: &file,
             filter: filter.as_deref(),
             format: format.as_deref(),
             progress: !no_progress,
         }),
-        Command::Run { rules, duration } => crate::cmd::run::run(&rules, duration),
-        Command::Capture {
+        Some(Command::Capture {
             file,
             duration,
             rules,
-        } => crate::cmd::capture::run(&file, duration, &rules),
+        }) => crate::cmd::capture::run(&file, duration, &rules),
     }
 }

@@ -6,13 +6,15 @@ mod caps;
 mod cli;
 mod cmd;
 mod hold;
+mod logging;
 mod pipeline;
 mod rules;
-mod stderr_log;
+mod stats;
+mod watch;
 
 fn main() {
+    logging::init();
     let args = cli::Cli::parse();
-    stderr_log::install();
     match cli::run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

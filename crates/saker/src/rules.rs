@@ -20,6 +20,11 @@ pub struct Loaded {
     pub ruleset: Ruleset,
     /// The files (or `builtin`) that were loaded, for metrics and logs.
     pub sources: Vec<String>,
+    /// Every rules file read (directories expanded), for sha256 metrics, `--support` and
+    /// `watch_config_files`.
+    pub files: Vec<PathBuf>,
+    /// Rules directories named (watched for new files).
+    pub folders: Vec<PathBuf>,
 }
 
 pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
@@ -114,21 +119,88 @@ fn append_output(v: &serde_norway::Value) -> Option<AppendOutput> {
     })
 }
 
-/// Loads the rules a run uses. `-r` replaces the configured files.
+/// Loads the rules a run uses. `-r` replaces the configured files. A missing `-r` path is an
+/// error (as Falco's "Could not open file"); a missing `rules_files` entry of the config is
+/// skipped with a warning (Falco skips it silently).
 pub fn load(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<Loaded> {
-    let explicit = !opts.rules.is_empty() || cfg.rules_files.is_some() || cfg.rules_file.is_some();
-    let paths: Vec<PathBuf> = if opts.rules.is_empty() {
-        cfg.rules_paths()
+    let mut lo = load_options(cfg, opts);
+    // `static.<name>` fields for conditions and outputs.
+    lo.static_fields = cfg.static_fields.clone();
+    lo.append_output.extend(static_fields_output(cfg));
+    if opts.rules.is_empty() {
+        let paths = cfg.rules_paths();
+        let configured = cfg.rules_files.is_some() || cfg.rules_file.is_some();
+        let mut kept = Vec::new();
+        for p in paths {
+            let builtin = p == Path::new(BUILTIN_RULES_PATH);
+            if p.exists() || builtin {
+                kept.push(p);
+            } else if configured {
+                tracing::warn!("rules file {} does not exist, skipped", p.display());
+            }
+        }
+        if kept.is_empty() {
+            bail!(
+                "no rules file to load: none of the rules_files entries exists; set rules_files or use -r"
+            );
+        }
+        load_paths(&kept, lo, false)
     } else {
-        opts.rules.clone()
-    };
-    load_paths(&paths, load_options(cfg, opts), explicit)
+        load_paths(&opts.rules, lo, true)
+    }
+}
+
+/// `static_fields`: every rule's output gets ` static_<name>=<value>` and its `output_fields`
+/// `static.<name>`, as Falco's suggested output does with static fields.
+fn static_fields_output(cfg: &Config) -> Option<AppendOutput> {
+    if cfg.static_fields.is_empty() {
+        return None;
+    }
+    let mut extra = String::new();
+    let mut fields = Vec::new();
+    for (k, v) in &cfg.static_fields {
+        if !extra.is_empty() {
+            extra.push(' ');
+        }
+        extra.push_str(&format!("static_{}={}", k.replace('.', "_"), v));
+        fields.push(ExtraField::Format {
+            key: format!("static.{k}"),
+            format: v.clone(),
+        });
+    }
+    Some(AppendOutput {
+        match_source: None,
+        match_tags: Vec::new(),
+        match_rule: None,
+        extra_output: Some(extra),
+        extra_fields: fields,
+        suggested_output: false,
+    })
+}
+
+/// Rules files of a path: a directory's `*.yaml`/`*.yml` regular files in name order, else the
+/// path itself.
+fn expand(p: &Path) -> Vec<PathBuf> {
+    if !p.is_dir() {
+        return vec![p.to_path_buf()];
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow::Result<Loaded> {
     let mut eng = Engine::new(lo);
     let mut results = Vec::new();
     let mut sources = Vec::new();
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
     for p in paths {
         if p == Path::new(BUILTIN_RULES_PATH) && !p.exists() {
             results.push(eng.load_text("builtin:saker_rules.yaml", BUILTIN_RULES));
@@ -142,6 +214,10 @@ pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow:
             }
             continue;
         }
+        if p.is_dir() {
+            folders.push(p.clone());
+        }
+        files.extend(expand(p));
         results.extend(eng.load_path(p));
         sources.push(p.display().to_string());
     }
@@ -149,7 +225,7 @@ pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow:
         .iter()
         .filter(|r| r.successful() && !r.warnings.is_empty())
     {
-        eprint!("saker: warnings loading rules:\n{}", r.to_text());
+        tracing::warn!("warnings loading rules:\n{}", r.to_text().trim_end());
     }
     if !eng.ok() {
         let mut msg = String::new();
@@ -161,6 +237,8 @@ pub fn load_paths(paths: &[PathBuf], lo: LoadOptions, explicit: bool) -> anyhow:
     Ok(Loaded {
         ruleset: eng.ruleset(),
         sources,
+        files,
+        folders,
     })
 }
 
@@ -180,6 +258,45 @@ mod tests {
         assert!(
             l.ruleset.enabled().len() >= 20,
             "built-in ruleset too small"
+        );
+    }
+
+    #[test]
+    fn a_missing_configured_rules_file_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("saker-skip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.yaml");
+        std::fs::write(
+            &f,
+            "- rule: A\n  desc: a\n  condition: evt.type=open\n  output: a\n  priority: INFO\n",
+        )
+        .unwrap();
+        let cfg = saker_config::from_yaml_str(
+            &format!("rules_files: [/nonexistent/x.yaml, {}]\n", f.display()),
+            "t",
+            &[],
+        )
+        .unwrap()
+        .config;
+        let l = load(&cfg, &RulesOpts::default()).unwrap();
+        assert_eq!(l.sources, vec![f.display().to_string()]);
+        assert_eq!(l.files, vec![f.clone()]);
+        let none = saker_config::from_yaml_str("rules_files: [/nonexistent/x.yaml]\n", "t", &[])
+            .unwrap()
+            .config;
+        let e = load(&none, &RulesOpts::default()).err().unwrap();
+        assert!(e.to_string().contains("no rules file to load"), "{e}");
+    }
+
+    #[test]
+    fn static_fields_reach_output_and_fields() {
+        let cfg = saker_config::from_yaml_str("static_fields: {cluster: prod}\n", "t", &[])
+            .unwrap()
+            .config;
+        let a = static_fields_output(&cfg).unwrap();
+        assert_eq!(a.extra_output.as_deref(), Some("static_cluster=prod"));
+        assert!(
+            matches!(&a.extra_fields[0], ExtraField::Format { key, format } if key == "static.cluster" && format == "prod")
         );
     }
 

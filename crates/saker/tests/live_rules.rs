@@ -445,6 +445,61 @@ fn hardlink_created_to_sensitive_file() {
 }
 
 #[test]
+fn symlink_created_to_sensitive_directory() {
+    if should_skip("symlink_created_to_sensitive_directory") {
+        return;
+    }
+    let tok = token("dirlink");
+    let dir = Scratch::new(&tok);
+    let link = dir.file("etc-link").to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| ok(&s.sh(&format!("ln -s /etc {link}; true")), "ln -s /etc"),
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Symlink created to a sensitive directory",
+        &[],
+        &[
+            ("proc.name", "ln"),
+            ("evt.arg.target", "/etc"),
+            ("evt.arg.linkpath", &link),
+        ],
+    );
+}
+
+#[test]
+fn hardlink_created_to_file_in_sensitive_directory() {
+    if should_skip("hardlink_created_to_file_in_sensitive_directory") {
+        return;
+    }
+    let tok = token("binlink");
+    let dir = Scratch::new(&tok);
+    // The attempt is what counts: the rule fires even if /tmp is another filesystem (EXDEV).
+    let link = dir.file("env").to_string_lossy().to_string();
+    let (alerts, scope) = live(
+        &builtin(),
+        |s| {
+            s.sh(&format!("ln /usr/bin/env {link}; true"));
+        },
+        Scope::with_token(&tok),
+    );
+    assert_fired(
+        &alerts,
+        &scope,
+        "Hardlink created to a file in a sensitive directory",
+        &[],
+        &[
+            ("proc.name", "ln"),
+            ("evt.arg.oldpath", "/usr/bin/env"),
+            ("evt.arg.newpath", &link),
+        ],
+    );
+}
+
+#[test]
 fn setuid_bit_set_on_file() {
     if should_skip("setuid_bit_set_on_file") {
         return;
@@ -915,7 +970,7 @@ fn every_rule_is_documented_and_live_tested() {
         .collect();
     assert_eq!(
         names.len(),
-        32,
+        34,
         "rule count changed: update docs/rules.md and the live tests"
     );
     for name in &names {

@@ -57,7 +57,8 @@ fn bad_sighup_reload_keeps_the_old_rules_and_a_good_one_swaps_them() {
     std::fs::write(
         &cfg,
         format!(
-            "rules_files:\n  - {}\njson_output: true\nwebserver:\n  enabled: true\n  \
+            "rules_files:\n  - {}\njson_output: true\nwatch_config_files: false\n\
+             metrics:\n  enabled: true\nwebserver:\n  enabled: true\n  \
              listen_port: {port}\n  prometheus_metrics_enabled: true\n",
             rules.display()
         ),
@@ -82,7 +83,11 @@ fn bad_sighup_reload_keeps_the_old_rules_and_a_good_one_swaps_them() {
     )
     .expect("break rules");
     s.signal("HUP");
-    s.wait_stderr("saker: reload failed, keeping the running rules", 1, WAIT);
+    s.wait_stderr(
+        "saker: error: reload failed, keeping the running rules",
+        1,
+        WAIT,
+    );
     let a_before = count(&s, "Reload rule A", &tok);
     fire();
     s.wait_alerts("rule A after the bad reload", WAIT, |_| {

@@ -42,6 +42,8 @@ fn healthz_and_metrics_with_events_and_alerts_as_labels() {
         OsStr::new("-o"),
         OsStr::new("webserver.prometheus_metrics_enabled=true"),
         OsStr::new("-o"),
+        OsStr::new("metrics.enabled=true"),
+        OsStr::new("-o"),
         OsStr::new(&port_opt),
     ]);
     assert!(

@@ -11,6 +11,7 @@ pub mod values;
 use crate::ast::{Check, Expr, FieldExpr, Op, Operand, Rhs, TArg, TransformExpr, Transformer};
 use crate::eval::{CheckNode, Cmp, FieldOp, Filter, ListMode, Node, RelOp};
 use saker_fields::{flags, lookup, ArgKind, FieldArg, FieldRef, FieldType};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use transform::{Extract, XArg, XType};
 use values::{parse_lit, Lit, ValueSet};
@@ -76,6 +77,54 @@ fn event_arg_known(n: &str) -> bool {
         None => table_has_param(n),
     }
 }
+
+thread_local! {
+    /// The `static_fields` of the engine compiling on this thread.
+    static STATIC_FIELDS: std::cell::RefCell<std::sync::Arc<BTreeMap<String, String>>> =
+        std::cell::RefCell::default();
+}
+
+/// Runs `f` with `static.<name>` fields resolving to `fields` (Falco's
+/// `static_fields`): string fields whose value is the same for every event.
+pub fn with_static_fields<R>(
+    fields: &std::sync::Arc<BTreeMap<String, String>>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let prev = STATIC_FIELDS.with(|s| s.replace(fields.clone()));
+    let out = f();
+    STATIC_FIELDS.with(|s| *s.borrow_mut() = prev);
+    out
+}
+
+/// The configured `static.<name>` field `fe` names, if any (without argument,
+/// like libsinsp's static filtercheck).
+fn static_field(fe: &FieldExpr) -> Option<Extract> {
+    let key = fe.name.strip_prefix("static.")?;
+    if fe.arg.is_some() {
+        return None;
+    }
+    STATIC_FIELDS.with(|s| {
+        s.borrow().get(key).map(|v| {
+            Extract::Static(
+                std::sync::Arc::from(fe.name.as_str()),
+                std::sync::Arc::from(v.as_bytes()),
+            )
+        })
+    })
+}
+
+/// Whether `fe` names a field: a configured static field or a registry field.
+pub(crate) fn field_exists(fe: &FieldExpr) -> Result<(), CompileError> {
+    if static_field(fe).is_some() {
+        return Ok(());
+    }
+    resolve_field(fe).map(|_| ())
+}
+
+const STATIC_TYPE: XType = XType {
+    ty: FieldType::Str,
+    list: false,
+};
 
 /// Fields written `base.KEY` that mean `base[KEY]`.
 const DOTTED_KEY_FIELDS: [&str; 3] = ["evt.arg", "evt.rawarg", "evt.abspath"];
@@ -168,6 +217,9 @@ fn node(e: &Expr, w: &mut Vec<CompileWarning>) -> Result<Node, CompileError> {
 pub(crate) fn operand(o: &Operand) -> Result<(Extract, XType), CompileError> {
     match o {
         Operand::Field(f) => {
+            if let Some(x) = static_field(f) {
+                return Ok((x, STATIC_TYPE));
+            }
             let r = resolve_field(f)?;
             let info = r.info();
             let t = XType {
@@ -183,6 +235,9 @@ pub(crate) fn operand(o: &Operand) -> Result<(Extract, XType), CompileError> {
 fn targ(a: &TArg) -> Result<(XArg, Option<XType>), CompileError> {
     Ok(match a {
         TArg::Field(f) => {
+            if let Some(x) = static_field(f) {
+                return Ok((XArg::Value(x), Some(STATIC_TYPE)));
+            }
             let r = resolve_field(f)?;
             let info = r.info();
             if matches!(info.name, "evt.type" | "syscall.type") {
@@ -288,7 +343,12 @@ fn transformer(t: &TransformExpr) -> Result<(Extract, XType), CompileError> {
     ))
 }
 
+/// libsinsp reports every error of a check at the check's position.
 fn check(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileError> {
+    check_at(c, w).map_err(|e| CompileError { pos: c.pos, ..e })
+}
+
+fn check_at(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, CompileError> {
     let (lhs, lt) = operand(&c.lhs)?;
     let lhs_flags = lhs.field().map_or(0, |f| f.info().flags);
     let lhs_has_arg = lhs.field().is_some_and(|f| f.arg != FieldArg::None);

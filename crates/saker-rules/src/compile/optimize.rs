@@ -66,7 +66,7 @@ fn mergeable(n: &Node) -> Option<&FieldRef> {
     }
     match &c.lhs {
         Extract::Field(f) => Some(f),
-        Extract::Transform(..) => None,
+        Extract::Transform(..) | Extract::Static(..) => None,
     }
 }
 
@@ -144,6 +144,7 @@ fn cost(n: &Node) -> u8 {
             let heavy = match &c.lhs {
                 Extract::Field(f) => f.info().flags & (flags::LIST | flags::ANY_ANCESTOR) != 0,
                 Extract::Transform(..) => true,
+                Extract::Static(..) => false,
             };
             if heavy || matches!(c.cmp, Cmp::Regex(_) | Cmp::Field(..)) {
                 2

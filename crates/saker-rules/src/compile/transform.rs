@@ -10,6 +10,8 @@ use std::borrow::Cow;
 pub enum Extract {
     Field(FieldRef),
     Transform(Transformer, Vec<XArg>),
+    /// A `static.<name>` field: its configured value, the same for every event.
+    Static(std::sync::Arc<str>, std::sync::Arc<[u8]>),
 }
 
 /// A transformer argument.
@@ -85,13 +87,14 @@ impl Extract {
     pub fn field(&self) -> Option<&FieldRef> {
         match self {
             Extract::Field(f) => Some(f),
-            Extract::Transform(..) => None,
+            Extract::Transform(..) | Extract::Static(..) => None,
         }
     }
 
     pub fn eval<'e>(&self, ev: &'e dyn EventView) -> Option<Value<'e>> {
         let (t, args) = match self {
             Extract::Field(f) => return ev.extract(f),
+            Extract::Static(_, v) => return Some(Value::Str(Cow::Owned(v.to_vec()))),
             Extract::Transform(t, args) => (t, args),
         };
         match t {

@@ -6,19 +6,21 @@ use std::collections::BTreeSet;
 
 pub use crate::eval::Filter;
 
-/// A compiled condition and its compiler warnings (`LOAD_COMPILE_CONDITION`).
+/// A compiled condition and its compiler warnings (`LOAD_COMPILE_CONDITION`),
+/// each with its byte position in the condition.
 pub struct Compiled {
     pub filter: Filter,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<(String, usize)>,
 }
 
-pub fn compile(expr: &Expr) -> Result<Compiled, String> {
+/// Compiles a condition; an error comes with the position of the failing check.
+pub fn compile(expr: &Expr) -> Result<Compiled, (String, usize)> {
     crate::compile::compile(expr)
         .map(|(filter, w)| Compiled {
             filter,
-            warnings: w.into_iter().map(|w| w.message).collect(),
+            warnings: w.into_iter().map(|w| (w.message, w.pos)).collect(),
         })
-        .map_err(|e| e.message)
+        .map_err(|e| (e.message, e.pos))
 }
 
 /// The event types a condition can match (§3.11).
@@ -75,8 +77,9 @@ pub fn install_event_checks() {
 /// A parsed output format.
 pub type Format = crate::format::OutputFormat;
 
-pub fn parse_format(text: &str) -> Result<Format, String> {
-    Format::parse(text).map_err(|e| e.message)
+/// Parses an output format; an error is libsinsp's message and Saker's detail.
+pub fn parse_format(text: &str) -> Result<Format, (String, Option<String>)> {
+    Format::parse(text).map_err(|e| (e.message, e.detail))
 }
 
 /// `HH:MM:SS.nnnnnnnnn` in local time (Falco's `%evt.time`).

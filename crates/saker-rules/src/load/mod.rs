@@ -4,7 +4,8 @@
 pub mod items;
 pub mod lang;
 pub mod options;
-pub mod overrides;
+pub mod rules;
+pub mod schema;
 pub mod yaml;
 
 use crate::errors::Location;
@@ -23,7 +24,7 @@ pub struct ListDef {
     pub index: u64,
     /// Id of the latest (re)definition or append.
     pub visibility: u64,
-    /// Location chain of the (first) definition.
+    /// Location chain of the latest definition (appends keep it).
     pub loc: Vec<Location>,
 }
 
@@ -33,8 +34,9 @@ pub struct MacroDef {
     pub cond: String,
     pub index: u64,
     pub visibility: u64,
+    /// Location chain of the latest definition (appends keep it).
     pub loc: Vec<Location>,
-    /// Location of the condition value.
+    /// Location of the condition value of the latest definition.
     pub cond_loc: Vec<Location>,
 }
 
@@ -46,8 +48,8 @@ pub struct RuleDef {
     pub desc: String,
     pub priority: Priority,
     pub source: String,
-    /// Whether `source` was written (for the re-definition check).
-    pub source_explicit: bool,
+    /// The source is not loaded: the rule is collected but never compiled.
+    pub unknown_source: bool,
     pub enabled: bool,
     pub tags: BTreeSet<String>,
     pub exceptions: Vec<Exception>,
@@ -57,6 +59,8 @@ pub struct RuleDef {
     pub capture_duration: u32,
     pub index: u64,
     pub visibility: u64,
+    /// Location chains of the (latest) definition: the rule, its condition
+    /// value, its output value. Appends and overrides keep them.
     pub loc: Vec<Location>,
     pub cond_loc: Vec<Location>,
     pub output_loc: Vec<Location>,
@@ -72,6 +76,9 @@ pub struct PluginRequirement {
 /// Everything read so far, across files (Falco keeps one collector for the process).
 #[derive(Debug, Default, Clone)]
 pub struct Collector {
+    /// Event sources whose rules compile (the others are collected with
+    /// `unknown_source`).
+    pub sources: Vec<String>,
     pub lists: Vec<ListDef>,
     pub macros: Vec<MacroDef>,
     pub rules: Vec<RuleDef>,

@@ -50,6 +50,8 @@ pub struct LoadOptions {
     /// Plugins considered loaded for `required_plugin_versions` (name, version).
     /// Saker provides the container plugin's fields natively.
     pub plugins: Vec<(String, String)>,
+    /// `static_fields`: `static.<name>` string fields with a fixed value.
+    pub static_fields: std::collections::BTreeMap<String, String>,
 }
 
 /// Defaults follow the shipped `falco.yaml` (suggested output on).
@@ -64,6 +66,7 @@ impl Default for LoadOptions {
             append_output: Vec::new(),
             sources: vec!["syscall".into()],
             plugins: vec![("container".into(), "0.7.0".into())],
+            static_fields: Default::default(),
         }
     }
 }

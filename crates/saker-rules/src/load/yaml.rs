@@ -7,7 +7,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
 /// A position in a rules file. `line` and `column` are 0-based like yaml-cpp
-/// marks (Falco's JSON `position`); `offset` counts characters.
+/// marks (Falco's JSON `position`); `column` and `offset` count bytes, as
+/// yaml-cpp does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pos {
     pub line: usize,
@@ -15,14 +16,100 @@ pub struct Pos {
     pub offset: usize,
 }
 
-impl Pos {
-    fn from_span(span: &Span) -> Pos {
-        let m = span.start;
-        Pos {
-            line: m.line().saturating_sub(1),
-            column: m.col(),
-            offset: m.index(),
+/// Converts saphyr's character-based markers to yaml-cpp's byte-based marks.
+struct Positions<'t> {
+    text: &'t str,
+    /// Byte offset of every character, when the text is not pure ASCII.
+    char_bytes: Option<Vec<usize>>,
+}
+
+impl<'t> Positions<'t> {
+    fn new(text: &'t str) -> Self {
+        let char_bytes = (!text.is_ascii()).then(|| {
+            let mut v: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            v.push(text.len());
+            v
+        });
+        Positions { text, char_bytes }
+    }
+
+    fn byte_offset(&self, char_index: usize) -> usize {
+        match &self.char_bytes {
+            None => char_index.min(self.text.len()),
+            Some(v) => v.get(char_index).copied().unwrap_or(self.text.len()),
         }
+    }
+
+    fn at_byte(&self, offset: usize, line: usize) -> Pos {
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        Pos {
+            line,
+            column: offset - start,
+            offset,
+        }
+    }
+
+    fn marker(&self, m: &saphyr_parser::Marker) -> Pos {
+        self.at_byte(self.byte_offset(m.index()), m.line().saturating_sub(1))
+    }
+
+    fn span(&self, span: &Span) -> Pos {
+        self.marker(&span.start)
+    }
+
+    /// yaml-cpp marks a block scalar at its `|`/`>` indicator; saphyr at the
+    /// first content character. Walks back from the content to the header line,
+    /// over the blank lines a block scalar may start with.
+    fn block_header(&self, content: Pos) -> Pos {
+        let b = self.text.as_bytes();
+        let mut end = content.offset.min(b.len());
+        let mut line = content.line;
+        loop {
+            let start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+            if let Some(p) = header_in_line(&b[start..end]) {
+                return self.at_byte(start + p, line);
+            }
+            if start == 0
+                || (end != content.offset && !b[start..end].iter().all(u8::is_ascii_whitespace))
+            {
+                return content;
+            }
+            end = start - 1;
+            line = line.saturating_sub(1);
+        }
+    }
+}
+
+/// The offset of a block scalar header (`|`, `>-`, `|2+` ...) ending `line`
+/// (before an optional comment).
+fn header_in_line(line: &[u8]) -> Option<usize> {
+    let end = match line
+        .windows(2)
+        .position(|w| w[1] == b'#' && (w[0] == b' ' || w[0] == b'\t'))
+    {
+        Some(i) => i,
+        None => line.len(),
+    };
+    let body = &line[..end];
+    let trimmed = body.len()
+        - body
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_whitespace())
+            .count();
+    let body = &body[..trimmed];
+    let ind_len = body
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit() || **c == b'+' || **c == b'-')
+        .count();
+    let at = body.len().checked_sub(ind_len + 1)?;
+    if !matches!(body[at], b'|' | b'>') {
+        return None;
+    }
+    match at.checked_sub(1).map(|i| body[i]) {
+        None | Some(b' ' | b'\t' | b':' | b'-') => Some(at),
+        _ => None,
     }
 }
 
@@ -105,14 +192,28 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
         return Err(first_err);
     }
     let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    // Two-space indents inserted per line, to map positions back to `text`.
+    let mut added = vec![0usize; lines.len()];
     let mut err_line = first_err.pos.line;
     for _ in 0..256 {
         let Some(l) = lines.get_mut(err_line) else {
             break;
         };
         l.insert_str(0, "  ");
+        added[err_line] += 2;
         match parse_strict(&lines.join("\n")) {
-            Ok(d) => return Ok(d),
+            Ok(mut d) => {
+                let mut before = Vec::with_capacity(added.len());
+                let mut sum = 0;
+                for a in &added {
+                    before.push(sum);
+                    sum += a;
+                }
+                for n in &mut d {
+                    unshift(n, &added, &before);
+                }
+                return Ok(d);
+            }
             Err(e) if e.message.contains("invalid indentation") => err_line = e.pos.line,
             Err(e) => {
                 first_err = e;
@@ -123,11 +224,31 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, YamlError> {
     Err(first_err)
 }
 
+/// Maps positions in the re-indented text back to the original text.
+fn unshift(n: &mut Node, added: &[usize], before: &[usize]) {
+    let line = n.pos.line.min(added.len().saturating_sub(1));
+    let here = added.get(line).map_or(0, |&a| a.min(n.pos.column));
+    n.pos.column -= here;
+    n.pos.offset = n
+        .pos
+        .offset
+        .saturating_sub(before.get(line).copied().unwrap_or(0) + here);
+    match &mut n.kind {
+        NodeKind::Seq(items) => items.iter_mut().for_each(|i| unshift(i, added, before)),
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            unshift(k, added, before);
+            unshift(v, added, before);
+        }),
+        NodeKind::Null | NodeKind::Scalar(_) => {}
+    }
+}
+
 fn parse_strict(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         last_pos: Pos::default(),
+        positions: Positions::new(text),
     };
     let mut docs = Vec::new();
     loop {
@@ -140,7 +261,7 @@ fn parse_strict(text: &str) -> Result<Vec<Node>, YamlError> {
                 if matches!(ev, Event::DocumentEnd) {
                     docs.push(Node {
                         kind: NodeKind::Null,
-                        pos: Pos::from_span(&span),
+                        pos: b.positions.span(&span),
                     });
                 } else {
                     docs.push(b.node(ev, span)?);
@@ -149,7 +270,7 @@ fn parse_strict(text: &str) -> Result<Vec<Node>, YamlError> {
             other => {
                 return Err(YamlError {
                     message: format!("unexpected YAML event {other:?}"),
-                    pos: Pos::from_span(&span),
+                    pos: b.positions.span(&span),
                 })
             }
         }
@@ -161,24 +282,21 @@ struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
     last_pos: Pos,
+    positions: Positions<'a>,
 }
 
 impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
         match self.parser.next_event() {
             Some(Ok((ev, span))) => {
-                self.last_pos = Pos::from_span(&span);
+                self.last_pos = self.positions.span(&span);
                 Ok((ev, span))
             }
             Some(Err(e)) => {
-                let m = e.marker();
+                let pos = self.positions.marker(e.marker());
                 Err(YamlError {
                     message: e.info().to_string(),
-                    pos: Pos {
-                        line: m.line().saturating_sub(1),
-                        column: m.col(),
-                        offset: m.index(),
-                    },
+                    pos,
                 })
             }
             None => Err(YamlError {
@@ -189,9 +307,12 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, ev: Event<'a>, span: Span) -> Result<Node, YamlError> {
-        let pos = Pos::from_span(&span);
+        let mut pos = self.positions.span(&span);
         let (node, anchor) = match ev {
             Event::Scalar(v, style, anchor, _tag) => {
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    pos = self.positions.block_header(pos);
+                }
                 let null = style == ScalarStyle::Plain
                     && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL");
                 let kind = if null {

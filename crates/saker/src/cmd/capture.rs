@@ -17,9 +17,11 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
     // of the file sees what live detection saw; with no rules at all, everything.
     let cfg = load_config(opts)?;
     let pc = if opts.rules.is_empty() && opts.config.is_none() {
-        ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name))
+        let mut pc = ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name));
+        pc.attach = super::run::attach_mode(&cfg)?;
+        pc
     } else {
-        probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)
+        probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?
     };
     // Container metadata is recorded as container events, as live detection would know it.
     let mut containers = saker_container::Watcher::start(watcher_config(&cfg))

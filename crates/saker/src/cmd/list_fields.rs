@@ -46,3 +46,41 @@ fn arg_name(a: ArgKind) -> Option<&'static str> {
         ArgKind::IndexOrKeyRequired => Some("index or key"),
     }
 }
+
+/// Falco's `--list[=SOURCE]` (`-N`: names only; `--format text|markdown|json`). Saker's fields
+/// all belong to the `syscall` source.
+pub fn run_falco(
+    source: &str,
+    names_only: bool,
+    format: crate::cmd::falco::Format,
+) -> anyhow::Result<i32> {
+    use crate::cmd::falco::Format;
+    if !source.is_empty() && source != "syscall" {
+        anyhow::bail!(
+            "unknown event source '{source}' (Saker's fields are all of source 'syscall')"
+        );
+    }
+    if names_only {
+        for f in FIELDS {
+            println!("{}", f.name);
+        }
+        return Ok(0);
+    }
+    match format {
+        Format::Json => run(true),
+        Format::Text => run(false),
+        Format::Markdown => {
+            let mut class = "";
+            for f in FIELDS {
+                if f.class() != class {
+                    class = f.class();
+                    println!("\n## Field Class: {class}\n");
+                    println!("Name | Type | Description");
+                    println!(":----|:-----|:-----------");
+                }
+                println!("`{}` | {} | {}", f.name, f.ty.name(), f.desc);
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,4 +1,6 @@
 pub mod capture;
+pub mod falco;
+pub mod list_events;
 pub mod list_fields;
 pub mod replay;
 pub mod run;

@@ -94,11 +94,12 @@ fn is_internal(ev: &Event) -> bool {
 }
 
 fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
-    let loaded_cfg = saker_config::load(a.rules.config.as_deref(), &a.rules.options)?;
-    for w in &loaded_cfg.warnings {
-        eprintln!("saker: warning: {w}");
-    }
-    let cfg = loaded_cfg.config;
+    let cfg = crate::cmd::run::load_config(a.rules)?;
+    run_rules_with(cfg, a)
+}
+
+/// Rules over the capture with an already loaded config (Falco's `-e`, `engine.kind: replay`).
+pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Result<i32> {
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;

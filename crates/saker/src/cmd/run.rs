@@ -10,7 +10,6 @@ use saker_config::Config;
 use saker_outputs::{Metrics, Outputs, WebOptions};
 use saker_probe::{Probe, ProbeConfig};
 use saker_rules::ruleset::AlertOptions;
-use saker_rules::{Alert, OutputValue, Priority};
 use saker_state::State;
 
 use crate::cli::RulesOpts;
@@ -50,33 +49,170 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Loads the config, applies its logging settings, then logs its warnings.
 pub fn load_config(opts: &RulesOpts) -> anyhow::Result<Config> {
-    let loaded = saker_config::load(opts.config.as_deref(), &opts.options)?;
-    for w in &loaded.warnings {
-        eprintln!("saker: warning: {w}");
-    }
-    Ok(loaded.config)
+    Ok(load_config_full(opts)?.config)
 }
 
-/// The probe selection: what the rules need plus the state set.
-pub fn probe_config(rules: &saker_rules::ruleset::Ruleset, cfg: &Config) -> ProbeConfig {
-    let mut pc = match rules.needed_event_types() {
-        Some(names) => ProbeConfig::for_event_types(names),
+pub fn load_config_full(opts: &RulesOpts) -> anyhow::Result<saker_config::Loaded> {
+    let loaded = saker_config::load(opts.config.as_deref(), &opts.options)?;
+    crate::logging::configure(&loaded.config);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(loaded)
+}
+
+/// Syscalls Saker adds for `base_syscalls.repair` (instead of the whole state set): process
+/// lifecycle and credentials always, fd bookkeeping when a rule looks at fds.
+const REPAIR_BASE: &[&str] = &[
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "setreuid",
+    "setregid",
+    "capset",
+    "setsid",
+];
+const REPAIR_FD: &[&str] = &[
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "chdir",
+    "fchdir",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "socket",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "pipe",
+    "pipe2",
+    "memfd_create",
+];
+/// Syscalls whose events refer to an fd or a path (then `repair` adds [`REPAIR_FD`]).
+const FD_USERS: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "close",
+    "connect",
+    "accept",
+    "accept4",
+    "bind",
+    "listen",
+    "sendto",
+    "sendmsg",
+    "dup",
+    "dup2",
+    "dup3",
+    "fchmod",
+    "fchown",
+    "fchdir",
+    "socket",
+    "pipe",
+    "pipe2",
+    "memfd_create",
+];
+
+/// The probe selection, as Falco selects its syscalls: what the rules need ∪ the state set,
+/// with `base_syscalls` (custom_set replaces the state set, `!name` removes, repair adds only
+/// what the rules' state needs, all takes every syscall the probe has), and the ring sizes
+/// from `engine.modern_ebpf` presets.
+pub fn probe_config(
+    rules: &saker_rules::ruleset::Ruleset,
+    cfg: &Config,
+) -> anyhow::Result<ProbeConfig> {
+    let bs = &cfg.base_syscalls;
+    let all: Vec<&str> = saker_probe::SYSCALLS.iter().map(|d| d.name).collect();
+    let rule_names: std::collections::BTreeSet<String> = match rules.needed_event_types() {
+        Some(names) => names,
         // A rule without an event-type restriction needs everything the probe can report.
-        None => ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name)),
+        None => all.iter().map(|s| s.to_string()).collect(),
     };
+    let (pos, neg): (Vec<&str>, Vec<&str>) = bs
+        .custom_set
+        .iter()
+        .map(String::as_str)
+        .partition(|n| !n.starts_with('!'));
+    let neg: Vec<&str> = neg.iter().map(|n| &n[1..]).collect();
+    let known = |n: &&str| saker_event::table::is_known_name(n);
+    let bad: Vec<&str> = pos
+        .iter()
+        .chain(&neg)
+        .copied()
+        .filter(|n| !known(n))
+        .collect();
+    if !bad.is_empty() {
+        tracing::warn!(
+            "Invalid syscall names in base_syscalls.custom_set: {}",
+            bad.join(", ")
+        );
+    }
+    let mut names: std::collections::BTreeSet<String> = rule_names.clone();
+    if bs.all {
+        names.extend(all.iter().map(|s| s.to_string()));
+    }
+    if !pos.is_empty() {
+        names.extend(pos.iter().map(|s| s.to_string()));
+    } else if bs.repair {
+        names.extend(REPAIR_BASE.iter().map(|s| s.to_string()));
+        if rule_names.iter().any(|n| FD_USERS.contains(&n.as_str())) {
+            names.extend(REPAIR_FD.iter().map(|s| s.to_string()));
+        }
+    } else {
+        names.extend(saker_probe::STATE_SET.iter().map(|s| s.to_string()));
+    }
+    for n in &neg {
+        names.remove(*n);
+        if *n == "umount" {
+            names.remove("umount2");
+        }
+    }
+    let mut pc = ProbeConfig::for_event_types(names);
+    // The state set is already in `names` (or deliberately replaced).
+    pc.state_set = false;
     pc.generic_fallback = cfg.engine.modern_ebpf.generic_fallback;
-    pc
+    let me = &cfg.engine.modern_ebpf;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let (main, state) =
+        saker_config::buffer_sizes(me.buf_size_preset, me.cpus_for_each_buffer, cpus);
+    pc.main_ring_bytes = main;
+    pc.state_ring_bytes = state;
+    pc.attach = attach_mode(cfg)?;
+    Ok(pc)
+}
+
+/// `engine.modern_ebpf.attach`: auto, fexit, tracepoint or generic.
+pub fn attach_mode(cfg: &Config) -> anyhow::Result<saker_probe::AttachMode> {
+    cfg.engine
+        .modern_ebpf
+        .attach
+        .parse()
+        .map_err(|e| anyhow::anyhow!("engine.modern_ebpf.attach: {e}"))
 }
 
 /// Seeds state from /proc and the host's users, so that processes started
 /// before Saker have ancestry and open fds.
-pub fn seeded_state() -> State {
+pub fn seeded_state(cfg: &Config) -> State {
     // `scan` takes the host's root directory: it reads `proc/` and `etc/passwd` below it.
     let root = host_root();
     let mut state = State::new(saker_state::Config {
         proc_lookup: true,
         proc_root: root.join("proc"),
+        max_threads: cfg.falco_libs.thread_table_size,
         ..Default::default()
     });
     state.seed(&saker_probe::procfs::scan(&root));
@@ -124,25 +260,47 @@ pub fn host_root() -> std::path::PathBuf {
 /// 10–40 ms on podman; a container the runtimes do not know is given up after this).
 const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
-pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
+pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
-    let cfg = load_config(opts)?;
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(Metrics::new());
     metrics.record_reload(true, loaded.ruleset.enabled().len(), now_ns() as i64);
+    let cfg_files = saker_config::load(opts.config.as_deref(), &opts.options)
+        .map(|l| (l.files, l.folders))
+        .unwrap_or_default();
+    crate::stats::record_files(&metrics, &loaded.files, &cfg_files.0);
+    crate::stats::record_static_info(&metrics, &cfg);
+    metrics.set_groups(saker_outputs::metrics::MetricGroups::from_config(
+        &cfg.metrics,
+    ));
     let outputs = Outputs::start(&cfg, metrics.clone())?;
     let health = Arc::new(AtomicBool::new(false));
-    if cfg.webserver.enabled {
+    let _web = if cfg.webserver.enabled {
         let addr = saker_outputs::web_addr(&cfg.webserver)?;
-        let bound = outputs.spawn_web(
-            addr,
-            health.clone(),
-            WebOptions::from_config(&cfg.webserver),
-        )?;
-        eprintln!("saker: web server on http://{bound}");
-    }
+        let mut wo = WebOptions::from_full_config(&cfg);
+        wo.versions = crate::cmd::falco::versions().to_string();
+        let web = saker_outputs::web::WebServer::start(addr, metrics.clone(), health.clone(), wo)?;
+        let scheme = if cfg.webserver.ssl_enabled {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!("web server on {scheme}://{}", web.addr());
+        Some(web)
+    } else {
+        None
+    };
     let signals = Signals::install()?;
+    let _watch = if cfg.watch_config_files {
+        let mut paths = cfg_files.0.clone();
+        paths.extend(cfg_files.1.iter().cloned());
+        paths.extend(loaded.files.iter().cloned());
+        paths.extend(loaded.folders.iter().cloned());
+        Some(crate::watch::Watch::start(&paths, signals.reload.clone())?)
+    } else {
+        None
+    };
     let wc = watcher_config(&cfg);
     // Holding alerts only makes sense when some runtime can answer.
     let runtime_present = !saker_container::resolve_sockets(&wc.docker_sockets).is_empty()
@@ -150,9 +308,9 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         || !saker_container::resolve_grpc_sockets(&wc.cri_sockets).is_empty();
     let mut containers =
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
-    let pc = probe_config(&loaded.ruleset, &cfg);
+    let pc = probe_config(&loaded.ruleset, &cfg)?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
-    let state = seeded_state();
+    let state = seeded_state(&cfg);
     let hostname = saker_outputs::default_hostname(&cfg);
     let n_rules = loaded.ruleset.enabled().len();
     let sources = loaded.sources.join(", ");
@@ -168,9 +326,12 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         det.hold = Some(Hold::new(CONTAINER_WAIT));
     }
     health.store(true, Ordering::Relaxed);
-    eprintln!(
-        "saker: started: {n_rules} rules from {sources}, {} programs attached{}",
+    tracing::info!(
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
         probe.link_count(),
+        probe.attach_mode().name(),
+        probe.variant().name(),
+        saker_probe::kernel_release(),
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -178,13 +339,21 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         }
     );
     let deadline = duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let mut ticker = Ticker::new(&cfg, hostname);
+    let mut ticker = crate::stats::Ticker::new(&cfg, hostname);
     let mut cfg = cfg;
+    let mut drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
+    let mut exit_code = 0;
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        let mut n = 0u64;
         probe.poll(Duration::from_millis(100), |ev| {
+            n += 1;
+            if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
+                return;
+            }
             det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
             request_container(&mut containers, &det.state, ev);
         })?;
+        ticker.poll_done(n, &outputs);
         while let Some((id, meta)) = containers.try_recv() {
             det.state.set_container_meta(id.as_bytes(), meta);
             if let Some(h) = det.hold.as_mut() {
@@ -197,8 +366,14 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
             cfg = reload(opts, cfg, &mut det, &metrics, &pc);
+            drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
+            ticker.reconfigure(&cfg);
         }
-        ticker.tick(&probe, &det, &metrics, &outputs);
+        if ticker.tick(&probe, &det, &metrics, &outputs) {
+            tracing::error!("Exiting.");
+            exit_code = 1;
+            break;
+        }
     }
     // Drain what the kernel already produced.
     probe.poll(Duration::from_millis(50), |ev| {
@@ -209,15 +384,16 @@ pub fn run(opts: &RulesOpts, duration: Option<f64>) -> anyhow::Result<i32> {
     health.store(false, Ordering::Relaxed);
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
-    eprintln!(
-        "saker: stopped. Syscall events: {} seen, {} dropped, {} processed",
+    tracing::info!(
+        "stopped. Syscall events: {} seen, {} dropped, {} processed",
         ps.events(),
         ps.drops(),
         det.stats.events
     );
     eprint!("{}", det.stats.summary());
+    eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
-    Ok(0)
+    Ok(exit_code)
 }
 
 /// Reloads config and rules; a reload that fails keeps the running rules.
@@ -231,138 +407,43 @@ fn reload(
     running: &ProbeConfig,
 ) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
+    if attempt.is_err() {
+        // The failed config may have changed the log settings: keep the running ones.
+        crate::logging::configure(&old);
+    }
     match attempt {
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let wanted = probe_config(&loaded.ruleset, &cfg);
-            let (want, _) = wanted.selected();
+            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
+                Ok(wanted) => wanted.selected(),
+                Err(_) => running.selected(),
+            };
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))
                 .map(|d| d.name)
                 .collect();
             if !missing.is_empty() {
-                eprintln!(
-                    "saker: warning: the reloaded rules need syscalls not captured since start ({}); restart saker to capture them",
+                tracing::warn!(
+                    "the reloaded rules need syscalls not captured since start ({}); restart saker to capture them",
                     missing.join(", ")
                 );
             }
             det.set_ruleset(Arc::new(loaded.ruleset));
             metrics.record_reload(true, n, now_ns() as i64);
-            eprintln!("saker: reloaded: {n} rules");
+            let cfg_files = saker_config::load(opts.config.as_deref(), &opts.options)
+                .map(|l| l.files)
+                .unwrap_or_default();
+            crate::stats::record_files(metrics, &loaded.files, &cfg_files);
+            tracing::info!("reloaded: {n} rules");
             cfg
         }
         Err(e) => {
             metrics.record_reload(false, det.ruleset().enabled().len(), now_ns() as i64);
-            eprintln!("saker: reload failed, keeping the running rules: {e:#}");
+            tracing::error!("reload failed, keeping the running rules: {e:#}");
             old
         }
-    }
-}
-
-/// Once a second: counters into metrics, and Falco's drop alert when the kernel dropped events.
-struct Ticker {
-    last: Instant,
-    last_drops: u64,
-    last_alert: Option<Instant>,
-    flushed_types: Vec<u64>,
-    alert_on_drops: bool,
-    hostname: String,
-}
-
-impl Ticker {
-    fn new(cfg: &Config, hostname: String) -> Ticker {
-        Ticker {
-            last: Instant::now(),
-            last_drops: 0,
-            last_alert: None,
-            flushed_types: vec![0; 1024],
-            alert_on_drops: cfg
-                .syscall_event_drops
-                .actions
-                .iter()
-                .any(|a| matches!(a, saker_config::DropAction::Alert)),
-            hostname,
-        }
-    }
-
-    fn tick(&mut self, probe: &Probe, det: &Detector, metrics: &Metrics, outputs: &Outputs) {
-        if self.last.elapsed() >= Duration::from_secs(1) {
-            self.flush(probe, det, metrics, outputs, false);
-        }
-    }
-
-    fn flush(
-        &mut self,
-        probe: &Probe,
-        det: &Detector,
-        metrics: &Metrics,
-        outputs: &Outputs,
-        last: bool,
-    ) {
-        self.last = Instant::now();
-        for (id, (&now, prev)) in det
-            .stats
-            .by_type
-            .iter()
-            .zip(self.flushed_types.iter_mut())
-            .enumerate()
-        {
-            if now > *prev {
-                let name = saker_event::table::info(id as u16)
-                    .map(|i| i.name)
-                    .unwrap_or("unknown");
-                metrics.event_counter(name).inc_by(now - *prev);
-                *prev = now;
-            }
-        }
-        let Ok(ps) = probe.stats() else { return };
-        for (cpu, fams) in ps.per_cpu.iter().enumerate() {
-            let evts: u64 = fams.iter().map(|c| c.events).sum();
-            metrics.record_kernel_totals(cpu as u32, evts, ps.cpu_drops(cpu));
-        }
-        let drops = ps.drops();
-        let new = drops.saturating_sub(self.last_drops);
-        self.last_drops = drops;
-        if new == 0 {
-            return;
-        }
-        eprintln!("saker: {new} syscall events dropped by the kernel (ring buffer full)");
-        // Rate-limited to one alert per 10 s, like Falco's default syscall_event_drops.rate.
-        let due = self
-            .last_alert
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
-        if self.alert_on_drops && due && !last {
-            self.last_alert = Some(Instant::now());
-            outputs.send(Arc::new(drop_alert(new, &ps, &self.hostname)));
-        }
-    }
-}
-
-/// Falco's "syscall event drop" internal alert.
-fn drop_alert(n: u64, ps: &saker_probe::ProbeStats, hostname: &str) -> Alert {
-    let t = now_ns();
-    let msg =
-        format!("Falco internal: syscall event drop. {n} system calls dropped in last second.");
-    Alert {
-        time_ns: t,
-        rule: "Falco internal: syscall event drop".into(),
-        priority: Priority::Debug,
-        source: "syscall".into(),
-        hostname: hostname.to_string(),
-        output: format!(
-            "{}: {} {msg}",
-            saker_rules::format::date_text(t),
-            Priority::Debug
-        ),
-        output_fields: vec![
-            ("ebpf_enabled".into(), OutputValue::Str("1".into())),
-            ("n_drops".into(), OutputValue::U64(n)),
-            ("n_drops_buffer_total".into(), OutputValue::U64(ps.drops())),
-            ("n_evts".into(), OutputValue::U64(ps.events())),
-        ],
-        tags: vec![],
     }
 }
 
@@ -379,5 +460,85 @@ fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker
         if !t.container_id.is_empty() && state.container_meta(&t.container_id).is_none() {
             w.request(&t.container_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe_config(r: &saker_rules::ruleset::Ruleset, c: &Config) -> ProbeConfig {
+        super::probe_config(r, c).unwrap()
+    }
+
+    fn ruleset(cond: &str) -> saker_rules::ruleset::Ruleset {
+        let mut eng = saker_rules::engine::Engine::new(Default::default());
+        let r = eng.load_text(
+            "t.yaml",
+            &format!("- rule: R\n  desc: d\n  condition: {cond}\n  output: o\n  priority: INFO\n"),
+        );
+        assert!(r.successful(), "{}", r.to_text());
+        eng.ruleset()
+    }
+
+    fn cfg(yaml: &str) -> Config {
+        saker_config::from_yaml_str(yaml, "t", &[]).unwrap().config
+    }
+
+    fn names(pc: &ProbeConfig) -> Vec<&'static str> {
+        pc.selected().0.iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn base_syscalls_select_like_falco() {
+        let rs = ruleset("evt.type=ptrace");
+        let default = names(&probe_config(&rs, &cfg("")));
+        assert!(
+            default.contains(&"ptrace")
+                && default.contains(&"execve")
+                && default.contains(&"openat")
+        );
+        // A positive custom_set replaces the state set.
+        let custom = names(&probe_config(
+            &rs,
+            &cfg("base_syscalls: {custom_set: [kill]}"),
+        ));
+        assert!(custom.contains(&"ptrace") && custom.contains(&"kill"));
+        assert!(!custom.contains(&"openat"), "{custom:?}");
+        // `!name` removes, even a state syscall.
+        let neg = names(&probe_config(
+            &rs,
+            &cfg("base_syscalls: {custom_set: [\"!openat\"]}"),
+        ));
+        assert!(neg.contains(&"execve") && !neg.contains(&"openat"));
+        // repair: lifecycle and credentials; fd bookkeeping only when rules use fds.
+        let rep = names(&probe_config(&rs, &cfg("base_syscalls: {repair: true}")));
+        assert!(
+            rep.contains(&"clone") && rep.contains(&"setuid") && !rep.contains(&"close"),
+            "{rep:?}"
+        );
+        let fd_rules = ruleset("evt.type=connect");
+        let rep = names(&probe_config(
+            &fd_rules,
+            &cfg("base_syscalls: {repair: true}"),
+        ));
+        assert!(rep.contains(&"close") && rep.contains(&"socket"));
+        // all: every syscall the probe implements.
+        let all = names(&probe_config(&rs, &cfg("base_syscalls: {all: true}")));
+        assert_eq!(all.len(), saker_probe::SYSCALLS.len());
+    }
+
+    #[test]
+    fn buffer_presets_size_the_rings() {
+        let rs = ruleset("evt.type=ptrace");
+        let pc = probe_config(
+            &rs,
+            &cfg("engine: {modern_ebpf: {buf_size_preset: 6, cpus_for_each_buffer: 0}}"),
+        );
+        // Preset 6 = 32 MiB, one buffer for all CPUs.
+        assert_eq!(
+            (pc.main_ring_bytes, pc.state_ring_bytes),
+            (32 << 20, 8 << 20)
+        );
     }
 }

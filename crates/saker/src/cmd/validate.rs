@@ -6,7 +6,9 @@ use saker_rules::engine::LoadOptions;
 use saker_rules::errors::results_to_json;
 
 pub fn run(files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
-    let (ok, results) = saker_rules::validate::validate(files, LoadOptions::default());
+    // Like Falco, an unreadable file or an unmet plugin requirement stops
+    // everything: no per-file results are printed.
+    let (ok, results) = saker_rules::validate::validate(files, LoadOptions::default())?;
     if json {
         println!("{}", results_to_json(&results));
     } else {
