@@ -145,7 +145,9 @@ pub(crate) fn unsupported_keys(root: &Value, cfg: &Config) -> Vec<String> {
         Some(names) => names.iter().map(String::as_str).collect(),
         None => entries.collect(),
     };
-    if effective.iter().any(|n| *n != "container") {
+    // So are the k8s_audit source's (k8saudit, k8saudit-eks, json), read by the binary.
+    const BUILTIN: [&str; 4] = ["container", "k8saudit", "k8saudit-eks", "json"];
+    if effective.iter().any(|n| !BUILTIN.contains(n)) {
         out.push("plugins".to_string());
     }
     if effective.contains(&"container") {
