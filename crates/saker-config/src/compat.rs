@@ -298,7 +298,8 @@ pub fn buffer_sizes(preset: u32, cpus_for_each_buffer: u32, online_cpus: u32) ->
 /// Checks of the Falco keys whose values Falco also refuses.
 pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
     match c.engine.kind.as_str() {
-        "modern_ebpf" => {}
+        // No syscall source: only the k8s_audit input runs (the Falco chart's audit Deployment).
+        "modern_ebpf" | "nodriver" => {}
         "replay" => {
             if c.engine.replay.capture_file.is_empty() {
                 return Err(bad(
@@ -307,7 +308,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        "kmod" | "ebpf" | "gvisor" | "nodriver" => {
+        "kmod" | "ebpf" | "gvisor" => {
             return Err(bad(
                 "engine.kind",
                 format!(
@@ -319,7 +320,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
         k => {
             return Err(bad(
                 "engine.kind",
-                format!("'{k}' is not a valid kind (modern_ebpf, replay)"),
+                format!("'{k}' is not a valid kind (modern_ebpf, replay, nodriver)"),
             ))
         }
     }

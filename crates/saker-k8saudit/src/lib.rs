@@ -2,10 +2,12 @@
 //! plugins: the audit event model, the `ka.*`/`json.*`/`jevt.*` fields, the payload grammar
 //! shared by every input, and the inputs themselves (files, webhook, EKS CloudWatch Logs).
 
+pub mod eks;
 pub mod event;
 pub mod extract;
 pub mod payload;
 pub mod reader;
+pub mod webhook;
 
 pub use event::{AuditEvent, AuditView};
 pub use payload::{parse_payload, Parsed, DEFAULT_MAX_EVENT_SIZE};

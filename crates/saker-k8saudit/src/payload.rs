@@ -18,6 +18,17 @@ pub const NOT_RECOGNIZED: &str = "data not recognized as a k8s audit event";
 pub struct Parsed {
     pub events: Vec<AuditEvent>,
     pub errors: Vec<String>,
+    /// Why the whole payload was dropped, if it was.
+    pub rejected: Option<Rejected>,
+}
+
+/// A payload dropped as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Not JSON (or not UTF-8).
+    Malformed,
+    /// JSON, but no `Event`/`EventList` (or an array holding something else).
+    Unrecognized,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +48,7 @@ pub fn parse_payload(data: &[u8], max_event_size: usize) -> Parsed {
         Ok(t) => t,
         Err(_) => {
             out.errors.push(format!("{NOT_RECOGNIZED}: invalid UTF-8"));
+            out.rejected = Some(Rejected::Malformed);
             return out;
         }
     };
@@ -44,12 +56,14 @@ pub fn parse_payload(data: &[u8], max_event_size: usize) -> Parsed {
         Ok(r) => r,
         Err(e) => {
             out.errors.push(format!("{NOT_RECOGNIZED}: {e}"));
+            out.rejected = Some(Rejected::Malformed);
             return out;
         }
     };
     let mut items = Vec::new();
     if let Err(e) = collect(raw, &mut items, 0) {
         out.errors.push(e);
+        out.rejected = Some(Rejected::Unrecognized);
         return out;
     }
     for item in items {

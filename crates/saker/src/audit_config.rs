@@ -25,19 +25,7 @@ pub enum Input {
     Eks(EksConfig),
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct EksConfig {
-    pub cluster: String,
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub polling_interval: Duration,
-    pub shift: Duration,
-    pub buffer_size: usize,
-    /// Saker extension: where the per-stream checkpoint is kept.
-    pub checkpoint_file: Option<PathBuf>,
-    /// Saker extension: ignore the checkpoint and start at now - shift, as upstream does.
-    pub start_at_now: bool,
-}
+pub use saker_k8saudit::eks::EksConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditConfig {
@@ -60,6 +48,10 @@ impl Default for AuditConfig {
         }
     }
 }
+
+/// Where the EKS poller keeps its checkpoint unless `init_config.checkpoint_file` says
+/// otherwise (the chart mounts a volume there).
+pub const DEFAULT_CHECKPOINT: &str = "/var/lib/saker/k8saudit-eks-checkpoint.json";
 
 /// `init_config` as Falco takes it: a YAML map, a JSON object in a string, or empty.
 fn init_config(
@@ -161,7 +153,13 @@ impl AuditConfig {
                 polling_interval: Duration::from_secs(5),
                 shift: Duration::from_secs(1),
                 buffer_size: 200,
-                checkpoint_file: string(&m, "checkpoint_file").map(PathBuf::from),
+                max_event_size: saker_k8saudit::DEFAULT_MAX_EVENT_SIZE,
+                // An empty string turns the checkpoint off (upstream behaviour).
+                checkpoint_file: match m.get("checkpoint_file").and_then(Json::as_str) {
+                    Some("") => None,
+                    Some(p) => Some(PathBuf::from(p)),
+                    None => Some(PathBuf::from(DEFAULT_CHECKPOINT)),
+                },
                 start_at_now: m
                     .get("start_at_now")
                     .and_then(Json::as_bool)
@@ -191,6 +189,7 @@ impl AuditConfig {
             if let Some(v) = uint(&m, "k8saudit-eks", "max_event_size")? {
                 out.max_event_size = v as usize;
             }
+            e.max_event_size = out.max_event_size;
             out.input = Some(Input::Eks(e));
         }
         Ok(out)

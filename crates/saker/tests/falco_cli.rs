@@ -496,7 +496,7 @@ fn event_source_flags_and_all_events() {
     assert!(!off.status.success());
     assert!(
         text(&off.stderr)
-            .contains("the syscall source is disabled and no other event source runs in Saker"),
+            .contains("the syscall source is disabled and no k8s_audit input is configured"),
         "{}",
         text(&off.stderr)
     );

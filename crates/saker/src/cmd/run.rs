@@ -325,6 +325,8 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     if runtime_present {
         det.hold = Some(Hold::new(CONTAINER_WAIT));
     }
+    // The k8s_audit input, if configured, feeds the same loop (its own thread and channel).
+    let mut audit = crate::audit::AuditInputs::start(&cfg)?;
     health.store(true, Ordering::Relaxed);
     tracing::info!(
         "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
@@ -353,6 +355,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
             request_container(&mut containers, &det.state, ev);
         })?;
+        if let Some(a) = audit.as_mut() {
+            a.drain(&mut det, &mut |x| outputs.send(Arc::new(x)));
+        }
         ticker.poll_done(n, &outputs);
         while let Some((id, meta)) = containers.try_recv() {
             det.state.set_container_meta(id.as_bytes(), meta);
@@ -379,6 +384,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     probe.poll(Duration::from_millis(50), |ev| {
         det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
     })?;
+    if let Some(a) = audit.take() {
+        a.stop(&mut det, &mut |x| outputs.send(Arc::new(x)));
+    }
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
