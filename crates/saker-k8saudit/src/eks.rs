@@ -328,6 +328,11 @@ async fn poll(
             ) else {
                 continue;
             };
+            // The service filters by prefix already; emulators may not, and other EKS log
+            // types (authenticator, scheduler) share the group.
+            if !stream.starts_with(STREAM_PREFIX) {
+                continue;
+            }
             if !ckpt.admit(stream, ts, id, window_ms) {
                 counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
