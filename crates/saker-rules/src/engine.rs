@@ -572,6 +572,7 @@ impl Engine {
                 format: std::sync::Arc::new(format),
                 extra_fields,
                 evttypes,
+                ast: std::sync::Arc::new(ast),
             });
         }
 
