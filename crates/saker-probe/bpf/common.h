@@ -151,7 +151,12 @@ struct evb {
 	u32 nparams;
 	u32 fam;
 	u16 type;
+	u16 flags; /* ORed into the cpu trailer: CPU_STATE_ONLY */
 };
+
+/* Cpu trailer bit: the event is for the state engine only, not for rules
+ * (a prefilter re-announcement; saker_event::Event::is_state_only). */
+#define CPU_STATE_ONLY 0x8000
 
 static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fam)
 {
@@ -162,6 +167,7 @@ static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fa
 	b->type = type;
 	b->nparams = nparams;
 	b->idx = 0;
+	b->flags = 0;
 	b->fam = fam;
 	b->pos = HDR_LEN + nparams * 2;
 	return 1;
@@ -260,11 +266,8 @@ static __always_inline void pf_reported_fd(long fd)
 {
 	if (!pf_on || fd < 0)
 		return;
-	struct settings *s = get_settings();
-	if (s && s->pf_close) {
-		u64 k = pf_fd_key(fd);
-		bpf_map_delete_elem(&pf_fds, &k);
-	}
+	u64 k = pf_fd_key(fd);
+	bpf_map_delete_elem(&pf_fds, &k);
 }
 
 static __always_inline void count(u32 fam, int drop_buffer, int drop_size)
@@ -300,7 +303,7 @@ static __always_inline int ev_submit(struct evb *b)
 	u64 len = size;
 	barrier_var(len);
 	len &= EV_MASK;
-	*(u16 *)&ev[len] = (u16)bpf_get_smp_processor_id();
+	*(u16 *)&ev[len] = (u16)bpf_get_smp_processor_id() | b->flags;
 	void *rb = b->fam <= FAM_EXIT ? (void *)&rb_state : (void *)&rb_main;
 	long err = bpf_ringbuf_output(rb, ev, len + 2, BPF_RB_NO_WAKEUP);
 	count(b->fam, err != 0, 0);

@@ -3,8 +3,8 @@
  * rules by saker-rules (src/prefilter.rs, whose `OpenPlan::admits` is this
  * decision in Rust: keep the two in step). An open passes when a class it
  * satisfies admits any path, or its path is not comparable (relative, with
- * `/.` or `//`, a trailing `/`, or longer than the key: user space would
- * normalise it to another name), or the LPM trie maps it to a satisfied
+ * `/.`, `..`, `./` or `//`, a trailing `/`, or longer than the key: user
+ * space would normalise it to another name), or the LPM trie maps it to a satisfied
  * class. Directories always pass: later `*at` calls and fchdir resolve
  * through them. */
 #pragma once
@@ -50,7 +50,8 @@ static __always_inline int pf_keep_open(struct aux *a, long ret, u32 flags, cons
 	for (u32 i = 0; i < PF_KEY_MAX - 1; i++) {
 		if (i + 1 >= len)
 			break;
-		if (k->data[i] == '/' && (k->data[i + 1] == '/' || k->data[i + 1] == '.'))
+		u8 c0 = k->data[i], c1 = k->data[i + 1];
+		if ((c0 == '/' || c0 == '.') && (c1 == '/' || c1 == '.'))
 			return 1;
 	}
 	k->prefixlen = n * 8;
@@ -58,25 +59,55 @@ static __always_inline int pf_keep_open(struct aux *a, long ret, u32 flags, cons
 	return m && (*m & sat);
 }
 
-/* Records a dropped open's fd so that its close is dropped too. */
+/* Records a dropped open's fd: its close is dropped too, and a later
+ * reader of the fd re-announces it (pf_reannounce). */
 static __always_inline void pf_dropped_fd(long fd)
 {
-	struct settings *s = get_settings();
-	if (fd >= 0 && s && s->pf_close) {
+	if (fd >= 0) {
 		u64 k = pf_fd_key(fd);
 		u8 one = 1;
 		bpf_map_update_elem(&pf_fds, &k, &one, BPF_ANY);
 	}
 }
 
-/* A close: 1 to drop it (its fd's open was dropped). */
+/* A close: 1 to drop it (its fd's open was dropped and closes are not read
+ * by any rule). */
 static __always_inline int pf_drop_close(long fd)
 {
 	if (!pf_on || fd < 0)
 		return 0;
-	struct settings *s = get_settings();
-	if (!s || !s->pf_close)
-		return 0;
 	u64 k = pf_fd_key(fd);
-	return bpf_map_delete_elem(&pf_fds, &k) == 0;
+	if (bpf_map_delete_elem(&pf_fds, &k) != 0)
+		return 0;
+	struct settings *s = get_settings();
+	return s && s->pf_close;
+}
+
+/* A hooked syscall reads `fd` (dup*, fchmod, fchown, fchdir): if its open was
+ * dropped, report that open now, as an openat exit with the file's path,
+ * flags, device and inode, marked for the state engine only, so the reader's
+ * event finds the fd in user space's table. */
+static __always_inline void pf_reannounce(long fd)
+{
+	if (!pf_on || fd < 0)
+		return;
+	u64 k = pf_fd_key(fd);
+	if (bpf_map_delete_elem(&pf_fds, &k) != 0)
+		return;
+	struct file *f = fd_file(cur_task(), fd);
+	if (!f)
+		return;
+	struct evb b;
+	if (!ev_start(&b, 307, 7, FAM_OPEN))
+		return;
+	b.flags = CPU_STATE_ONLY;
+	push_u64(&b, fd);
+	push_u64(&b, (u64)-100); /* AT_FDCWD: the path is absolute */
+	push_file_path(&b, f);
+	push_u32(&b, open_flags_to_ppm(KR(f, f_flags)));
+	push_u32(&b, 0);
+	struct inode *ino = KR(f, f_inode);
+	push_u32(&b, ino ? encode_dev(KR(ino, i_sb, s_dev)) : 0);
+	push_u64(&b, ino ? KR(ino, i_ino) : 0);
+	ev_submit(&b);
 }

@@ -42,6 +42,9 @@ static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u3
 		count_filtered(FAM_CLOSE);
 		return 0;
 	}
+	/* fd readers: dup (367), dup2 (363), dup3 (365), fchdir (97), fchmod (317), fchown (383). */
+	if (type == 367 || type == 363 || type == 365 || type == 97 || type == 317 || type == 383)
+		pf_reannounce((long)(int)sc_arg(regs, 0));
 	if (!ev_start(&b, type, n, fam))
 		return 0;
 #pragma unroll

@@ -437,6 +437,10 @@ pub struct Probe {
     unavailable: Vec<String>,
     mode: AttachMode,
     variant: Variant,
+    /// The settings written at load (the prefilter part changes on reload).
+    settings: Settings,
+    /// Loaded with the prefilter switched on in .rodata.
+    prefilter_on: bool,
 }
 
 impl std::fmt::Debug for Probe {
@@ -708,7 +712,55 @@ impl Probe {
             unavailable,
             mode,
             variant,
+            settings: value,
+            prefilter_on: pf.is_some(),
         })
+    }
+
+    /// Whether the probe was loaded with a prefilter (only those can change it).
+    pub fn has_prefilter(&self) -> bool {
+        self.prefilter_on
+    }
+
+    /// Replaces the prefilter (rules reload). Everything passes while the
+    /// path table is rewritten, so no event a new rule needs is dropped.
+    pub fn set_prefilter(&mut self, pf: &crate::config::Prefilter) -> Result<(), ProbeError> {
+        if !self.prefilter_on {
+            return Ok(());
+        }
+        let map = |name: &str| {
+            self.obj
+                .maps()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| missing_map(name))
+        };
+        let write = |s: &Settings| -> Result<(), ProbeError> {
+            map("settings")?
+                .update(&0u32.to_ne_bytes(), &s.bytes(), MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing settings"))
+        };
+        let open = Settings {
+            pf_any: 0xf,
+            pf_close: 0,
+            ..self.settings
+        };
+        write(&open)?;
+        let paths = map("pf_paths")?;
+        let old: Vec<Vec<u8>> = paths.keys().collect();
+        for k in old {
+            let _ = paths.delete(&k);
+        }
+        for (path, exact, mask) in &pf.paths {
+            paths
+                .update(&prefilter_key(path, *exact), &[*mask], MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing prefilter paths"))?;
+        }
+        self.settings = Settings {
+            pf_any: pf.any_mask,
+            pf_close: pf.suppress_closes as u8,
+            ..self.settings
+        };
+        write(&self.settings)
     }
 
     /// How syscall exits are hooked: fexit, tracepoint or generic (never auto).

@@ -10,7 +10,9 @@
 //! correctness first, then savings.
 //!
 //! Closes follow: a close of an fd whose open was dropped is dropped too,
-//! unless a rule reads close events.
+//! unless a rule reads close events. A later event that reads such an fd
+//! (dup, fchmod, ...) makes the probe report the open after all, marked for
+//! the state engine only, so `fd.*` fields there keep their values.
 //!
 //! The summary is over what user space computes ([`saker_state`]'s `fd.name`
 //! is the raw path made absolute and normalised), so the kernel only compares
@@ -35,42 +37,12 @@ pub const C_WRITE: u8 = 2;
 pub const C_SUCCESS: u8 = 4;
 pub const C_WRITE_SUCCESS: u8 = 8;
 
-/// Event types whose events refer to an fd opened earlier (so `fd.*` there
-/// needs the open): if a rule on one of them reads fd fields, opens are not
-/// filtered.
-const FD_READERS: &[&str] = &[
-    "close",
-    "dup",
-    "dup2",
-    "dup3",
-    "fchmod",
-    "fchown",
-    "fchdir",
-    "read",
-    "write",
-    "pread",
-    "pwrite",
-    "readv",
-    "writev",
-    "preadv",
-    "pwritev",
-    "mmap",
-    "sendfile",
-    "fcntl",
-    "ioctl",
-    "lseek",
-    "llseek",
-    "fstat",
-    "ftruncate",
-    "flock",
-    "fsync",
-    "fdatasync",
-    "getdents",
-    "getdents64",
-    "splice",
-    "copy_file_range",
-    "execveat",
-];
+/// Event types whose events read an fd opened earlier and that the probe
+/// cannot serve by re-announcing a dropped open (at a close the fd is gone):
+/// if a rule on one of them reads fd fields, opens are not filtered. Other fd
+/// readers (dup*, fchmod, fchown, fchdir) make the probe report the dropped
+/// open first, for the state engine only.
+const FD_READERS: &[&str] = &["close"];
 
 /// The classes an open satisfies, as a bit mask.
 pub fn classes(write: bool, success: bool) -> u8 {
@@ -286,6 +258,35 @@ fn check(c: &Check, etype: &str, neg: bool) -> Sum {
         return Sum::top();
     }
     let vals = lit_values(&c.rhs);
+    // Only paths the kernel does not compare can hold "..", "/." or "//"
+    // (see [`comparable`]), and those always pass: such a check admits no
+    // comparable path.
+    if matches!(
+        name,
+        "fd.name" | "fd.nameraw" | "evt.arg.name" | "evt.arg.path"
+    ) && matches!(
+        c.op,
+        Op::Contains
+            | Op::IContains
+            | Op::Glob
+            | Op::StartsWith
+            | Op::EndsWith
+            | Op::Eq
+            | Op::EqEq
+            | Op::In
+    ) {
+        if let Some(vals) = &vals {
+            // (A glob's brackets or escapes could match these bytes one by one.)
+            let literal =
+                |v: &Vec<u8>| c.op != Op::Glob || !v.iter().any(|b| matches!(b, b'[' | b'\\'));
+            let odd = |v: &Vec<u8>| {
+                literal(v) && v.windows(2).any(|w| w == b".." || w == b"/." || w == b"//")
+            };
+            if !vals.is_empty() && vals.iter().all(odd) {
+                return Sum::bottom();
+            }
+        }
+    }
     match (name, c.op) {
         ("fd.name" | "fd.nameraw" | "evt.arg.name" | "evt.arg.path", op) => {
             let Some(vals) = vals else {
@@ -414,7 +415,8 @@ impl OpenPlan {
 }
 
 /// A path the kernel compares: absolute, shorter than the key, no `/.` (so no
-/// `.`/`..` component and no hidden-name ambiguity), no `//`, no trailing `/`.
+/// `.`/`..` component and no hidden-name ambiguity), no `..`, `//` or `./`,
+/// no trailing `/`.
 /// Anything else is kept, since user space normalises it to another name.
 pub fn comparable(raw: &[u8]) -> bool {
     raw.first() == Some(&b'/')
@@ -422,7 +424,7 @@ pub fn comparable(raw: &[u8]) -> bool {
         && (raw.len() == 1 || raw.last() != Some(&b'/'))
         && !raw
             .windows(2)
-            .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
+            .any(|w| (w[0] == b'/' || w[0] == b'.') && matches!(w[1], b'/' | b'.'))
 }
 
 /// The whole prefilter plan for a ruleset.
@@ -509,7 +511,7 @@ impl Plan {
                     let why = if evttypes.is_none() {
                         "applies to every event type and reads fd fields".to_string()
                     } else {
-                        format!("reads fd fields of {r} events, whose fds come from opens")
+                        format!("reads fd fields of {r} events (the fd is gone at a close, so its open cannot be reported late)")
                     };
                     note.forces_open_pass_all = Some(why.clone());
                     pass_all_reason.get_or_insert(format!("rule '{name}' {why}"));
@@ -741,10 +743,13 @@ mod tests {
         ));
         assert_eq!(p.open.any_mask, 0);
         assert!(!p.open.admits(b"/b", false, false, false));
+        // dup reads an fd: the probe re-announces dropped opens, so opens stay filtered.
         let p = plan(&rule("evt.type = dup and fd.name = /a"));
+        assert!(p.open.enabled && p.suppress_closes);
+        let p = plan(&rule("evt.type = close and fd.name = /a"));
         assert!(!p.open.enabled && !p.suppress_closes);
         assert!(
-            p.describe().contains("reads fd fields of dup events"),
+            p.describe().contains("reads fd fields of close events"),
             "{}",
             p.describe()
         );
@@ -752,6 +757,27 @@ mod tests {
         assert!(p.open.enabled && !p.suppress_closes);
         let p = plan(&rule("proc.name = x"));
         assert!(p.open.enabled);
+        assert_eq!(p.open.any_mask, C_ANY);
+    }
+
+    #[test]
+    fn checks_that_need_dot_components_admit_no_comparable_path() {
+        // Such paths are never compared in the kernel (they always pass).
+        let p = plan(&rule(
+            "evt.type = open and (fd.name endswith /.aws/credentials or fd.nameraw contains ../)",
+        ));
+        assert!(p.open.enabled);
+        assert_eq!(p.open.any_mask, 0);
+        assert!(p.open.entries.is_empty());
+        assert!(!p
+            .open
+            .admits(b"/home/u/aws/credentials", false, true, false));
+        assert!(p
+            .open
+            .admits(b"/home/u/.aws/credentials", false, true, false));
+        assert!(p.open.admits(b"/a/b..c/d", false, true, false));
+        // A bracket in a glob can match the bytes one at a time.
+        let p = plan(&rule("evt.type = open and fd.name glob '*[/.]x'"));
         assert_eq!(p.open.any_mask, C_ANY);
     }
 

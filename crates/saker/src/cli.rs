@@ -147,6 +147,10 @@ pub enum Command {
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Drop what the in-kernel prefilter of these rules would drop (to
+        /// check that it loses no alert).
+        #[arg(long)]
+        prefilter: bool,
     },
     /// Record live events into a scap file that `saker replay` reads back.
     Capture {
@@ -164,6 +168,10 @@ pub enum Command {
         /// Print Falco's JSON validation result.
         #[arg(long)]
         json: bool,
+        /// Also print the in-kernel prefilter the rules (loaded together, in
+        /// order) compile to, per syscall, and the rules that widen it.
+        #[arg(long)]
+        prefilter: bool,
         /// Rules files or directories.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -181,19 +189,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         None => crate::cmd::falco::run(&cli.run),
         Some(Command::Run(args)) => crate::cmd::falco::run(&args),
         Some(Command::ListFields { json }) => crate::cmd::list_fields::run(json),
-        Some(Command::Validate { json, files }) => crate::cmd::validate::run(&files, json),
+        Some(Command::Validate {
+            json,
+            prefilter,
+            files,
+        }) => crate::cmd::validate::run(&files, json, prefilter),
         Some(Command::Replay {
             rules,
             file,
             filter,
             format,
             no_progress,
+            prefilter,
         }) => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
             rules: &rules,
             file: &file,
             filter: filter.as_deref(),
             format: format.as_deref(),
             progress: !no_progress,
+            prefilter,
         }),
         Some(Command::Capture {
             file,

@@ -25,6 +25,8 @@ pub struct ReplayArgs<'a> {
     pub filter: Option<&'a str>,
     pub format: Option<&'a str>,
     pub progress: bool,
+    /// Apply the in-kernel prefilter's decisions (see `prefilter_twin`).
+    pub prefilter: bool,
 }
 
 fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
@@ -104,6 +106,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
     let (mut reader, state) = open(a.file)?;
+    let mut twin = a.prefilter.then(|| {
+        crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
+    });
     let hostname = reader
         .snapshot()
         .hostname
@@ -121,7 +126,17 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let mut ev = Event::default();
     let mut n = 0u64;
     let started = std::time::Instant::now();
+    let mut injected: Vec<Event> = Vec::new();
     while reader.next_event(&mut ev)? {
+        if let Some(t) = twin.as_mut() {
+            let keep = t.filter(&ev, &det.state, &mut |e| injected.push(e.clone()));
+            for e in injected.drain(..) {
+                det.on_event(&e, &mut |alert| outputs.send(Arc::new(alert)));
+            }
+            if !keep {
+                continue;
+            }
+        }
         det.on_event(&ev, &mut |alert| outputs.send(Arc::new(alert)));
         n += 1;
         if let Some(pb) = &pb {
@@ -136,6 +151,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
         pb.finish_and_clear();
     }
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+    if let Some(t) = &twin {
+        eprintln!("Prefilter: {} events dropped", t.filtered);
+    }
     eprint!("{}", det.stats.summary());
     eprint!("{report}");
     Ok(0)

@@ -192,7 +192,38 @@ pub fn probe_config(
     pc.main_ring_bytes = main;
     pc.state_ring_bytes = state;
     pc.attach = attach_mode(cfg)?;
+    if cfg.engine.modern_ebpf.prefilter {
+        pc.prefilter = Some(kernel_prefilter(
+            &saker_rules::prefilter::Plan::for_ruleset(rules),
+        ));
+    }
     Ok(pc)
+}
+
+/// The probe's form of a prefilter plan; a plan that passes every open
+/// becomes "every class admits any path" so a reload can narrow it again.
+pub fn kernel_prefilter(plan: &saker_rules::prefilter::Plan) -> saker_probe::Prefilter {
+    use saker_rules::prefilter::PathPat;
+    if !plan.open.enabled {
+        return saker_probe::Prefilter {
+            any_mask: 0xf,
+            suppress_closes: false,
+            paths: vec![],
+        };
+    }
+    saker_probe::Prefilter {
+        any_mask: plan.open.any_mask,
+        suppress_closes: plan.suppress_closes,
+        paths: plan
+            .open
+            .entries
+            .iter()
+            .map(|(p, m)| match p {
+                PathPat::Exact(b) => (b.clone(), true, *m),
+                PathPat::Prefix(b) => (b.clone(), false, *m),
+            })
+            .collect(),
+    }
 }
 
 /// `engine.modern_ebpf.attach`: auto, fexit, tracepoint or generic.
@@ -365,7 +396,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             outputs.reopen_files();
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
-            cfg = reload(opts, cfg, &mut det, &metrics, &pc);
+            cfg = reload(opts, cfg, &mut det, &metrics, &pc, &mut probe);
             drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
             ticker.reconfigure(&cfg);
         }
@@ -405,6 +436,7 @@ fn reload(
     det: &mut Detector,
     metrics: &Metrics,
     running: &ProbeConfig,
+    probe: &mut Probe,
 ) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
     if attempt.is_err() {
@@ -415,10 +447,26 @@ fn reload(
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
-                Ok(wanted) => wanted.selected(),
-                Err(_) => running.selected(),
+            let wanted = probe_config(&loaded.ruleset, &cfg).ok();
+            let (want, _) = match &wanted {
+                Some(w) => w.selected(),
+                None => running.selected(),
             };
+            // The kernel filter follows the new rules (pass-all when turned off).
+            let pf = wanted
+                .and_then(|w| w.prefilter)
+                .unwrap_or(saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    suppress_closes: false,
+                    paths: vec![],
+                });
+            if let Err(e) = probe.set_prefilter(&pf) {
+                tracing::warn!("prefilter not updated, passing every open: {e}");
+                let _ = probe.set_prefilter(&saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    ..Default::default()
+                });
+            }
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))
