@@ -262,6 +262,34 @@ impl Ruleset {
         }
     }
 
+    /// Whether `matches` evaluates rule `idx` for this event (enabled, and the event's type is
+    /// one its condition can match).
+    pub fn applies_to(&self, idx: RuleIdx, ev: &dyn EventView) -> bool {
+        self.candidates(ev).contains(&idx)
+    }
+
+    /// The event type names rule `idx` needs (empty when it needs every type).
+    pub fn event_type_names(&self, idx: RuleIdx) -> Vec<String> {
+        match &self.rules[idx].evttypes {
+            EventTypes::All => Vec::new(),
+            EventTypes::Names(n) => n.iter().cloned().collect(),
+        }
+    }
+
+    /// Why rule `idx` does or does not match `ev` (see [`crate::explain`]); `None` when the rule
+    /// is not evaluated for this event at all. A separate walk: `matches` is untouched.
+    pub fn explain(&self, idx: RuleIdx, ev: &dyn EventView) -> Option<String> {
+        if !self.applies_to(idx, ev) {
+            return None;
+        }
+        let r = &self.rules[idx];
+        Some(format!(
+            "condition {} -> {}",
+            r.info.condition,
+            r.filter.eval(ev)
+        ))
+    }
+
     /// Event type names the enabled rules need; `None` if some rule needs every type.
     pub fn needed_event_types(&self) -> Option<BTreeSet<String>> {
         let mut out = BTreeSet::new();

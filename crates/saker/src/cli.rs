@@ -168,6 +168,26 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Unit-test rules with fixtures (synthetic events or capture slices); no root needed.
+    /// Without fixtures, runs the built-in rules' own. Exit 1 on a failed case, 2 on a load error.
+    Test {
+        #[command(flatten)]
+        rules: RulesOpts,
+        /// Fixture files or directories (docs/testing-rules.md).
+        fixtures: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// List the enabled rules that no case expects to fire.
+        #[arg(long)]
+        coverage: bool,
+        /// Explain every expected rule on every case, not only failures.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Print every field the rules language knows.
     ListFields {
         /// Print JSON instead of text.
@@ -194,6 +214,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             filter: filter.as_deref(),
             format: format.as_deref(),
             progress: !no_progress,
+        }),
+        Some(Command::Test {
+            rules,
+            fixtures,
+            json,
+            junit,
+            coverage,
+            explain,
+        }) => crate::cmd::test::run(crate::cmd::test::TestArgs {
+            rules: &rules,
+            fixtures: &fixtures,
+            json,
+            junit: junit.as_deref(),
+            coverage,
+            explain,
         }),
         Some(Command::Capture {
             file,
