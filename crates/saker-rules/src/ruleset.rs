@@ -90,6 +90,8 @@ pub struct Ruleset {
     n_macros: usize,
     n_lists: usize,
     evt_type_field: Option<FieldRef>,
+    /// The uncompiled conditions, for explanations only.
+    explain_src: Option<Arc<crate::explain::ExplainSource>>,
 }
 
 impl Ruleset {
@@ -111,6 +113,7 @@ impl Ruleset {
             n_lists,
             evt_type_field: saker_fields::lookup("evt.type")
                 .map(|id| FieldRef::new(id, FieldArg::None)),
+            explain_src: None,
         };
         rs.reindex();
         rs
@@ -283,11 +286,15 @@ impl Ruleset {
             return None;
         }
         let r = &self.rules[idx];
-        Some(format!(
-            "condition {} -> {}",
-            r.info.condition,
-            r.filter.eval(ev)
-        ))
+        let compiled = r.filter.eval(ev);
+        Some(match &self.explain_src {
+            Some(src) => src.explain(&r.info.name, ev, compiled),
+            None => format!("condition {} -> {compiled}\n", r.info.condition),
+        })
+    }
+
+    pub(crate) fn set_explain_source(&mut self, src: Arc<crate::explain::ExplainSource>) {
+        self.explain_src = Some(src);
     }
 
     /// Event type names the enabled rules need; `None` if some rule needs every type.

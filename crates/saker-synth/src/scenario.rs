@@ -565,9 +565,11 @@ impl Builder {
                     "SOCK_DGRAM" => 2,
                     "SOCK_RAW" => 3,
                     "SOCK_PACKET" => 10,
-                    other => return Err(format!(
+                    other => {
+                        return Err(format!(
                         "socket type '{other}': use SOCK_STREAM, SOCK_DGRAM, SOCK_RAW or a number"
-                    )),
+                    ))
+                    }
                 };
                 args.insert("type".into(), Value::from(v));
             }

@@ -147,6 +147,9 @@ pub enum Command {
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// For each alert, print on stderr why the rule fired: its condition tree with values.
+        #[arg(long)]
+        explain: bool,
     },
     /// Record live events into a scap file that `saker replay` reads back.
     Capture {
@@ -208,12 +211,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             filter,
             format,
             no_progress,
+            explain,
         }) => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
             rules: &rules,
             file: &file,
             filter: filter.as_deref(),
             format: format.as_deref(),
             progress: !no_progress,
+            explain,
         }),
         Some(Command::Test {
             rules,

@@ -94,6 +94,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 filter: None,
                 format: None,
                 progress: false,
+                explain: false,
             },
         );
     }
