@@ -604,7 +604,7 @@ impl Builder {
                         } else {
                             int(0)
                         }
-                    } else if pi.name.contains("dirfd") {
+                    } else if pi.name.contains("dirfd") || matches!(pi.name, "olddir" | "newdir") {
                         int(AT_FDCWD)
                     } else if matches!(pi.ty, ParamType::Fd | ParamType::Fd32) {
                         int(self.last_fd.get(&pid).copied().unwrap_or(-1))
