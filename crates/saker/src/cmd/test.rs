@@ -40,6 +40,8 @@ pub struct CaseResult {
     pub alerts: BTreeMap<String, u64>,
     /// Rules the case expects to fire (true) or not (false).
     pub expected: Vec<(String, bool)>,
+    /// Rules whose expectation failed.
+    pub failed_rules: BTreeSet<String>,
     pub millis: f64,
 }
 
@@ -159,6 +161,7 @@ pub fn run_case(
         explanations: Vec::new(),
         alerts: BTreeMap::new(),
         expected: Vec::new(),
+        failed_rules: BTreeSet::new(),
         millis: 0.0,
     };
     let (fire, not_fire) = match case.expect.resolve(fx.file.rule.as_deref()) {
@@ -221,8 +224,9 @@ pub fn run_case(
     let to_explain: Vec<String> = if explain_all {
         r.expected.iter().map(|(n, _)| n.clone()).collect()
     } else {
-        failed_rules.into_iter().collect()
+        failed_rules.iter().cloned().collect()
     };
+    r.failed_rules = failed_rules;
     for name in to_explain {
         r.explanations.push(explain_rule(ruleset, &built, &name));
     }
@@ -378,7 +382,8 @@ fn per_rule(results: &[CaseResult]) -> BTreeMap<&str, RuleSummary> {
             } else {
                 s.no_fire += 1;
             }
-            if !r.passed() {
+            // A case that could not run fails every rule it names.
+            if r.failed_rules.contains(name) || (!r.passed() && r.failed_rules.is_empty()) {
                 s.failed += 1;
             }
         }
