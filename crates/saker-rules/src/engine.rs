@@ -562,6 +562,7 @@ impl Engine {
                 format: std::sync::Arc::new(format),
                 extra_fields,
                 evttypes,
+                ast: std::sync::Arc::new(ast),
             });
         }
 

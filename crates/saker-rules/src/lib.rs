@@ -15,6 +15,7 @@ pub mod lists;
 pub mod load;
 mod memo;
 pub mod parse;
+pub mod prefilter;
 pub mod ruleset;
 pub mod validate;
 pub use alert::{Alert, OutputValue, Priority};

@@ -38,6 +38,8 @@ pub struct CompiledRule {
     pub(crate) format: Arc<Format>,
     pub(crate) extra_fields: Vec<ExtraOutputField>,
     pub(crate) evttypes: EventTypes,
+    /// The condition after macro expansion, for analyses such as the prefilter.
+    pub(crate) ast: Arc<crate::ast::Expr>,
 }
 
 /// An `append_output.extra_fields` entry, compiled.
@@ -295,6 +297,24 @@ impl Ruleset {
 
     pub(crate) fn set_explain_source(&mut self, src: Arc<crate::explain::ExplainSource>) {
         self.explain_src = Some(src);
+    }
+
+    /// The enabled syscall-source rules: name, expanded condition, event types
+    /// (`None`: every type) and output format.
+    pub fn syscall_rule_asts(
+        &self,
+    ) -> impl Iterator<Item = (&str, &crate::ast::Expr, Option<&BTreeSet<String>>, &str)> {
+        self.order
+            .iter()
+            .map(|&i| &self.rules[i])
+            .filter(|r| r.info.source == "syscall")
+            .map(|r| {
+                let types = match &r.evttypes {
+                    EventTypes::All => None,
+                    EventTypes::Names(n) => Some(n),
+                };
+                (r.info.name.as_str(), &*r.ast, types, r.info.output.as_str())
+            })
     }
 
     /// Event type names the enabled rules need; `None` if some rule needs every type.
