@@ -824,10 +824,7 @@ fn live_event_storm_keeps_memory_bounded_and_counts_drops() {
             drop_alerts >= 1.0,
             "{kernel_drops} kernel drops and no drop alert"
         );
-        assert!(
-            err.contains("Falco internal: syscall event drop."),
-            "{err}"
-        );
+        assert!(err.contains("Falco internal: syscall event drop."), "{err}");
     }
 }
 

@@ -91,12 +91,7 @@ fn explanation_names_macros_appends_and_the_exception_that_matched() {
         "{stdout}"
     );
     let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
-    let has = |want: &str| {
-        assert!(
-            lines.iter().any(|l| *l == want),
-            "no line {want:?} in:\n{stdout}"
-        )
-    };
+    let has = |want: &str| assert!(lines.contains(&want), "no line {want:?} in:\n{stdout}");
     let file = rules.display().to_string();
     has("does not fire: the condition holds but an exception matched");
     has(&format!("condition [defined at {file}:8]:"));
