@@ -8,6 +8,7 @@ pub mod errors;
 pub mod eval;
 pub mod evttypes;
 pub mod exceptions;
+pub mod explain;
 pub mod format;
 pub mod lex;
 pub mod lists;

@@ -95,6 +95,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 format: None,
                 progress: false,
                 prefilter: false,
+                explain: false,
             },
         );
     }

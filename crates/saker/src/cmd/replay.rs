@@ -27,6 +27,8 @@ pub struct ReplayArgs<'a> {
     pub progress: bool,
     /// Apply the in-kernel prefilter's decisions (see `prefilter_twin`).
     pub prefilter: bool,
+    /// Print why each alert's rule fired (stderr).
+    pub explain: bool,
 }
 
 fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
@@ -87,6 +89,27 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `--explain`: the condition tree of `rule` on the event that fired it.
+fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
+    let rs = det.ruleset();
+    let Some(idx) = rs.find(rule) else { return };
+    // The state after the event (deferred fd/thread removals applied; rules saw it before).
+    let ctx = det.state.view(ev);
+    if let Some(x) = rs.explain(idx, &ctx) {
+        let mut out = format!(
+            "explain '{rule}' at event #{} ({}):\n",
+            ev.num,
+            ev.type_name()
+        );
+        for line in x.lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        eprint!("{out}");
+    }
+}
+
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
@@ -137,7 +160,16 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
                 continue;
             }
         }
-        det.on_event(&ev, &mut |alert| outputs.send(Arc::new(alert)));
+        let mut fired = Vec::new();
+        det.on_event(&ev, &mut |alert| {
+            if a.explain {
+                fired.push(alert.rule.clone());
+            }
+            outputs.send(Arc::new(alert))
+        });
+        for rule in fired {
+            explain_alert(&det, &ev, &rule);
+        }
         n += 1;
         if let Some(pb) = &pb {
             if n.is_multiple_of(4096) {
