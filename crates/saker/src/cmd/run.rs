@@ -358,11 +358,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     health.store(true, Ordering::Relaxed);
     tracing::info!(
-        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}, prefilter {}){}",
         probe.link_count(),
         probe.attach_mode().name(),
         probe.variant().name(),
         saker_probe::kernel_release(),
+        match &pc.prefilter {
+            None => "off".to_string(),
+            Some(p) if p.any_mask == 0xf => "passing every open".to_string(),
+            Some(p) => format!("on, {} path patterns", p.paths.len()),
+        },
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -416,10 +421,11 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     tracing::info!(
-        "stopped. Syscall events: {} seen, {} dropped, {} processed",
+        "stopped. Syscall events: {} seen, {} dropped, {} processed, {} kept in the kernel by the prefilter",
         ps.events(),
         ps.drops(),
-        det.stats.events
+        det.stats.events,
+        ps.filtered()
     );
     eprint!("{}", det.stats.summary());
     eprint!("{}", ticker.drop_summary());
