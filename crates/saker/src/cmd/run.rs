@@ -291,7 +291,12 @@ pub fn host_root() -> std::path::PathBuf {
 /// 10–40 ms on podman; a container the runtimes do not know is given up after this).
 const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
-pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
+pub fn run(
+    opts: &RulesOpts,
+    cfg: Config,
+    duration: Option<f64>,
+    stats: bool,
+) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
     let loaded = crate::rules::load(&cfg, opts)?;
@@ -428,6 +433,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         ps.filtered()
     );
     eprint!("{}", det.stats.summary());
+    if stats {
+        eprint!("{}", det.stats.cost_table(det.ruleset()));
+    }
     eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
     Ok(exit_code)
