@@ -53,6 +53,11 @@ static __always_inline int pf_keep_open(struct aux *a, long ret, u32 flags, cons
 		u8 c0 = k->data[i], c1 = k->data[i + 1];
 		if ((c0 == '/' || c0 == '.') && (c1 == '/' || c1 == '.'))
 			return 1;
+		/* Namespace files (/proc/PID/ns/X): setns names its fd by the path
+		 * opened, which a late re-announcement cannot give back (nsfs). */
+		if (c0 == '/' && c1 == 'n' && i + 3 < len && k->data[(i + 2) & (PF_KEY_MAX - 1)] == 's' &&
+		    k->data[(i + 3) & (PF_KEY_MAX - 1)] == '/')
+			return 1;
 	}
 	k->prefixlen = n * 8;
 	u8 *m = bpf_map_lookup_elem(&pf_paths, k);

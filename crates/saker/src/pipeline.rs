@@ -151,7 +151,7 @@ impl Detector {
         {
             let ctx = self.state.process(ev);
             // One event in COST_SAMPLE is evaluated rule by rule under a clock.
-            if self.stats.events % COST_SAMPLE == 0 {
+            if self.stats.events.is_multiple_of(COST_SAMPLE) {
                 self.ruleset
                     .matches_timed(&ctx, &mut self.matches, &mut self.stats.rule_cost_ns);
             } else {
