@@ -110,8 +110,7 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		mode = sc_arg(regs, 1);
 	}
 	if (pf_on) {
-		if (!pf_keep_open(b.a, ret, flags, path, f)) {
-			pf_dropped_fd(ret);
+		if (!pf_keep_open(b.a, ret, flags, path, f) && pf_dropped_fd(ret)) {
 			count_filtered(FAM_OPEN);
 			return 0;
 		}

@@ -291,7 +291,12 @@ pub fn host_root() -> std::path::PathBuf {
 /// 10–40 ms on podman; a container the runtimes do not know is given up after this).
 const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
-pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
+pub fn run(
+    opts: &RulesOpts,
+    cfg: Config,
+    duration: Option<f64>,
+    stats: bool,
+) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
     let loaded = crate::rules::load(&cfg, opts)?;
@@ -358,11 +363,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     health.store(true, Ordering::Relaxed);
     tracing::info!(
-        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}, prefilter {}){}",
         probe.link_count(),
         probe.attach_mode().name(),
         probe.variant().name(),
         saker_probe::kernel_release(),
+        match &pc.prefilter {
+            None => "off".to_string(),
+            Some(p) if p.any_mask == 0xf => "passing every open".to_string(),
+            Some(p) => format!("on, {} path patterns", p.paths.len()),
+        },
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -428,12 +438,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     tracing::info!(
-        "stopped. Syscall events: {} seen, {} dropped, {} processed",
+        "stopped. Syscall events: {} seen, {} dropped, {} processed, {} kept in the kernel by the prefilter",
         ps.events(),
         ps.drops(),
-        det.stats.events
+        det.stats.events,
+        ps.filtered()
     );
     eprint!("{}", det.stats.summary());
+    if stats {
+        eprint!("{}", det.stats.cost_table(det.ruleset()));
+    }
     eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
     Ok(exit_code)
