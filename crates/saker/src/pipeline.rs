@@ -119,6 +119,11 @@ impl Detector {
         }
     }
 
+    /// The rules the last event matched (emitted or held).
+    pub fn last_matches(&self) -> &[RuleIdx] {
+        &self.matches
+    }
+
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset
     }
@@ -137,6 +142,7 @@ impl Detector {
 
     /// Processes one event; `emit` receives each alert.
     pub fn on_event(&mut self, ev: &Event, emit: &mut dyn FnMut(Alert)) {
+        self.matches.clear();
         if ev.is_state_only() {
             // A prefilter re-announcement: it updates the fd table, no rule sees it.
             let _ = self.state.process(ev);
@@ -147,7 +153,6 @@ impl Detector {
         if let Some(c) = self.stats.by_type.get_mut(ev.etype as usize) {
             *c += 1;
         }
-        self.matches.clear();
         {
             let ctx = self.state.process(ev);
             // One event in COST_SAMPLE is evaluated rule by rule under a clock.

@@ -384,6 +384,11 @@ pub fn run(
     let mut cfg = cfg;
     let mut drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
     let mut exit_code = 0;
+    let root = host_root();
+    let mut flight = crate::flight::Flight::new(
+        &cfg.capture,
+        Box::new(move || saker_probe::procfs::scan(&root)),
+    );
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let mut n = 0u64;
         probe.poll(Duration::from_millis(100), |ev| {
@@ -391,7 +396,9 @@ pub fn run(
             if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
                 return;
             }
-            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
+            crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+                outputs.send(Arc::new(a))
+            });
             request_container(&mut containers, &det.state, ev);
         })?;
         ticker.poll_done(n, &outputs);
@@ -418,8 +425,13 @@ pub fn run(
     }
     // Drain what the kernel already produced.
     probe.poll(Duration::from_millis(50), |ev| {
-        det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+        crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+            outputs.send(Arc::new(a))
+        })
     })?;
+    if let Some(f) = flight.as_mut() {
+        f.close();
+    }
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
