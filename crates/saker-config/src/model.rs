@@ -735,15 +735,22 @@ impl Default for FalcoLibs {
     }
 }
 
-/// Falco's capture-on-alert; only `enabled: false` is supported.
+/// Falco's capture-on-alert, plus Saker's flight recorder (the seconds before the trigger).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Capture {
     pub enabled: bool,
     pub path_prefix: String,
+    /// `rules` (rules with `capture: true`) or `all_rules`.
     pub mode: String,
+    /// Milliseconds recorded after the trigger when the rule has no `capture_duration`.
     pub default_duration: u64,
+    /// 0 = unlimited.
     pub max_file_size_mb: u64,
+    /// Saker: milliseconds of events before the trigger kept in memory and written first.
+    pub pre_trigger_ms: u64,
+    /// Saker: memory bound of the flight recorder, in MiB.
+    pub recorder_max_mb: u64,
 }
 
 impl Default for Capture {
@@ -754,6 +761,8 @@ impl Default for Capture {
             mode: "rules".into(),
             default_duration: 5000,
             max_file_size_mb: 0,
+            pre_trigger_ms: 5000,
+            recorder_max_mb: 64,
         }
     }
 }
@@ -790,6 +799,10 @@ pub struct ModernEbpf {
     /// allows it, else per-syscall tracepoints), `fexit`, `tracepoint` or
     /// `generic` (one sys_exit hook for every syscall).
     pub attach: String,
+    /// Saker: drop in the kernel the opens (and their closes) that no loaded
+    /// rule and no state need can use, as derived from the rules
+    /// (`saker validate --prefilter` prints the filter).
+    pub prefilter: bool,
 }
 
 impl Default for ModernEbpf {
@@ -801,6 +814,7 @@ impl Default for ModernEbpf {
             disable_iterators: false,
             generic_fallback: true,
             attach: "auto".into(),
+            prefilter: true,
         }
     }
 }

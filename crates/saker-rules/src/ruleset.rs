@@ -38,6 +38,8 @@ pub struct CompiledRule {
     pub(crate) format: Arc<Format>,
     pub(crate) extra_fields: Vec<ExtraOutputField>,
     pub(crate) evttypes: EventTypes,
+    /// The condition after macro expansion, for analyses such as the prefilter.
+    pub(crate) ast: Arc<crate::ast::Expr>,
 }
 
 /// An `append_output.extra_fields` entry, compiled.
@@ -92,6 +94,8 @@ pub struct Ruleset {
     n_macros: usize,
     n_lists: usize,
     evt_type_field: Option<FieldRef>,
+    /// The uncompiled conditions, for explanations only.
+    explain_src: Option<Arc<crate::explain::ExplainSource>>,
 }
 
 impl Ruleset {
@@ -113,6 +117,7 @@ impl Ruleset {
             n_lists,
             evt_type_field: saker_fields::lookup("evt.type")
                 .map(|id| FieldRef::new(id, FieldArg::None)),
+            explain_src: None,
         };
         rs.reindex();
         rs
@@ -268,6 +273,46 @@ impl Ruleset {
         &self.index.any
     }
 
+    /// [`Ruleset::matches`] that also adds each evaluated rule's time to
+    /// `cost_ns[rule]` (grown as needed), for sampled per-rule cost
+    /// accounting. Checks shared between rules are timed in the first rule
+    /// that evaluates them.
+    pub fn matches_timed(
+        &self,
+        ev: &dyn EventView,
+        out: &mut Vec<RuleIdx>,
+        cost_ns: &mut Vec<u64>,
+    ) {
+        let _scope = crate::memo::Scope::open();
+        if cost_ns.len() < self.rules.len() {
+            cost_ns.resize(self.rules.len(), 0);
+        }
+        for &i in self.candidates(ev) {
+            let t = std::time::Instant::now();
+            let hit = self.rules[i].filter.eval(ev);
+            cost_ns[i] += t.elapsed().as_nanos() as u64;
+            if hit {
+                out.push(i);
+                if self.rule_matching == RuleMatching::First {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The event type ids a rule is evaluated on (`None`: every type).
+    pub fn rule_event_ids(&self, idx: RuleIdx) -> Option<Vec<u16>> {
+        match &self.rules[idx].evttypes {
+            EventTypes::All => None,
+            EventTypes::Names(n) => {
+                let mut v: Vec<u16> = n.iter().filter_map(|n| ids_for_name(n)).flatten().collect();
+                v.sort_unstable();
+                v.dedup();
+                Some(v)
+            }
+        }
+    }
+
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
         // Checks repeated across the candidate rules are evaluated once for this event.
@@ -306,6 +351,56 @@ impl Ruleset {
             .copied()
             .filter(|&i| self.rules[i].info.source == source)
             .collect()
+    }
+
+    /// Whether `matches` evaluates rule `idx` for this event (enabled, and the event's type is
+    /// one its condition can match).
+    pub fn applies_to(&self, idx: RuleIdx, ev: &dyn EventView) -> bool {
+        self.candidates(ev).contains(&idx)
+    }
+
+    /// The event type names rule `idx` needs (empty when it needs every type).
+    pub fn event_type_names(&self, idx: RuleIdx) -> Vec<String> {
+        match &self.rules[idx].evttypes {
+            EventTypes::All => Vec::new(),
+            EventTypes::Names(n) => n.iter().cloned().collect(),
+        }
+    }
+
+    /// Why rule `idx` does or does not match `ev` (see [`crate::explain`]); `None` when the rule
+    /// is not evaluated for this event at all. A separate walk: `matches` is untouched.
+    pub fn explain(&self, idx: RuleIdx, ev: &dyn EventView) -> Option<String> {
+        if !self.applies_to(idx, ev) {
+            return None;
+        }
+        let r = &self.rules[idx];
+        let compiled = r.filter.eval(ev);
+        Some(match &self.explain_src {
+            Some(src) => src.explain(&r.info.name, ev, compiled),
+            None => format!("condition {} -> {compiled}\n", r.info.condition),
+        })
+    }
+
+    pub(crate) fn set_explain_source(&mut self, src: Arc<crate::explain::ExplainSource>) {
+        self.explain_src = Some(src);
+    }
+
+    /// The enabled syscall-source rules: name, expanded condition, event types
+    /// (`None`: every type) and output format.
+    pub fn syscall_rule_asts(
+        &self,
+    ) -> impl Iterator<Item = (&str, &crate::ast::Expr, Option<&BTreeSet<String>>, &str)> {
+        self.order
+            .iter()
+            .map(|&i| &self.rules[i])
+            .filter(|r| r.info.source == "syscall")
+            .map(|r| {
+                let types = match &r.evttypes {
+                    EventTypes::All => None,
+                    EventTypes::Names(n) => Some(n),
+                };
+                (r.info.name.as_str(), &*r.ast, types, r.info.output.as_str())
+            })
     }
 
     /// Event type names the enabled syscall rules need; `None` if some rule needs every type.

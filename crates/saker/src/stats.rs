@@ -387,6 +387,9 @@ impl Ticker {
                 *prev = now;
             }
         }
+        for c in det.stats.rule_costs(det.ruleset()) {
+            metrics.record_rule_cost(&c.rule, c.eval_seconds, c.events_admitted);
+        }
         let state = det.state.counters();
         metrics.record_state(&StateSample {
             threads: state.threads,
@@ -407,6 +410,9 @@ impl Ticker {
         for (cpu, fams) in ps.per_cpu.iter().enumerate() {
             let evts: u64 = fams.iter().map(|c| c.events).sum();
             metrics.record_kernel_totals(cpu as u32, evts, ps.cpu_drops(cpu));
+        }
+        for fam in [saker_probe::Family::Open, saker_probe::Family::Close] {
+            metrics.record_prefilter(fam.name(), ps.family(fam).filtered);
         }
         let counters = falco_counters(&ps);
         metrics.record_buffer_drop_totals(&counters);

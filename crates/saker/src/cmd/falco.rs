@@ -102,13 +102,15 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 filter: None,
                 format: None,
                 progress: false,
+                prefilter: false,
+                explain: false,
             },
         );
     }
     if syscall_off {
         return crate::audit::run_audit_only(&opts, cfg, a.duration);
     }
-    crate::cmd::run::run(&opts, cfg, a.duration)
+    crate::cmd::run::run(&opts, cfg, a.duration, a.stats)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,10 @@ pub struct ReplayArgs<'a> {
     pub filter: Option<&'a str>,
     pub format: Option<&'a str>,
     pub progress: bool,
+    /// Apply the in-kernel prefilter's decisions (see `prefilter_twin`).
+    pub prefilter: bool,
+    /// Print why each alert's rule fired (stderr).
+    pub explain: bool,
 }
 
 fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
@@ -88,6 +92,27 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `--explain`: the condition tree of `rule` on the event that fired it.
+fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
+    let rs = det.ruleset();
+    let Some(idx) = rs.find(rule) else { return };
+    // The state after the event (deferred fd/thread removals applied; rules saw it before).
+    let ctx = det.state.view(ev);
+    if let Some(x) = rs.explain(idx, &ctx) {
+        let mut out = format!(
+            "explain '{rule}' at event #{} ({}):\n",
+            ev.num,
+            ev.type_name()
+        );
+        for line in x.lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        eprint!("{out}");
+    }
+}
+
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
@@ -113,6 +138,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
     let (mut reader, state) = open(a.file)?;
+    let mut twin = a.prefilter.then(|| {
+        crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
+    });
     let hostname = reader
         .snapshot()
         .hostname
@@ -126,12 +154,35 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
     );
+    let snap = reader.snapshot().clone();
+    let mut flight = crate::flight::Flight::new(&cfg.capture, Box::new(move || snap.clone()));
     let pb = progress_bar(a.file, a.progress);
     let mut ev = Event::default();
     let mut n = 0u64;
     let started = std::time::Instant::now();
+    let mut injected: Vec<Event> = Vec::new();
     while reader.next_event(&mut ev)? {
-        det.on_event(&ev, &mut |alert| outputs.send(Arc::new(alert)));
+        if let Some(t) = twin.as_mut() {
+            let keep = t.filter(&ev, &det.state, &mut |e| injected.push(e.clone()));
+            for e in injected.drain(..) {
+                crate::flight::detect(&mut flight, &mut det, &e, &mut |alert| {
+                    outputs.send(Arc::new(alert))
+                });
+            }
+            if !keep {
+                continue;
+            }
+        }
+        let mut fired = Vec::new();
+        crate::flight::detect(&mut flight, &mut det, &ev, &mut |alert| {
+            if a.explain {
+                fired.push(alert.rule.clone());
+            }
+            outputs.send(Arc::new(alert))
+        });
+        for rule in fired {
+            explain_alert(&det, &ev, &rule);
+        }
         n += 1;
         if let Some(pb) = &pb {
             if n.is_multiple_of(4096) {
@@ -144,7 +195,13 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
+    if let Some(f) = flight.as_mut() {
+        f.close();
+    }
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+    if let Some(t) = &twin {
+        eprintln!("Prefilter: {} events dropped", t.filtered);
+    }
     eprint!("{}", det.stats.summary());
     eprint!("{report}");
     Ok(0)

@@ -192,7 +192,38 @@ pub fn probe_config(
     pc.main_ring_bytes = main;
     pc.state_ring_bytes = state;
     pc.attach = attach_mode(cfg)?;
+    if cfg.engine.modern_ebpf.prefilter {
+        pc.prefilter = Some(kernel_prefilter(
+            &saker_rules::prefilter::Plan::for_ruleset(rules),
+        ));
+    }
     Ok(pc)
+}
+
+/// The probe's form of a prefilter plan; a plan that passes every open
+/// becomes "every class admits any path" so a reload can narrow it again.
+pub fn kernel_prefilter(plan: &saker_rules::prefilter::Plan) -> saker_probe::Prefilter {
+    use saker_rules::prefilter::PathPat;
+    if !plan.open.enabled {
+        return saker_probe::Prefilter {
+            any_mask: 0xf,
+            suppress_closes: false,
+            paths: vec![],
+        };
+    }
+    saker_probe::Prefilter {
+        any_mask: plan.open.any_mask,
+        suppress_closes: plan.suppress_closes,
+        paths: plan
+            .open
+            .entries
+            .iter()
+            .map(|(p, m)| match p {
+                PathPat::Exact(b) => (b.clone(), true, *m),
+                PathPat::Prefix(b) => (b.clone(), false, *m),
+            })
+            .collect(),
+    }
 }
 
 /// `engine.modern_ebpf.attach`: auto, fexit, tracepoint or generic.
@@ -260,7 +291,12 @@ pub fn host_root() -> std::path::PathBuf {
 /// 10–40 ms on podman; a container the runtimes do not know is given up after this).
 const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
-pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
+pub fn run(
+    opts: &RulesOpts,
+    cfg: Config,
+    duration: Option<f64>,
+    stats: bool,
+) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
     let loaded = crate::rules::load(&cfg, opts)?;
@@ -329,11 +365,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let mut audit = crate::audit::AuditInputs::start(&cfg)?;
     health.store(true, Ordering::Relaxed);
     tracing::info!(
-        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}, prefilter {}){}",
         probe.link_count(),
         probe.attach_mode().name(),
         probe.variant().name(),
         saker_probe::kernel_release(),
+        match &pc.prefilter {
+            None => "off".to_string(),
+            Some(p) if p.any_mask == 0xf => "passing every open".to_string(),
+            Some(p) => format!("on, {} path patterns", p.paths.len()),
+        },
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -345,6 +386,11 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let mut cfg = cfg;
     let mut drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
     let mut exit_code = 0;
+    let root = host_root();
+    let mut flight = crate::flight::Flight::new(
+        &cfg.capture,
+        Box::new(move || saker_probe::procfs::scan(&root)),
+    );
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let mut n = 0u64;
         probe.poll(Duration::from_millis(100), |ev| {
@@ -352,7 +398,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
                 return;
             }
-            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
+            crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+                outputs.send(Arc::new(a))
+            });
             request_container(&mut containers, &det.state, ev);
         })?;
         if let Some(a) = audit.as_mut() {
@@ -370,7 +418,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             outputs.reopen_files();
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
-            cfg = reload(opts, cfg, &mut det, &metrics, &pc);
+            cfg = reload(opts, cfg, &mut det, &metrics, &pc, &mut probe);
             drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
             ticker.reconfigure(&cfg);
         }
@@ -382,10 +430,15 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     // Drain what the kernel already produced.
     probe.poll(Duration::from_millis(50), |ev| {
-        det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+        crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+            outputs.send(Arc::new(a))
+        })
     })?;
     if let Some(a) = audit.take() {
         a.stop(&mut det, &mut |x| outputs.send(Arc::new(x)));
+    }
+    if let Some(f) = flight.as_mut() {
+        f.close();
     }
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
@@ -393,12 +446,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     tracing::info!(
-        "stopped. Syscall events: {} seen, {} dropped, {} processed",
+        "stopped. Syscall events: {} seen, {} dropped, {} processed, {} kept in the kernel by the prefilter",
         ps.events(),
         ps.drops(),
-        det.stats.events
+        det.stats.events,
+        ps.filtered()
     );
     eprint!("{}", det.stats.summary());
+    if stats {
+        eprint!("{}", det.stats.cost_table(det.ruleset()));
+    }
     eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
     Ok(exit_code)
@@ -413,6 +470,7 @@ fn reload(
     det: &mut Detector,
     metrics: &Metrics,
     running: &ProbeConfig,
+    probe: &mut Probe,
 ) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
     if attempt.is_err() {
@@ -423,10 +481,26 @@ fn reload(
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
-                Ok(wanted) => wanted.selected(),
-                Err(_) => running.selected(),
+            let wanted = probe_config(&loaded.ruleset, &cfg).ok();
+            let (want, _) = match &wanted {
+                Some(w) => w.selected(),
+                None => running.selected(),
             };
+            // The kernel filter follows the new rules (pass-all when turned off).
+            let pf = wanted
+                .and_then(|w| w.prefilter)
+                .unwrap_or(saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    suppress_closes: false,
+                    paths: vec![],
+                });
+            if let Err(e) = probe.set_prefilter(&pf) {
+                tracing::warn!("prefilter not updated, passing every open: {e}");
+                let _ = probe.set_prefilter(&saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    ..Default::default()
+                });
+            }
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))
