@@ -234,6 +234,10 @@ pub struct Metrics {
     pub kernel_drops: CounterFamily,
     pub alerts: CounterFamily,
     pub alerts_suppressed: CounterFamily,
+    /// Alerts that waited for their container's metadata.
+    pub alerts_held: Counter,
+    /// Held alerts sent without their container's metadata because the wait was over.
+    pub alerts_hold_expired: Counter,
     pub output_queue_depth: GaugeFamily,
     pub output_sent: CounterFamily,
     pub output_failures: CounterFamily,
@@ -322,6 +326,18 @@ impl Metrics {
             &mut r,
             "saker_alerts_suppressed",
             "Alerts suppressed by the rate limits, by rule",
+        );
+        let alerts_held = Counter::default();
+        r.register(
+            "saker_alerts_held",
+            "Alerts that waited for their container's metadata (a lookup in flight)",
+            alerts_held.clone(),
+        );
+        let alerts_hold_expired = Counter::default();
+        r.register(
+            "saker_alerts_hold_expired",
+            "Held alerts sent without their container's metadata because container_engines.hold_ms was over",
+            alerts_hold_expired.clone(),
         );
         let output_queue_depth = gf(
             &mut r,
@@ -596,6 +612,8 @@ impl Metrics {
             kernel_drops,
             alerts,
             alerts_suppressed,
+            alerts_held,
+            alerts_hold_expired,
             output_queue_depth,
             output_sent,
             output_failures,

@@ -225,7 +225,7 @@ pub(crate) fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
     let mut wc = saker_container::WatcherConfig::default();
     let configured: Vec<std::path::PathBuf> = ["docker", "podman"]
         .iter()
-        .filter_map(|e| cfg.container_engines.get(*e))
+        .filter_map(|e| cfg.container_engines.get(e))
         .filter(|e| e.enabled)
         .flat_map(|e| e.sockets.iter().cloned())
         .collect();
@@ -255,10 +255,6 @@ pub fn host_root() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
-
-/// Longest wait of an alert for its container's metadata (inspecting a new container takes
-/// 10–40 ms on podman; a container the runtimes do not know is given up after this).
-const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
 pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -323,7 +319,10 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         },
     );
     if runtime_present {
-        det.hold = Some(Hold::new(CONTAINER_WAIT));
+        let mut hold = Hold::new(Duration::from_millis(cfg.container_engines.hold_ms));
+        hold.held_total = metrics.alerts_held.clone();
+        hold.expired_total = metrics.alerts_hold_expired.clone();
+        det.hold = Some(hold);
     }
     health.store(true, Ordering::Relaxed);
     tracing::info!(
@@ -345,21 +344,24 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let mut exit_code = 0;
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let mut n = 0u64;
-        probe.poll(Duration::from_millis(100), |ev| {
+        // Held alerts wake the loop when their wait is over.
+        let wait = det
+            .hold
+            .as_ref()
+            .and_then(|h| h.next_due())
+            .map_or(POLL_WAIT, |d| {
+                d.saturating_duration_since(Instant::now()).min(POLL_WAIT)
+            });
+        probe.poll(wait, |ev| {
             n += 1;
             if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
                 return;
             }
             det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
-            request_container(&mut containers, &det.state, ev);
+            request_container(&mut containers, &mut det, ev);
         })?;
         ticker.poll_done(n, &outputs);
-        while let Some((id, meta)) = containers.try_recv() {
-            det.state.set_container_meta(id.as_bytes(), meta);
-            if let Some(h) = det.hold.as_mut() {
-                h.known(id.as_bytes());
-            }
-        }
+        sync_containers(&mut containers, &mut det);
         det.release_held(false, &mut |a| outputs.send(Arc::new(a)));
         if signals.reopen.swap(false, Ordering::Relaxed) {
             outputs.reopen_files();
@@ -447,8 +449,22 @@ fn reload(
     }
 }
 
-/// Asks the metadata thread about the container of a process that starts or execs, once.
-fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker_event::Event) {
+/// Longest wait for events in one poll (signals, reloads and the stats tick are checked after).
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// Asks the metadata thread about the container of a process that starts or execs, and about
+/// the containers whose alerts the hold just started waiting for.
+fn request_container(
+    w: &mut saker_container::Watcher,
+    det: &mut Detector,
+    ev: &saker_event::Event,
+) {
+    if let Some(h) = det.hold.as_mut() {
+        for id in h.take_wanted() {
+            // Already asked (and answered, or in flight): the answer reaches the hold anyway.
+            w.request(&id);
+        }
+    }
     let spawn = matches!(
         ev.type_name(),
         "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
@@ -456,9 +472,33 @@ fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker
     if !spawn || !ev.is_exit() {
         return;
     }
-    if let Some(t) = state.thread(ev.tid) {
-        if !t.container_id.is_empty() && state.container_meta(&t.container_id).is_none() {
-            w.request(&t.container_id);
+    if let Some(t) = det.state.thread(ev.tid) {
+        if !t.container_id.is_empty()
+            && det.state.container_meta(&t.container_id).is_none()
+            && w.request(&t.container_id)
+        {
+            if let Some(h) = det.hold.as_mut() {
+                h.lookup_started(&t.container_id);
+            }
+        }
+    }
+}
+
+/// Takes the metadata thread's answers into state and the hold.
+fn sync_containers(w: &mut saker_container::Watcher, det: &mut Detector) {
+    while let Some(a) = w.try_answer() {
+        match a {
+            saker_container::Answer::Found(id, meta) => {
+                det.state.set_container_meta(id.as_bytes(), *meta);
+                if let Some(h) = det.hold.as_mut() {
+                    h.known(id.as_bytes());
+                }
+            }
+            saker_container::Answer::Unknown(id) => {
+                if let Some(h) = det.hold.as_mut() {
+                    h.unknown(id.as_bytes());
+                }
+            }
         }
     }
 }
