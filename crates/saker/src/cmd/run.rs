@@ -392,6 +392,14 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         ps.drops(),
         det.stats.events
     );
+    if let Some(h) = det.hold.as_ref() {
+        tracing::info!(
+            "container hold: {} alerts waited for metadata, {} sent without it after {} ms",
+            h.held_total.get(),
+            h.expired_total.get(),
+            cfg.container_engines.hold_ms
+        );
+    }
     eprint!("{}", det.stats.summary());
     eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
