@@ -228,6 +228,14 @@ impl Ruleset {
         self.index = idx;
     }
 
+    /// The rules evaluated for events of type id `etype` whose type the event table knows.
+    pub fn candidates_for_type(&self, etype: u16) -> &[RuleIdx] {
+        self.index
+            .by_id
+            .get(&etype)
+            .map_or(&self.index.any[..], Vec::as_slice)
+    }
+
     /// The rules to evaluate for an event, in order.
     fn candidates(&self, ev: &dyn EventView) -> &[RuleIdx] {
         if let Some(v) = self.index.by_id.get(&ev.event_type()) {
@@ -251,15 +259,31 @@ impl Ruleset {
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
         // Checks repeated across the candidate rules are evaluated once for this event.
-        let _scope = crate::memo::Scope::open();
-        for &i in self.candidates(ev) {
-            if self.rules[i].filter.eval(ev) {
-                out.push(i);
-                if self.rule_matching == RuleMatching::First {
-                    return;
+        crate::memo::with_scope(|memo| {
+            let first = self.rule_matching == RuleMatching::First;
+            match memo {
+                Some(m) => {
+                    for &i in self.candidates(ev) {
+                        if self.rules[i].filter.eval_memo(ev, m) {
+                            out.push(i);
+                            if first {
+                                return;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for &i in self.candidates(ev) {
+                        if self.rules[i].filter.eval(ev) {
+                            out.push(i);
+                            if first {
+                                return;
+                            }
+                        }
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Event type names the enabled rules need; `None` if some rule needs every type.
