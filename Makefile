@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SAKER := target/release/saker
 
-.PHONY: setup build run test test-unit lint bench matrix fuzz fuzz-smoke
+.PHONY: setup build run test test-unit lint bench matrix fuzz fuzz-smoke rule-tests
 
 setup:
 	./scripts/setup-debian.sh
@@ -17,9 +17,15 @@ run: build
 # The whole suite: unit, replay-vs-sysdig, live probe, containers, outputs, deploy.
 test: build
 	$(CARGO) test --release --workspace -- --test-threads=2
+	$(MAKE) rule-tests
 	python3 -m pytest -q -p no:cacheprovider tests/deploy
 	$(MAKE) fuzz-smoke
 	python3 tests/kernel-matrix/matrix.py
+
+# Rule unit tests (no root): the built-in rules' fixtures, then the upstream rules' (docs/testing-rules.md).
+rule-tests: build
+	$(SAKER) test --coverage --junit target/rule-tests-builtin.xml
+	$(SAKER) test -r ../shared/falco-rules/falco_rules.yaml --junit target/rule-tests-upstream.xml tests/rules/upstream
 
 # Only the kernel matrix (5.10, 6.1, 6.12 under QEMU): KERNELS=6.1 ATTACH=tracepoint make matrix
 matrix: build

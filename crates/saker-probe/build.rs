@@ -61,6 +61,7 @@ fn main() {
         "proc.h",
         "simple.h",
         "net.h",
+        "prefilter.h",
     ] {
         println!("cargo:rerun-if-changed=bpf/{f}");
     }

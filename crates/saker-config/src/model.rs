@@ -820,6 +820,10 @@ pub struct ModernEbpf {
     /// allows it, else per-syscall tracepoints), `fexit`, `tracepoint` or
     /// `generic` (one sys_exit hook for every syscall).
     pub attach: String,
+    /// Saker: drop in the kernel the opens (and their closes) that no loaded
+    /// rule and no state need can use, as derived from the rules
+    /// (`saker validate --prefilter` prints the filter).
+    pub prefilter: bool,
 }
 
 impl Default for ModernEbpf {
@@ -831,6 +835,7 @@ impl Default for ModernEbpf {
             disable_iterators: false,
             generic_fallback: true,
             attach: "auto".into(),
+            prefilter: true,
         }
     }
 }

@@ -24,7 +24,17 @@ pub struct Event {
     pub ends: Vec<u32>,
 }
 
+/// Bit of [`Event::cpu`] set by the probe on events meant for the state
+/// engine only (a prefilter re-announcing a dropped open that a later event
+/// reads): rules never see them. Must match CPU_STATE_ONLY in the probe.
+pub const CPU_STATE_ONLY: u16 = 0x8000;
+
 impl Event {
+    /// See [`CPU_STATE_ONLY`].
+    pub fn is_state_only(&self) -> bool {
+        self.cpu & CPU_STATE_ONLY != 0
+    }
+
     pub fn new(num: u64, ts: u64, tid: i64, cpu: u16, etype: u16) -> Self {
         Event {
             num,

@@ -5,7 +5,7 @@
 //! state engine serve both.
 
 mod event;
-pub use event::Event;
+pub use event::{Event, CPU_STATE_ONLY};
 pub mod snapshot;
 pub use snapshot::{
     FdInfo, FdType, GroupInfo, IfaceInfo, MachineInfo, ProcInfo, Snapshot, SockInfo, UserInfo,

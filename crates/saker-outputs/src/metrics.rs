@@ -232,6 +232,9 @@ pub struct Metrics {
     registry: Registry,
     pub events: CounterFamily,
     pub kernel_drops: CounterFamily,
+    /// Events the in-kernel prefilter kept from user space, by family.
+    pub prefilter_dropped: CounterFamily,
+    prefilter_last: Mutex<HashMap<String, u64>>,
     pub alerts: CounterFamily,
     pub alerts_suppressed: CounterFamily,
     /// Alerts that waited for their container's metadata.
@@ -316,6 +319,11 @@ impl Metrics {
             &mut r,
             "saker_kernel_drops",
             "Events dropped in the kernel, by CPU and buffer",
+        );
+        let prefilter_dropped = cf(
+            &mut r,
+            "saker_prefilter_dropped_events",
+            "Events the in-kernel prefilter dropped (no loaded rule or state need), by family",
         );
         let alerts = cf(
             &mut r,
@@ -610,6 +618,8 @@ impl Metrics {
             registry: r,
             events,
             kernel_drops,
+            prefilter_dropped,
+            prefilter_last: Mutex::new(HashMap::new()),
             alerts,
             alerts_suppressed,
             alerts_held,
@@ -668,6 +678,18 @@ impl Metrics {
         self.scap_n_drops.inc_by(dd);
         self.scap_n_evts_cpu.get_or_create(&cpu_l).inc_by(de);
         self.scap_n_drops_cpu.get_or_create(&cpu_l).inc_by(dd);
+    }
+
+    /// Sets the prefilter's running total for one event family (`open`, `close`).
+    pub fn record_prefilter(&self, family: &str, total: u64) {
+        let mut last = self.prefilter_last.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = last.entry(family.to_string()).or_insert(0);
+        let d = total.saturating_sub(*prev);
+        *prev = total.max(*prev);
+        drop(last);
+        self.prefilter_dropped
+            .get_or_create(&l1("family", family))
+            .inc_by(d);
     }
 
     /// Adds kernel drops of one CPU and buffer (e.g. `main`, `exec`).

@@ -46,25 +46,44 @@ struct walk {
 	u32 pad;
 };
 
+/* Prefilter path key (LPM trie): prefixlen in bits, then the path bytes. */
+#define PF_KEY_MAX 128
+struct pf_key {
+	u32 prefixlen;
+	u8 data[PF_KEY_MAX];
+};
+
 struct aux {
 	struct walk w;
+	struct pf_key pk;
 	u8 ev[MAX_EV * 2];
 	u8 tmp[TMP_SIZE + 512];
 	u8 sa[256];
 };
 
+/* Layouts read and written by user space (src/loader.rs `Counters`,
+ * `Settings`): the asserts keep the two sides in step. */
 struct counter {
-	u64 events;
-	u64 drops_buffer;
-	u64 drops_size;
+	u64 events;       /* events built (delivered or dropped) */
+	u64 drops_buffer; /* ring buffer full */
+	u64 drops_size;   /* over MAX_EV */
+	u64 filtered;     /* dropped by the prefilter: not needed by any rule or state */
 };
+_Static_assert(sizeof(struct counter) == 32, "counter layout");
 
 struct settings {
 	u64 boot_ts;    /* epoch ns at boot, written by userspace after load */
 	u32 clone_mask; /* fexit mode: child-side events wanted for clone(1) fork(2) vfork(4) clone3(8) */
-	u32 pad;
+	u8 pf_any;      /* prefilter: open classes that pass whatever the path */
+	u8 pf_close;    /* prefilter: drop closes of fds whose open was dropped */
+	u16 pad;
 };
+_Static_assert(sizeof(struct settings) == 16, "settings layout");
+_Static_assert(__builtin_offsetof(struct settings, pf_any) == 12, "settings layout");
 
+/* Prefilter switch, set in .rodata before load: when off the verifier
+ * prunes every prefilter branch, so "off" runs the same code as before. */
+const volatile u32 pf_on = 0;
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1); /* resized to the number of possible CPUs */
@@ -95,6 +114,25 @@ struct {
 	__type(value, u32);
 } sc_progs SEC(".maps");
 
+/* Prefilter: path patterns of the loaded rules -> mask of open classes
+ * (saker-rules prefilter.rs). An exact name is stored with its NUL. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__type(key, struct pf_key);
+	__type(value, u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pf_paths SEC(".maps");
+
+/* Prefilter: (tgid << 32 | fd) of opens that were dropped, so their close is
+ * dropped too. LRU: an evicted entry only lets a close through. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u64);
+	__type(value, u8);
+} pf_fds SEC(".maps");
+
 /* Small ring for clone/exec/exit so a flood of file events cannot starve state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -113,7 +151,12 @@ struct evb {
 	u32 nparams;
 	u32 fam;
 	u16 type;
+	u16 flags; /* ORed into the cpu trailer: CPU_STATE_ONLY */
 };
+
+/* Cpu trailer bit: the event is for the state engine only, not for rules
+ * (a prefilter re-announcement; saker_event::Event::is_state_only). */
+#define CPU_STATE_ONLY 0x8000
 
 static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fam)
 {
@@ -124,6 +167,7 @@ static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fa
 	b->type = type;
 	b->nparams = nparams;
 	b->idx = 0;
+	b->flags = 0;
 	b->fam = fam;
 	b->pos = HDR_LEN + nparams * 2;
 	return 1;
@@ -199,6 +243,33 @@ static __always_inline u32 clone_mask(void)
 	return s ? s->clone_mask : 0;
 }
 
+static __always_inline struct settings *get_settings(void)
+{
+	u32 k = 0;
+	return bpf_map_lookup_elem(&settings, &k);
+}
+
+static __always_inline void count_filtered(u32 fam)
+{
+	struct counter *c = bpf_map_lookup_elem(&counters, &fam);
+	if (c)
+		c->filtered++;
+}
+
+static __always_inline u64 pf_fd_key(long fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (u32)fd;
+}
+
+/* A reported event created `fd`: a later close of it must pass. */
+static __always_inline void pf_reported_fd(long fd)
+{
+	if (!pf_on || fd < 0)
+		return;
+	u64 k = pf_fd_key(fd);
+	bpf_map_delete_elem(&pf_fds, &k);
+}
+
 static __always_inline void count(u32 fam, int drop_buffer, int drop_size)
 {
 	struct counter *c = bpf_map_lookup_elem(&counters, &fam);
@@ -232,7 +303,7 @@ static __always_inline int ev_submit(struct evb *b)
 	u64 len = size;
 	barrier_var(len);
 	len &= EV_MASK;
-	*(u16 *)&ev[len] = (u16)bpf_get_smp_processor_id();
+	*(u16 *)&ev[len] = (u16)bpf_get_smp_processor_id() | b->flags;
 	void *rb = b->fam <= FAM_EXIT ? (void *)&rb_state : (void *)&rb_main;
 	long err = bpf_ringbuf_output(rb, ev, len + 2, BPF_RB_NO_WAKEUP);
 	count(b->fam, err != 0, 0);

@@ -171,6 +171,7 @@ static __always_inline int h_accept(long ret, struct pt_regs *regs, int four)
 	if (!ev_start(&b, four ? 389 : 247, four ? 6 : 5, FAM_NET))
 		return 0;
 	struct task_struct *t = cur_task();
+	pf_reported_fd(ret);
 	push_u64(&b, ret);
 	push_tuple(&b, ret >= 0 ? fd_sock(t, ret) : NULL, 0, NULL, 0);
 	struct sock *ls = fd_sock(t, (int)sc_arg(regs, 0));

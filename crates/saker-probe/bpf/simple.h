@@ -4,6 +4,7 @@
  * into straight-line code per program. */
 #pragma once
 #include "task.h"
+#include "prefilter.h"
 
 enum kind {
 	K_RES = 1,   /* return value, i64 */
@@ -32,6 +33,18 @@ static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u3
 				    u64 desc)
 {
 	struct evb b;
+	/* Event types that return a new fd (dup*, memfd_create, socket,
+	 * userfaultfd, bpf): constant per program, so this folds away. */
+	if (type == 367 || type == 363 || type == 365 || type == 405 || type == 19 || type == 321 ||
+	    type == 369)
+		pf_reported_fd(ret);
+	if (type == 5 && pf_drop_close((long)(int)sc_arg(regs, 0))) {
+		count_filtered(FAM_CLOSE);
+		return 0;
+	}
+	/* fd readers: dup (367), dup2 (363), dup3 (365), fchdir (97), fchmod (317), fchown (383). */
+	if (type == 367 || type == 363 || type == 365 || type == 97 || type == 317 || type == 383)
+		pf_reannounce((long)(int)sc_arg(regs, 0));
 	if (!ev_start(&b, type, n, fam))
 		return 0;
 #pragma unroll
@@ -96,6 +109,14 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		flags = 0100 | 01 | 01000; /* O_CREAT|O_WRONLY|O_TRUNC */
 		mode = sc_arg(regs, 1);
 	}
+	if (pf_on) {
+		if (!pf_keep_open(b.a, ret, flags, path, f)) {
+			pf_dropped_fd(ret);
+			count_filtered(FAM_OPEN);
+			return 0;
+		}
+		pf_reported_fd(ret);
+	}
 	u32 pflags = open_flags_to_ppm(flags);
 	if (f && (KR(f, f_mode) & FMODE_CREATED_BIT))
 		pflags |= 1 << 14; /* PPM_O_F_CREATED */
@@ -136,6 +157,10 @@ static __always_inline int h_pipe(long ret, struct pt_regs *regs, int two)
 	int fds[2] = {-1, -1};
 	if (ret == 0)
 		bpf_probe_read_user(fds, sizeof(fds), (void *)sc_arg(regs, 0));
+	if (ret == 0) {
+		pf_reported_fd(fds[0]);
+		pf_reported_fd(fds[1]);
+	}
 	push_u64(&b, ret);
 	push_u64(&b, (s64)fds[0]);
 	push_u64(&b, (s64)fds[1]);

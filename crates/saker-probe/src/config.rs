@@ -177,7 +177,26 @@ pub struct ProbeConfig {
     /// Which compiled object to load; `None` picks by the kernel's features.
     /// `SAKER_PROBE_VARIANT=core|modern` overrides it (tests, benchmarks).
     pub variant: Option<Variant>,
+    /// The in-kernel prefilter for opens and closes; `None`: every event of a
+    /// selected syscall passes.
+    pub prefilter: Option<Prefilter>,
 }
+
+/// The kernel side of a prefilter plan (saker-rules `prefilter::Plan`): open
+/// classes are bits (1 any, 2 write, 4 success, 8 write and success).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefilter {
+    /// Classes whose opens pass whatever the path.
+    pub any_mask: u8,
+    /// Drop closes of fds whose open was dropped.
+    pub suppress_closes: bool,
+    /// Path patterns (bytes, exact) with the classes they admit. Each entry's
+    /// mask must already include those of the prefixes covering it.
+    pub paths: Vec<(Vec<u8>, bool, u8)>,
+}
+
+/// Bytes of a path the prefilter compares (`PF_KEY_MAX` in bpf/common.h).
+pub const PREFILTER_KEY_MAX: usize = 128;
 
 /// How the probe hooks syscall exits. `Auto` takes the cheapest the kernel
 /// allows: fexit, then per-syscall tracepoints; the generic `sys_exit` hook
@@ -252,6 +271,7 @@ impl Default for ProbeConfig {
             generic_fallback: true,
             attach: AttachMode::Auto,
             variant: None,
+            prefilter: None,
         }
     }
 }

@@ -17,7 +17,10 @@ mod loader;
 pub mod procfs;
 mod record;
 
-pub use config::{lookup, AttachMode, ProbeConfig, SyscallDef, Variant, STATE_SET, SYSCALLS};
+pub use config::{
+    lookup, AttachMode, Prefilter, ProbeConfig, SyscallDef, Variant, PREFILTER_KEY_MAX, STATE_SET,
+    SYSCALLS,
+};
 pub use error::{ProbeError, RecordError};
 pub use loader::{
     check_environment, has_exit_tracepoint, kernel_release, Counters, Family, Probe, ProbeStats,

@@ -3,7 +3,10 @@
 use crate::config::{AttachMode, ProbeConfig, SyscallDef, Variant};
 use crate::error::ProbeError;
 use crate::record::parse_record_into;
-use libbpf_rs::btf::{types::Func, Btf};
+use libbpf_rs::btf::{
+    types::{DataSec, Func, Var},
+    Btf,
+};
 use libbpf_rs::{
     Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, OpenObject, RingBuffer,
     RingBufferBuilder,
@@ -68,7 +71,9 @@ impl Family {
     }
 }
 
-/// One family's counters on one CPU.
+/// One family's counters on one CPU: `struct counter` in bpf/common.h, read
+/// as is from the per-CPU map (the C side asserts the same size).
+#[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Events the probe tried to emit (delivered or dropped).
@@ -77,6 +82,44 @@ pub struct Counters {
     pub drops_buffer: u64,
     /// Lost because the event exceeded 64 KiB.
     pub drops_size: u64,
+    /// Not emitted: the prefilter found no rule or state need for them.
+    pub filtered: u64,
+}
+const _: () = assert!(std::mem::size_of::<Counters>() == 32);
+
+/// `struct settings` in bpf/common.h (the C side asserts size and offsets).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct Settings {
+    boot_ts: u64,
+    clone_mask: u32,
+    pf_any: u8,
+    pf_close: u8,
+    pad: u16,
+}
+const _: () = assert!(std::mem::size_of::<Settings>() == 16);
+const _: () = assert!(std::mem::offset_of!(Settings, pf_any) == 12);
+
+impl Settings {
+    fn bytes(&self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.boot_ts.to_ne_bytes());
+        v[8..12].copy_from_slice(&self.clone_mask.to_ne_bytes());
+        v[12] = self.pf_any;
+        v[13] = self.pf_close;
+        v
+    }
+}
+
+/// Offset of a `const volatile` variable in the object's `.rodata`, from its BTF.
+fn rodata_offset(object: &[u8], var: &str) -> Option<usize> {
+    let btf = Btf::from_raw("probe", object).ok()??;
+    let sec = btf.type_by_name::<DataSec<'_>>(".rodata")?;
+    let found = sec.iter().find_map(|info| {
+        let v = btf.type_by_id::<Var<'_>>(info.ty)?;
+        (v.name()?.to_str()? == var).then_some(info.offset as usize)
+    });
+    found
 }
 
 /// Snapshot of the probe's counters.
@@ -108,8 +151,14 @@ impl ProbeStats {
             t.events += c.events;
             t.drops_buffer += c.drops_buffer;
             t.drops_size += c.drops_size;
+            t.filtered += c.filtered;
         }
         t
+    }
+
+    /// Events the prefilter kept in the kernel, over every family.
+    pub fn filtered(&self) -> u64 {
+        self.per_cpu.iter().flatten().map(|c| c.filtered).sum()
     }
     /// The counters under Falco's scap stat names (`n_evts`,
     /// `n_drops_buffer_total`, per-category `n_drops_buffer_*`,
@@ -213,13 +262,31 @@ fn pick_variant(config: &ProbeConfig, btf: Option<&Btf<'_>>) -> Variant {
     }
 }
 
-fn open_object(variant: Variant) -> Result<OpenObject, ProbeError> {
-    let bytes = match variant {
+fn object_bytes(variant: Variant) -> &'static [u8] {
+    match variant {
         Variant::Modern => PROBE_OBJ_MODERN,
         Variant::Core => PROBE_OBJ_CORE,
-    };
+    }
+}
+
+/// `struct pf_key` for a path pattern: an exact name includes its NUL, so it
+/// matches only itself; a prefix matches every path that starts with it.
+/// Patterns are cut to the key's size (the planner already does).
+fn prefilter_key(path: &[u8], exact: bool) -> Vec<u8> {
+    let max = crate::config::PREFILTER_KEY_MAX;
+    let mut data = path[..path.len().min(max - 1)].to_vec();
+    if exact && path.len() < max - 1 {
+        data.push(0);
+    }
+    let mut key = ((data.len() * 8) as u32).to_ne_bytes().to_vec();
+    key.extend_from_slice(&data);
+    key.resize(4 + max, 0);
+    key
+}
+
+fn open_object(variant: Variant) -> Result<OpenObject, ProbeError> {
     ObjectBuilder::default()
-        .open_memory(bytes)
+        .open_memory(object_bytes(variant))
         .map_err(ProbeError::bpf("opening the embedded object"))
 }
 
@@ -370,6 +437,10 @@ pub struct Probe {
     unavailable: Vec<String>,
     mode: AttachMode,
     variant: Variant,
+    /// The settings written at load (the prefilter part changes on reload).
+    settings: Settings,
+    /// Loaded with the prefilter switched on in .rodata.
+    prefilter_on: bool,
 }
 
 impl std::fmt::Debug for Probe {
@@ -511,7 +582,22 @@ impl Probe {
         }
         let ncpu = libbpf_rs::num_possible_cpus()
             .map_err(ProbeError::bpf("counting possible CPUs"))? as u32;
+        let pf = config.prefilter.as_ref();
+        let pf_on_at = match pf {
+            Some(_) => Some(
+                rodata_offset(object_bytes(variant), "pf_on")
+                    .ok_or_else(|| missing_map("pf_on in .rodata"))?,
+            ),
+            None => None,
+        };
         for mut m in open.maps_mut() {
+            if let (Some(off), true) = (pf_on_at, m.name().to_string_lossy().ends_with(".rodata")) {
+                if let Some(v) = m.initial_value_mut() {
+                    if let Some(w) = v.get_mut(off..off + 4) {
+                        w.copy_from_slice(&1u32.to_ne_bytes());
+                    }
+                }
+            }
             let size = match m.name().to_str() {
                 Some("auxmap") => Some(ncpu),
                 Some("rb_state") => Some(config.state_ring_bytes),
@@ -531,23 +617,36 @@ impl Probe {
         let boot_ts = clock_ns(libc::CLOCK_REALTIME).saturating_sub(clock_ns(libc::CLOCK_BOOTTIME));
         let mut settings = None;
         let mut sc_progs = None;
+        let mut pf_paths = None;
         let mut rings = Vec::new();
         for m in obj.maps() {
             match m.name().to_str() {
                 Some("settings") => settings = Some(m),
+                Some("pf_paths") => pf_paths = Some(m),
                 Some("sc_progs") => sc_progs = Some(m),
                 Some("rb_state") | Some("rb_main") => rings.push(m),
                 _ => {}
             }
         }
         let settings = settings.ok_or_else(|| missing_map("settings"))?;
-        // struct settings in bpf/common.h: u64 boot_ts, u32 clone_mask, u32 pad.
-        let mut value = [0u8; 16];
-        value[..8].copy_from_slice(&boot_ts.to_ne_bytes());
-        value[8..12].copy_from_slice(&clone_mask.to_ne_bytes());
+        let value = Settings {
+            boot_ts,
+            clone_mask,
+            pf_any: pf.map_or(0, |p| p.any_mask),
+            pf_close: pf.is_some_and(|p| p.suppress_closes) as u8,
+            pad: 0,
+        };
         settings
-            .update(&0u32.to_ne_bytes(), &value, MapFlags::ANY)
+            .update(&0u32.to_ne_bytes(), &value.bytes(), MapFlags::ANY)
             .map_err(ProbeError::bpf("writing settings"))?;
+        if let Some(pf) = pf {
+            let map = pf_paths.ok_or_else(|| missing_map("pf_paths"))?;
+            for (path, exact, mask) in &pf.paths {
+                let key = prefilter_key(path, *exact);
+                map.update(&key, &[*mask], MapFlags::ANY)
+                    .map_err(ProbeError::bpf("writing prefilter paths"))?;
+            }
+        }
         let sc_progs = sc_progs.ok_or_else(|| missing_map("sc_progs"))?;
         for (nr, name) in &tail {
             let prog = obj
@@ -613,7 +712,55 @@ impl Probe {
             unavailable,
             mode,
             variant,
+            settings: value,
+            prefilter_on: pf.is_some(),
         })
+    }
+
+    /// Whether the probe was loaded with a prefilter (only those can change it).
+    pub fn has_prefilter(&self) -> bool {
+        self.prefilter_on
+    }
+
+    /// Replaces the prefilter (rules reload). Everything passes while the
+    /// path table is rewritten, so no event a new rule needs is dropped.
+    pub fn set_prefilter(&mut self, pf: &crate::config::Prefilter) -> Result<(), ProbeError> {
+        if !self.prefilter_on {
+            return Ok(());
+        }
+        let map = |name: &str| {
+            self.obj
+                .maps()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| missing_map(name))
+        };
+        let write = |s: &Settings| -> Result<(), ProbeError> {
+            map("settings")?
+                .update(&0u32.to_ne_bytes(), &s.bytes(), MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing settings"))
+        };
+        let open = Settings {
+            pf_any: 0xf,
+            pf_close: 0,
+            ..self.settings
+        };
+        write(&open)?;
+        let paths = map("pf_paths")?;
+        let old: Vec<Vec<u8>> = paths.keys().collect();
+        for k in old {
+            let _ = paths.delete(&k);
+        }
+        for (path, exact, mask) in &pf.paths {
+            paths
+                .update(&prefilter_key(path, *exact), &[*mask], MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing prefilter paths"))?;
+        }
+        self.settings = Settings {
+            pf_any: pf.any_mask,
+            pf_close: pf.suppress_closes as u8,
+            ..self.settings
+        };
+        write(&self.settings)
     }
 
     /// How syscall exits are hooked: fexit, tracepoint or generic (never auto).
@@ -703,6 +850,7 @@ impl Probe {
                     events: word(0),
                     drops_buffer: word(1),
                     drops_size: word(2),
+                    filtered: word(3),
                 };
             }
         }

@@ -833,3 +833,118 @@ fn every_object_and_attach_mode_emit_identical_events() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The prefilter keeps what the plan admits (here: successful opens below a
+/// directory), directories, relative and non-normal paths, and drops the
+/// rest with their closes, counting them; dup'd fds keep their closes.
+#[test]
+fn prefilter_drops_unneeded_opens_and_their_closes() {
+    for variant in [Variant::Modern, Variant::Core] {
+        if variant == Variant::Modern && !modern_kernel() {
+            continue;
+        }
+        let dir = tmpdir("prefilter");
+        std::fs::write(dir.join("keep.txt"), "k").unwrap();
+        std::fs::write(dir.join("drop.txt"), "d").unwrap();
+        let keep_dir = dir.join("kept");
+        std::fs::create_dir(&keep_dir).unwrap();
+        std::fs::write(keep_dir.join("a"), "a").unwrap();
+        let mut prefix = keep_dir.as_os_str().as_encoded_bytes().to_vec();
+        prefix.push(b'/');
+        let Some(mut p) = probe_with(ProbeConfig {
+            state_set: false,
+            variant: Some(variant),
+            prefilter: Some(saker_probe::Prefilter {
+                any_mask: 0,
+                suppress_closes: true,
+                paths: vec![
+                    (prefix.clone(), false, 4),
+                    (
+                        dir.join("keep.txt").as_os_str().as_encoded_bytes().to_vec(),
+                        true,
+                        1,
+                    ),
+                ],
+            }),
+            ..ProbeConfig::for_event_types(["openat", "close", "dup"])
+        }) else {
+            return;
+        };
+        let me = gettid();
+        let open = |path: &Path, flags: i32| {
+            let c = cstr(path);
+            // SAFETY: valid C string.
+            unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), flags) }
+        };
+        let kept_a = open(&keep_dir.join("a"), libc::O_RDONLY);
+        let keep = open(&dir.join("keep.txt"), libc::O_RDONLY);
+        let drop = open(&dir.join("drop.txt"), libc::O_RDONLY);
+        let failed = open(&keep_dir.join("missing"), libc::O_RDONLY);
+        let subdir = open(&dir, libc::O_RDONLY | libc::O_DIRECTORY);
+        let dotted = open(&dir.join("./drop.txt"), libc::O_RDONLY);
+        let doubled = open(
+            Path::new(&format!("{}//drop.txt", dir.display())),
+            libc::O_RDONLY,
+        );
+        // SAFETY: valid C string; the fd is closed below.
+        let relative = unsafe { libc::openat(subdir, c"drop.txt".as_ptr(), libc::O_RDONLY) };
+        // A dup of a dropped fd onto a new number: the dup is reported, so the
+        // close of its number must pass, while the dropped original's close does not.
+        // SAFETY: plain fd calls on fds opened above.
+        let dupd = unsafe { libc::dup(drop) };
+        assert!(kept_a >= 0 && keep >= 0 && drop >= 0 && failed < 0 && subdir >= 0);
+        assert!(dotted >= 0 && doubled >= 0 && relative >= 0 && dupd >= 0);
+        let all = [kept_a, keep, drop, subdir, dotted, doubled, relative, dupd];
+        for fd in all {
+            // SAFETY: fds opened above.
+            unsafe { libc::close(fd) };
+        }
+        let evs = collect(&mut p, |evs| {
+            evs.iter()
+                .any(|e| e.etype == 5 && e.tid == me && i64p(e, 1) == dupd as i64)
+        });
+        let opened: Vec<String> = evs
+            .iter()
+            .filter(|e| e.etype == 307 && e.tid == me)
+            .map(|e| strp(e, 2))
+            .collect();
+        let d = dir.display();
+        assert_eq!(
+            opened,
+            [
+                format!("{d}/kept/a"),
+                format!("{d}/keep.txt"),
+                format!("{d}"),
+                format!("{d}/./drop.txt"),
+                format!("{d}//drop.txt"),
+                "drop.txt".to_string(),
+            ],
+            "{variant:?}"
+        );
+        let closed: Vec<i64> = evs
+            .iter()
+            .filter(|e| e.etype == 5 && e.tid == me)
+            .map(|e| i64p(e, 1))
+            .collect();
+        let want: Vec<i64> = [kept_a, keep, subdir, dotted, doubled, relative, dupd]
+            .iter()
+            .map(|&f| f as i64)
+            .collect();
+        assert_eq!(
+            closed, want,
+            "{variant:?}: the dropped open's close is dropped"
+        );
+        let st = p.stats().unwrap();
+        assert!(
+            st.family(Family::Open).filtered >= 2,
+            "{:?}",
+            st.family(Family::Open)
+        );
+        assert!(
+            st.family(Family::Close).filtered >= 1,
+            "{:?}",
+            st.family(Family::Close)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

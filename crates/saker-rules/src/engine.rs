@@ -227,6 +227,10 @@ impl Engine {
         for s in &self.opts.selections {
             rs.apply_selection(s);
         }
+        rs.set_explain_source(Arc::new(crate::explain::ExplainSource::new(
+            &self.col,
+            self.static_fields.clone(),
+        )));
         rs
     }
 
@@ -362,22 +366,8 @@ impl Engine {
     /// §1.11 steps 2–5 over the whole collector.
     fn compile_all(&self, res: &mut LoadResult) -> Result<Vec<CompiledRule>, Box<LoadError>> {
         let col = &self.col;
-        // Lists: one-level list-in-list expansion with raw items of earlier lists.
         let mut list_used = vec![false; col.lists.len()];
-        let mut lists: Vec<Vec<String>> = Vec::with_capacity(col.lists.len());
-        for l in &col.lists {
-            let mut items = Vec::with_capacity(l.items.len());
-            for it in &l.items {
-                match col.list_idx.get(it) {
-                    Some(&k) if col.lists[k].index < l.visibility => {
-                        list_used[k] = true;
-                        items.extend(col.lists[k].items.iter().cloned());
-                    }
-                    _ => items.push(it.clone()),
-                }
-            }
-            lists.push(items);
-        }
+        let lists = expand_lists(col, &mut list_used);
         let subst = |text: &str, used: &mut [bool]| {
             let mut t = text.to_string();
             for (i, l) in col.lists.iter().enumerate() {
@@ -572,6 +562,7 @@ impl Engine {
                 format: std::sync::Arc::new(format),
                 extra_fields,
                 evttypes,
+                ast: std::sync::Arc::new(ast),
             });
         }
 
@@ -690,6 +681,31 @@ impl Engine {
             at_snippet: self.file_snippet(&last.name, last.pos),
         }
     }
+}
+
+/// Lists with one-level list-in-list expansion (raw items of earlier lists), in collector order;
+/// marks the lists used by another list.
+fn expand_lists(col: &Collector, list_used: &mut [bool]) -> Vec<Vec<String>> {
+    let mut lists: Vec<Vec<String>> = Vec::with_capacity(col.lists.len());
+    for l in &col.lists {
+        let mut items = Vec::with_capacity(l.items.len());
+        for it in &l.items {
+            match col.list_idx.get(it) {
+                Some(&k) if col.lists[k].index < l.visibility => {
+                    list_used[k] = true;
+                    items.extend(col.lists[k].items.iter().cloned());
+                }
+                _ => items.push(it.clone()),
+            }
+        }
+        lists.push(items);
+    }
+    lists
+}
+
+/// The lists' items as conditions see them (for explanations).
+pub(crate) fn expanded_lists(col: &Collector) -> Vec<Vec<String>> {
+    expand_lists(col, &mut vec![false; col.lists.len()])
 }
 
 /// Calls `f` with the name of every field of an operand (transformer arguments too).

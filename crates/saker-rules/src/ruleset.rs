@@ -38,6 +38,8 @@ pub struct CompiledRule {
     pub(crate) format: Arc<Format>,
     pub(crate) extra_fields: Vec<ExtraOutputField>,
     pub(crate) evttypes: EventTypes,
+    /// The condition after macro expansion, for analyses such as the prefilter.
+    pub(crate) ast: Arc<crate::ast::Expr>,
 }
 
 /// An `append_output.extra_fields` entry, compiled.
@@ -90,6 +92,8 @@ pub struct Ruleset {
     n_macros: usize,
     n_lists: usize,
     evt_type_field: Option<FieldRef>,
+    /// The uncompiled conditions, for explanations only.
+    explain_src: Option<Arc<crate::explain::ExplainSource>>,
 }
 
 impl Ruleset {
@@ -111,6 +115,7 @@ impl Ruleset {
             n_lists,
             evt_type_field: saker_fields::lookup("evt.type")
                 .map(|id| FieldRef::new(id, FieldArg::None)),
+            explain_src: None,
         };
         rs.reindex();
         rs
@@ -284,6 +289,56 @@ impl Ruleset {
                 }
             }
         })
+    }
+
+    /// Whether `matches` evaluates rule `idx` for this event (enabled, and the event's type is
+    /// one its condition can match).
+    pub fn applies_to(&self, idx: RuleIdx, ev: &dyn EventView) -> bool {
+        self.candidates(ev).contains(&idx)
+    }
+
+    /// The event type names rule `idx` needs (empty when it needs every type).
+    pub fn event_type_names(&self, idx: RuleIdx) -> Vec<String> {
+        match &self.rules[idx].evttypes {
+            EventTypes::All => Vec::new(),
+            EventTypes::Names(n) => n.iter().cloned().collect(),
+        }
+    }
+
+    /// Why rule `idx` does or does not match `ev` (see [`crate::explain`]); `None` when the rule
+    /// is not evaluated for this event at all. A separate walk: `matches` is untouched.
+    pub fn explain(&self, idx: RuleIdx, ev: &dyn EventView) -> Option<String> {
+        if !self.applies_to(idx, ev) {
+            return None;
+        }
+        let r = &self.rules[idx];
+        let compiled = r.filter.eval(ev);
+        Some(match &self.explain_src {
+            Some(src) => src.explain(&r.info.name, ev, compiled),
+            None => format!("condition {} -> {compiled}\n", r.info.condition),
+        })
+    }
+
+    pub(crate) fn set_explain_source(&mut self, src: Arc<crate::explain::ExplainSource>) {
+        self.explain_src = Some(src);
+    }
+
+    /// The enabled syscall-source rules: name, expanded condition, event types
+    /// (`None`: every type) and output format.
+    pub fn syscall_rule_asts(
+        &self,
+    ) -> impl Iterator<Item = (&str, &crate::ast::Expr, Option<&BTreeSet<String>>, &str)> {
+        self.order
+            .iter()
+            .map(|&i| &self.rules[i])
+            .filter(|r| r.info.source == "syscall")
+            .map(|r| {
+                let types = match &r.evttypes {
+                    EventTypes::All => None,
+                    EventTypes::Names(n) => Some(n),
+                };
+                (r.info.name.as_str(), &*r.ast, types, r.info.output.as_str())
+            })
     }
 
     /// Event type names the enabled rules need; `None` if some rule needs every type.

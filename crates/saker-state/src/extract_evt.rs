@@ -196,7 +196,7 @@ impl<'a> EventCtx<'a> {
                 _ => return None,
             },
             "evt.category" => sstr(category_name(self.category())),
-            "evt.cpu" => Value::I64(ev.cpu as i64),
+            "evt.cpu" => Value::I64((ev.cpu & !saker_event::CPU_STATE_ONLY) as i64),
             "evt.args" | "evt.info" => owned(self.render_args().into_bytes()),
             "evt.arg" => {
                 let idx = match &f.arg {

@@ -147,6 +147,13 @@ pub enum Command {
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Drop what the in-kernel prefilter of these rules would drop (to
+        /// check that it loses no alert).
+        #[arg(long)]
+        prefilter: bool,
+        /// For each alert, print on stderr why the rule fired: its condition tree with values.
+        #[arg(long)]
+        explain: bool,
     },
     /// Record live events into a scap file that `saker replay` reads back.
     Capture {
@@ -164,9 +171,33 @@ pub enum Command {
         /// Print Falco's JSON validation result.
         #[arg(long)]
         json: bool,
+        /// Also print the in-kernel prefilter the rules (loaded together, in
+        /// order) compile to, per syscall, and the rules that widen it.
+        #[arg(long)]
+        prefilter: bool,
         /// Rules files or directories.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Unit-test rules with fixtures (synthetic events or capture slices); no root needed.
+    /// Without fixtures, runs the built-in rules' own. Exit 1 on a failed case, 2 on a load error.
+    Test {
+        #[command(flatten)]
+        rules: RulesOpts,
+        /// Fixture files or directories (docs/testing-rules.md).
+        fixtures: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// List the enabled rules that no case expects to fire.
+        #[arg(long)]
+        coverage: bool,
+        /// Explain every expected rule on every case, not only failures.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print every field the rules language knows.
     ListFields {
@@ -181,19 +212,42 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         None => crate::cmd::falco::run(&cli.run),
         Some(Command::Run(args)) => crate::cmd::falco::run(&args),
         Some(Command::ListFields { json }) => crate::cmd::list_fields::run(json),
-        Some(Command::Validate { json, files }) => crate::cmd::validate::run(&files, json),
+        Some(Command::Validate {
+            json,
+            prefilter,
+            files,
+        }) => crate::cmd::validate::run(&files, json, prefilter),
         Some(Command::Replay {
             rules,
             file,
             filter,
             format,
             no_progress,
+            prefilter,
+            explain,
         }) => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
             rules: &rules,
             file: &file,
             filter: filter.as_deref(),
             format: format.as_deref(),
             progress: !no_progress,
+            prefilter,
+            explain,
+        }),
+        Some(Command::Test {
+            rules,
+            fixtures,
+            json,
+            junit,
+            coverage,
+            explain,
+        }) => crate::cmd::test::run(crate::cmd::test::TestArgs {
+            rules: &rules,
+            fixtures: &fixtures,
+            json,
+            junit: junit.as_deref(),
+            coverage,
+            explain,
         }),
         Some(Command::Capture {
             file,

@@ -8,6 +8,7 @@ mod cmd;
 mod hold;
 mod logging;
 mod pipeline;
+mod prefilter_twin;
 mod rules;
 mod stats;
 mod watch;

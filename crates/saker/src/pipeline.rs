@@ -83,6 +83,12 @@ impl Detector {
 
     /// Processes one event; `emit` receives each alert.
     pub fn on_event(&mut self, ev: &Event, emit: &mut dyn FnMut(Alert)) {
+        if ev.is_state_only() {
+            // A prefilter re-announcement: it updates the fd table, no rule sees it.
+            let _ = self.state.process(ev);
+            self.state.finish();
+            return;
+        }
         self.stats.events += 1;
         if let Some(c) = self.stats.by_type.get_mut(ev.etype as usize) {
             *c += 1;

@@ -408,6 +408,9 @@ impl Ticker {
             let evts: u64 = fams.iter().map(|c| c.events).sum();
             metrics.record_kernel_totals(cpu as u32, evts, ps.cpu_drops(cpu));
         }
+        for fam in [saker_probe::Family::Open, saker_probe::Family::Close] {
+            metrics.record_prefilter(fam.name(), ps.family(fam).filtered);
+        }
         let counters = falco_counters(&ps);
         metrics.record_buffer_drop_totals(&counters);
         let mut d = delta(&counters, &self.prev_counters);

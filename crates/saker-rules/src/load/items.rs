@@ -563,6 +563,8 @@ impl Reader<'_> {
         match (append, self.col.macro_idx.get(&name).copied()) {
             (true, Some(i)) => {
                 let m = &mut self.col.macros[i];
+                m.origins
+                    .push(super::CondOrigin::at(&c, "appended", m.cond.len() + 1));
                 m.cond = format!("{} {}", m.cond, cond);
                 m.visibility = id;
             }
@@ -576,6 +578,7 @@ impl Reader<'_> {
                 let m = &mut self.col.macros[i];
                 m.cond = cond;
                 m.visibility = id;
+                m.origins = vec![super::CondOrigin::at(&c, "redefined", 0)];
                 m.loc = c.clone();
                 m.cond_loc = cond_loc;
             }
@@ -588,6 +591,7 @@ impl Reader<'_> {
                     visibility: id,
                     loc: c.clone(),
                     cond_loc,
+                    origins: vec![super::CondOrigin::at(&c, "defined", 0)],
                 });
             }
         }

@@ -28,6 +28,30 @@ pub struct ListDef {
     pub loc: Vec<Location>,
 }
 
+/// Where a piece of a condition was written: its definition, an append or an override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CondOrigin {
+    /// Byte offset in the (appended) condition text where the piece starts.
+    pub offset: usize,
+    /// `defined`, `appended`, `replaced`.
+    pub how: &'static str,
+    pub file: String,
+    /// 0-based line of the item.
+    pub line: usize,
+}
+
+impl CondOrigin {
+    pub(crate) fn at(chain: &[Location], how: &'static str, offset: usize) -> CondOrigin {
+        let l = chain.last();
+        CondOrigin {
+            offset,
+            how,
+            file: l.map(|l| l.name.clone()).unwrap_or_default(),
+            line: l.map_or(0, |l| l.pos.line),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MacroDef {
     pub name: String,
@@ -38,6 +62,8 @@ pub struct MacroDef {
     pub loc: Vec<Location>,
     /// Location of the condition value of the latest definition.
     pub cond_loc: Vec<Location>,
+    /// Where each part of `cond` was written (definition, then appends).
+    pub origins: Vec<CondOrigin>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +90,8 @@ pub struct RuleDef {
     pub loc: Vec<Location>,
     pub cond_loc: Vec<Location>,
     pub output_loc: Vec<Location>,
+    /// Where each part of `cond` was written (definition or override, then appends).
+    pub origins: Vec<CondOrigin>,
 }
 
 /// One `required_plugin_versions` entry: alternatives, primary first.

@@ -278,6 +278,10 @@ impl Reader<'_> {
         }
         let known = !self.col.rules[idx].unknown_source;
         let r = &mut self.col.rules[idx];
+        if upd.cond.as_ref().is_some_and(|n| !n.is_empty()) {
+            r.origins
+                .push(super::CondOrigin::at(c, "appended", r.cond.len() + 1));
+        }
         for (slot, new) in [
             (&mut r.cond, &upd.cond),
             (&mut r.output, &upd.output),
@@ -352,6 +356,7 @@ impl Reader<'_> {
         let r = &mut self.col.rules[idx];
         if let Some(v) = upd.cond {
             r.cond = v;
+            r.origins = vec![super::CondOrigin::at(c, "replaced", 0)];
         }
         if let Some(v) = upd.output {
             r.output = v;
@@ -473,6 +478,7 @@ impl Reader<'_> {
             loc: c.clone(),
             cond_loc,
             output_loc,
+            origins: vec![super::CondOrigin::at(c, "defined", 0)],
         };
         match prev {
             Some(i) => {

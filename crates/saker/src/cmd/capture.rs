@@ -21,7 +21,11 @@ pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Resu
         pc.attach = super::run::attach_mode(&cfg)?;
         pc
     } else {
-        probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?
+        // A capture records what the rules select, unfiltered: it is replayed later,
+        // possibly with other rules.
+        let mut pc = probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?;
+        pc.prefilter = None;
+        pc
     };
     // Container metadata is recorded as container events, as live detection would know it.
     let mut containers = saker_container::Watcher::start(watcher_config(&cfg))

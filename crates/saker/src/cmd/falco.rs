@@ -94,6 +94,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 filter: None,
                 format: None,
                 progress: false,
+                prefilter: false,
+                explain: false,
             },
         );
     }

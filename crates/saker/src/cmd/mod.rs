@@ -4,4 +4,5 @@ pub mod list_events;
 pub mod list_fields;
 pub mod replay;
 pub mod run;
+pub mod test;
 pub mod validate;

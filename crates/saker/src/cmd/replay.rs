@@ -25,6 +25,10 @@ pub struct ReplayArgs<'a> {
     pub filter: Option<&'a str>,
     pub format: Option<&'a str>,
     pub progress: bool,
+    /// Apply the in-kernel prefilter's decisions (see `prefilter_twin`).
+    pub prefilter: bool,
+    /// Print why each alert's rule fired (stderr).
+    pub explain: bool,
 }
 
 fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
@@ -85,6 +89,27 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `--explain`: the condition tree of `rule` on the event that fired it.
+fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
+    let rs = det.ruleset();
+    let Some(idx) = rs.find(rule) else { return };
+    // The state after the event (deferred fd/thread removals applied; rules saw it before).
+    let ctx = det.state.view(ev);
+    if let Some(x) = rs.explain(idx, &ctx) {
+        let mut out = format!(
+            "explain '{rule}' at event #{} ({}):\n",
+            ev.num,
+            ev.type_name()
+        );
+        for line in x.lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        eprint!("{out}");
+    }
+}
+
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
@@ -104,6 +129,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
     let (mut reader, state) = open(a.file)?;
+    let mut twin = a.prefilter.then(|| {
+        crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
+    });
     let hostname = reader
         .snapshot()
         .hostname
@@ -122,13 +150,33 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let mut n = 0u64;
     let started = std::time::Instant::now();
     // Alerts go to the outputs in bursts: one per alert woke the output thread for each
-    // (a third of the CPU of a replay with thousands of alerts). Below the queue capacity.
-    const BURST: usize = 512;
-    let mut burst: Vec<saker_rules::Alert> = Vec::with_capacity(BURST);
+    // (a third of the CPU of a replay with thousands of alerts). Below the queue capacity;
+    // with --explain each goes out at once, next to its explanation.
+    let burst_len = if a.explain { 1 } else { 512 };
+    let mut burst: Vec<saker_rules::Alert> = Vec::with_capacity(burst_len);
+    let mut injected: Vec<Event> = Vec::new();
     while reader.next_event(&mut ev)? {
-        det.on_event(&ev, &mut |alert| burst.push(alert));
-        if burst.len() >= BURST {
+        if let Some(t) = twin.as_mut() {
+            let keep = t.filter(&ev, &det.state, &mut |e| injected.push(e.clone()));
+            for e in injected.drain(..) {
+                det.on_event(&e, &mut |alert| burst.push(alert));
+            }
+            if !keep {
+                continue;
+            }
+        }
+        let mut fired = Vec::new();
+        det.on_event(&ev, &mut |alert| {
+            if a.explain {
+                fired.push(alert.rule.clone());
+            }
+            burst.push(alert)
+        });
+        if burst.len() >= burst_len {
             burst.drain(..).for_each(|a| outputs.send(Arc::new(a)));
+        }
+        for rule in fired {
+            explain_alert(&det, &ev, &rule);
         }
         n += 1;
         if let Some(pb) = &pb {
@@ -144,6 +192,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
         pb.finish_and_clear();
     }
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+    if let Some(t) = &twin {
+        eprintln!("Prefilter: {} events dropped", t.filtered);
+    }
     eprint!("{}", det.stats.summary());
     eprint!("{report}");
     Ok(0)

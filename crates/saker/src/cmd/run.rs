@@ -192,7 +192,38 @@ pub fn probe_config(
     pc.main_ring_bytes = main;
     pc.state_ring_bytes = state;
     pc.attach = attach_mode(cfg)?;
+    if cfg.engine.modern_ebpf.prefilter {
+        pc.prefilter = Some(kernel_prefilter(
+            &saker_rules::prefilter::Plan::for_ruleset(rules),
+        ));
+    }
     Ok(pc)
+}
+
+/// The probe's form of a prefilter plan; a plan that passes every open
+/// becomes "every class admits any path" so a reload can narrow it again.
+pub fn kernel_prefilter(plan: &saker_rules::prefilter::Plan) -> saker_probe::Prefilter {
+    use saker_rules::prefilter::PathPat;
+    if !plan.open.enabled {
+        return saker_probe::Prefilter {
+            any_mask: 0xf,
+            suppress_closes: false,
+            paths: vec![],
+        };
+    }
+    saker_probe::Prefilter {
+        any_mask: plan.open.any_mask,
+        suppress_closes: plan.suppress_closes,
+        paths: plan
+            .open
+            .entries
+            .iter()
+            .map(|(p, m)| match p {
+                PathPat::Exact(b) => (b.clone(), true, *m),
+                PathPat::Prefix(b) => (b.clone(), false, *m),
+            })
+            .collect(),
+    }
 }
 
 /// `engine.modern_ebpf.attach`: auto, fexit, tracepoint or generic.
@@ -326,11 +357,16 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     health.store(true, Ordering::Relaxed);
     tracing::info!(
-        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}){}",
+        "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}, prefilter {}){}",
         probe.link_count(),
         probe.attach_mode().name(),
         probe.variant().name(),
         saker_probe::kernel_release(),
+        match &pc.prefilter {
+            None => "off".to_string(),
+            Some(p) if p.any_mask == 0xf => "passing every open".to_string(),
+            Some(p) => format!("on, {} path patterns", p.paths.len()),
+        },
         if probe.unavailable().is_empty() {
             String::new()
         } else {
@@ -367,7 +403,7 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             outputs.reopen_files();
         }
         if signals.reload.swap(false, Ordering::Relaxed) {
-            cfg = reload(opts, cfg, &mut det, &metrics, &pc);
+            cfg = reload(opts, cfg, &mut det, &metrics, &pc, &mut probe);
             drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
             ticker.reconfigure(&cfg);
         }
@@ -387,10 +423,11 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     let ps = probe.stats().unwrap_or_default();
     tracing::info!(
-        "stopped. Syscall events: {} seen, {} dropped, {} processed",
+        "stopped. Syscall events: {} seen, {} dropped, {} processed, {} kept in the kernel by the prefilter",
         ps.events(),
         ps.drops(),
-        det.stats.events
+        det.stats.events,
+        ps.filtered()
     );
     if let Some(h) = det.hold.as_ref() {
         tracing::info!(
@@ -415,6 +452,7 @@ fn reload(
     det: &mut Detector,
     metrics: &Metrics,
     running: &ProbeConfig,
+    probe: &mut Probe,
 ) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
     if attempt.is_err() {
@@ -425,10 +463,26 @@ fn reload(
         Ok((loaded, cfg)) => {
             let n = loaded.ruleset.enabled().len();
             let (have, _) = running.selected();
-            let (want, _) = match probe_config(&loaded.ruleset, &cfg) {
-                Ok(wanted) => wanted.selected(),
-                Err(_) => running.selected(),
+            let wanted = probe_config(&loaded.ruleset, &cfg).ok();
+            let (want, _) = match &wanted {
+                Some(w) => w.selected(),
+                None => running.selected(),
             };
+            // The kernel filter follows the new rules (pass-all when turned off).
+            let pf = wanted
+                .and_then(|w| w.prefilter)
+                .unwrap_or(saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    suppress_closes: false,
+                    paths: vec![],
+                });
+            if let Err(e) = probe.set_prefilter(&pf) {
+                tracing::warn!("prefilter not updated, passing every open: {e}");
+                let _ = probe.set_prefilter(&saker_probe::Prefilter {
+                    any_mask: 0xf,
+                    ..Default::default()
+                });
+            }
             let missing: Vec<&str> = want
                 .iter()
                 .filter(|d| !have.contains(d))

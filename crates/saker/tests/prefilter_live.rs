@@ -1,0 +1,95 @@
+//! The in-kernel prefilter loses no alert: two `saker run` sessions watch the
+//! same behaviours at once, one with the prefilter (the default) and one with
+//! `engine.modern_ebpf.prefilter=false`, with the built-in rules and Falco's
+//! stable rules file loaded together. Needs root and kernel BTF.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+
+use common::*;
+
+fn session(prefilter: bool) -> Saker {
+    let builtin = builtin_rules();
+    let upstream = repo_root().join("../shared/falco-rules/falco_rules.yaml");
+    assert!(upstream.exists(), "{} is missing", upstream.display());
+    let flag = format!("engine.modern_ebpf.prefilter={prefilter}");
+    Saker::start(&[
+        OsStr::new("-o"),
+        OsStr::new("rule_matching=all"),
+        OsStr::new("-o"),
+        OsStr::new(&flag),
+        OsStr::new("-r"),
+        builtin.as_os_str(),
+        OsStr::new("-r"),
+        upstream.as_os_str(),
+    ])
+}
+
+/// (rule, fd.name) -> count, for the alerts of this test.
+fn summary(alerts: &[Alert], scope: &Scope) -> BTreeMap<(String, String), usize> {
+    let mut m = BTreeMap::new();
+    for a in alerts.iter().filter(|a| scope.owns(a)) {
+        let fd = a.field("fd.name").unwrap_or_default();
+        *m.entry((a.rule.clone(), fd)).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn prefilter_on_and_off_raise_the_same_alerts() {
+    if should_skip("prefilter_on_and_off_raise_the_same_alerts") {
+        return;
+    }
+    let _guard = live_lock();
+    let tok = token("prefilter");
+    let dir = Scratch::new(&tok);
+    let file = dir.file("plain");
+    std::fs::write(&file, "x").unwrap();
+    let home = dir.file("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(home.join(".aws/credentials"), "[default]").unwrap();
+    let with = session(true);
+    let without = session(false);
+    let mut scope = Scope::with_token(&tok);
+    let f = file.display().to_string();
+    let h = home.display().to_string();
+    // Reads the kernel filters out, reads it must keep (sensitive, through "..",
+    // a hidden directory), a setuid bit set through an fd whose open the
+    // prefilter dropped (re-announced to user space), and writes.
+    let script = format!(
+        r#"
+import os, sys
+for i in range(200):
+    with open("{f}") as x: x.read()
+with open("/etc/shadow") as x: x.read()
+with open("/etc/../etc/shadow") as x: x.read()
+with open("{h}/.aws/credentials") as x: x.read()
+fd = os.open("{f}", os.O_RDONLY)
+os.fchmod(fd, 0o4755)
+nfd = os.dup(fd)
+os.close(fd)
+os.close(nfd)
+with open("{f}.out", "w") as x: x.write("y")
+"#
+    );
+    let out = scope.run(
+        std::process::Command::new(python())
+            .arg("-c")
+            .arg(&script)
+            .arg(&tok),
+    );
+    ok(&out, "behaviours");
+    let a_with = with.stop();
+    let a_without = without.stop();
+    let s_with = summary(&a_with, &scope);
+    let s_without = summary(&a_without, &scope);
+    eprintln!("with the prefilter: {s_with:#?}");
+    assert_eq!(s_with, s_without, "the prefilter changed the alerts");
+    let has = |rule: &str, fd: &str| s_with.keys().any(|(r, n)| r == rule && n == fd);
+    assert!(has("Read sensitive file untrusted", "/etc/shadow"), "{s_with:#?}");
+    assert!(has("Cloud credentials file read", &format!("{h}/.aws/credentials")), "{s_with:#?}");
+    // fd.name of the fchmod comes from the re-announced open.
+    assert!(has("Setuid or setgid bit set on a file", &f), "{s_with:#?}");
+}
