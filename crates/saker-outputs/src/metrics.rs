@@ -682,7 +682,10 @@ impl Metrics {
 
     /// Sets the prefilter's running total for one event family (`open`, `close`).
     pub fn record_prefilter(&self, family: &str, total: u64) {
-        let mut last = self.prefilter_last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self
+            .prefilter_last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let prev = last.entry(family.to_string()).or_insert(0);
         let d = total.saturating_sub(*prev);
         *prev = total.max(*prev);

@@ -88,8 +88,17 @@ with open("{f}.out", "w") as x: x.write("y")
     eprintln!("with the prefilter: {s_with:#?}");
     assert_eq!(s_with, s_without, "the prefilter changed the alerts");
     let has = |rule: &str, fd: &str| s_with.keys().any(|(r, n)| r == rule && n == fd);
-    assert!(has("Read sensitive file untrusted", "/etc/shadow"), "{s_with:#?}");
-    assert!(has("Cloud credentials file read", &format!("{h}/.aws/credentials")), "{s_with:#?}");
+    assert!(
+        has("Read sensitive file untrusted", "/etc/shadow"),
+        "{s_with:#?}"
+    );
+    assert!(
+        has(
+            "Cloud credentials file read",
+            &format!("{h}/.aws/credentials")
+        ),
+        "{s_with:#?}"
+    );
     // fd.name of the fchmod comes from the re-announced open.
     assert!(has("Setuid or setgid bit set on a file", &f), "{s_with:#?}");
 }

@@ -13,17 +13,31 @@ use common::*;
 
 fn alerts(rules: &Path, capture: &Path, prefilter: bool) -> (BTreeMap<String, usize>, String) {
     let mut cmd = Command::new(saker_bin());
-    cmd.args(["replay", "--no-progress", "-o", "json_output=true", "-o", "rule_matching=all"])
-        .arg("-r")
-        .arg(rules)
-        .arg(capture);
+    cmd.args([
+        "replay",
+        "--no-progress",
+        "-o",
+        "json_output=true",
+        "-o",
+        "rule_matching=all",
+    ])
+    .arg("-r")
+    .arg(rules)
+    .arg(capture);
     if prefilter {
         cmd.arg("--prefilter");
     }
     let out = cmd.output().expect("saker replay");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut m = BTreeMap::new();
-    for a in String::from_utf8_lossy(&out.stdout).lines().filter_map(Alert::parse) {
+    for a in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(Alert::parse)
+    {
         let key = format!("{} | {}", a.rule, a.output);
         *m.entry(key).or_default() += 1;
     }

@@ -527,11 +527,7 @@ fn request_container(
             w.request(&id);
         }
     }
-    let spawn = matches!(
-        ev.type_name(),
-        "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
-    );
-    if !spawn || !ev.is_exit() {
+    if !is_spawn_exit(ev.etype) {
         return;
     }
     if let Some(t) = det.state.thread(ev.tid) {
@@ -544,6 +540,28 @@ fn request_container(
             }
         }
     }
+}
+
+/// Exit events of the syscalls that start or exec a process (a table per type id: this runs
+/// for every event).
+fn is_spawn_exit(etype: u16) -> bool {
+    static T: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=saker_event::table::EVENT_MAX)
+            .map(|i| {
+                saker_event::table::info(i).is_some_and(|inf| {
+                    inf.dir == saker_event::table::Dir::Exit
+                        && matches!(
+                            inf.name,
+                            "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
+                        )
+                })
+            })
+            .collect()
+    })
+    .get(etype as usize)
+    .copied()
+    .unwrap_or(false)
 }
 
 /// Takes the metadata thread's answers into state and the hold.
