@@ -281,6 +281,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "must be at least 65536 when spool_dir is set",
         ));
     }
+    if c.container_engines.hold_ms > 10_000 {
+        return Err(bad(
+            "container_engines.hold_ms",
+            "must be at most 10000 (milliseconds)",
+        ));
+    }
     if c.outputs.rate < 0.0 || c.outputs.per_rule_rate < 0.0 {
         return Err(bad("outputs.rate", "rates must not be negative"));
     }

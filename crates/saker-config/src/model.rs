@@ -149,8 +149,38 @@ pub struct Config {
     pub falco_libs: FalcoLibs,
     pub capture: Capture,
     /// Runtime sockets for container metadata, per engine (`docker`, `podman`,
-    /// `containerd`, `cri`), as Falco's container plugin configures them.
-    pub container_engines: BTreeMap<String, ContainerEngine>,
+    /// `containerd`, `cri`), as Falco's container plugin configures them, and the hold bound.
+    pub container_engines: ContainerEngines,
+}
+
+/// `container_engines`: one entry per engine, plus Saker's `hold_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ContainerEngines {
+    /// Saker: the longest an alert waits for its container's metadata while a lookup for
+    /// that container is in flight (then it goes out with what is known). 0: never wait.
+    pub hold_ms: u64,
+    #[serde(flatten)]
+    pub engines: BTreeMap<String, ContainerEngine>,
+}
+
+/// Default of `container_engines.hold_ms`: a new podman container's inspect answers in
+/// 10-40 ms here (p99 of the first lookup measured by bench/run); a few times that.
+pub const DEFAULT_HOLD_MS: u64 = 200;
+
+impl Default for ContainerEngines {
+    fn default() -> Self {
+        ContainerEngines {
+            hold_ms: DEFAULT_HOLD_MS,
+            engines: BTreeMap::new(),
+        }
+    }
+}
+
+impl ContainerEngines {
+    pub fn get(&self, engine: &str) -> Option<&ContainerEngine> {
+        self.engines.get(engine)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -206,7 +236,7 @@ impl Default for Config {
             libs_logger: LibsLogger::default(),
             falco_libs: FalcoLibs::default(),
             capture: Capture::default(),
-            container_engines: BTreeMap::new(),
+            container_engines: ContainerEngines::default(),
         }
     }
 }

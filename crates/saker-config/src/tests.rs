@@ -424,3 +424,33 @@ fn shutdown_timeout_and_spool_keys() {
         "config error at 'outputs_queue.spool_max_bytes': must be at least 65536 when spool_dir is set"
     );
 }
+
+#[test]
+fn container_engines_hold_ms() {
+    let l = load_str("", &[]).unwrap();
+    assert_eq!(l.config.container_engines.hold_ms, DEFAULT_HOLD_MS);
+    let l = load_str(
+        "container_engines:\n  hold_ms: 300\n  podman: {enabled: true, sockets: [/run/p.sock]}\n",
+        &[],
+    )
+    .unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(l.config.container_engines.hold_ms, 300);
+    let podman = l.config.container_engines.get("podman").unwrap();
+    assert!(podman.enabled);
+    assert_eq!(
+        podman.sockets,
+        vec![std::path::PathBuf::from("/run/p.sock")]
+    );
+    assert!(l.config.container_engines.get("hold_ms").is_none());
+    let l = load_str("", &["container_engines.hold_ms=0"]).unwrap();
+    assert_eq!(l.config.container_engines.hold_ms, 0);
+    let e = load_str("container_engines: {hold_ms: 20000}", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "config error at 'container_engines.hold_ms': must be at most 10000 (milliseconds)"
+    );
+    assert!(load_str("container_engines: {hold_ms: soon}", &[]).is_err());
+}

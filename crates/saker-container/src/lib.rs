@@ -59,6 +59,9 @@ pub struct WatcherConfig {
     pub timeout: Duration,
     /// How often running containers are listed and the new ones inspected.
     pub rescan: Duration,
+    /// How long an id that no runtime knew is not asked about again (a runtime whose socket
+    /// appears later, or a container registered late, is still found after this).
+    pub unknown_retry: Duration,
 }
 
 impl Default for WatcherConfig {
@@ -81,6 +84,7 @@ impl Default for WatcherConfig {
             first_backoff: Duration::from_millis(100),
             timeout: Duration::from_secs(2),
             rescan: Duration::from_secs(10),
+            unknown_retry: Duration::from_secs(30),
         }
     }
 }
@@ -142,11 +146,25 @@ fn runtime_of(sock: &Path) -> &'static str {
     }
 }
 
+/// An answer of the metadata thread.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Metadata for a container (full id).
+    Found(String, Box<ContainerMeta>),
+    /// Every configured runtime answered that it does not know this requested id (it is
+    /// still retried in the background for a while, and asked again after
+    /// [`WatcherConfig::unknown_retry`]).
+    Unknown(String),
+}
+
 /// Handle to the metadata thread. Dropping it stops the thread.
 pub struct Watcher {
     tx: Sender<String>,
-    rx: Receiver<(String, ContainerMeta)>,
+    rx: Receiver<Answer>,
     requested: HashSet<Vec<u8>>,
+    /// Ids no runtime knew, with the time they may be asked about again.
+    unknown: HashMap<Vec<u8>, Instant>,
+    unknown_retry: Duration,
 }
 
 impl Watcher {
@@ -157,6 +175,7 @@ impl Watcher {
         // Create events feed the same request queue, ahead of the container's first process.
         events::follow(&cfg.docker_sockets, tx.clone());
         containerd_events::follow(&cfg.containerd_sockets, tx.clone());
+        let unknown_retry = cfg.unknown_retry;
         std::thread::Builder::new()
             .name("saker-containers".into())
             .spawn(move || Worker::new(cfg, res_tx).run(req_rx))?;
@@ -164,26 +183,62 @@ impl Watcher {
             tx,
             rx,
             requested: HashSet::new(),
+            unknown: HashMap::new(),
+            unknown_retry,
         })
     }
 
     /// Asks for the metadata of a container (full or short id). Never blocks; an id already
-    /// requested or answered is ignored.
-    pub fn request(&mut self, id: impl AsRef<[u8]>) {
+    /// requested or answered is ignored, except one that no runtime knew whose retry period
+    /// is over. True when a lookup was started.
+    pub fn request(&mut self, id: impl AsRef<[u8]>) -> bool {
         let id = id.as_ref();
-        if id.is_empty() || self.requested.contains(id) {
-            return;
+        if id.is_empty() {
+            return false;
+        }
+        if self.requested.contains(id) {
+            match self.unknown.get(id) {
+                Some(&retry) if Instant::now() >= retry => {
+                    self.unknown.remove(id);
+                }
+                _ => return false,
+            }
         }
         self.requested.insert(id.to_vec());
         // A send error means the thread is gone; there is nothing better to do than go on.
         let _ = self.tx.send(String::from_utf8_lossy(id).into_owned());
+        true
     }
 
-    /// One answer, if any: (full id, metadata).
+    /// True while a lookup for `id` was started and not answered yet.
+    pub fn in_flight(&self, id: &[u8]) -> bool {
+        self.requested.contains(id) && !self.unknown.contains_key(id)
+    }
+
+    /// One answer, if any.
+    pub fn try_answer(&mut self) -> Option<Answer> {
+        let a = self.rx.try_recv().ok()?;
+        match &a {
+            Answer::Found(id, _) => {
+                self.unknown.remove(id.as_bytes());
+                self.requested.insert(id.as_bytes().to_vec());
+            }
+            Answer::Unknown(id) => {
+                self.unknown
+                    .insert(id.as_bytes().to_vec(), Instant::now() + self.unknown_retry);
+            }
+        }
+        Some(a)
+    }
+
+    /// One metadata answer, if any: (full id, metadata); "unknown" answers are only recorded.
     pub fn try_recv(&mut self) -> Option<(String, ContainerMeta)> {
-        let (id, meta) = self.rx.try_recv().ok()?;
-        self.requested.insert(id.as_bytes().to_vec());
-        Some((id, meta))
+        loop {
+            match self.try_answer()? {
+                Answer::Found(id, meta) => return Some((id, *meta)),
+                Answer::Unknown(_) => continue,
+            }
+        }
     }
 }
 
@@ -195,7 +250,7 @@ struct Pending {
 
 struct Worker {
     cfg: WatcherConfig,
-    out: Sender<(String, ContainerMeta)>,
+    out: Sender<Answer>,
     /// Full ids already sent.
     sent: HashSet<String>,
     pending: Vec<Pending>,
@@ -207,7 +262,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(cfg: WatcherConfig, out: Sender<(String, ContainerMeta)>) -> Worker {
+    fn new(cfg: WatcherConfig, out: Sender<Answer>) -> Worker {
         Worker {
             cfg,
             out,
@@ -256,7 +311,9 @@ impl Worker {
 
     fn send(&mut self, meta: ContainerMeta) {
         if self.sent.insert(meta.full_id.clone()) {
-            let _ = self.out.send((meta.full_id.clone(), meta));
+            let _ = self
+                .out
+                .send(Answer::Found(meta.full_id.clone(), Box::new(meta)));
         }
     }
 
@@ -389,6 +446,11 @@ impl Worker {
             }
             if self.inspect_any(&p.id) {
                 continue;
+            }
+            if p.attempt == 0 {
+                // The event loop holds alerts only while a lookup is in flight: tell it now,
+                // and keep trying in the background (a container registered late).
+                let _ = self.out.send(Answer::Unknown(p.id.clone()));
             }
             p.attempt += 1;
             if p.attempt < self.cfg.attempts {

@@ -241,6 +241,10 @@ pub struct Metrics {
     prefilter_last: Mutex<HashMap<String, u64>>,
     pub alerts: CounterFamily,
     pub alerts_suppressed: CounterFamily,
+    /// Alerts that waited for their container's metadata.
+    pub alerts_held: Counter,
+    /// Held alerts sent without their container's metadata because the wait was over.
+    pub alerts_hold_expired: Counter,
     pub output_queue_depth: GaugeFamily,
     pub output_sent: CounterFamily,
     pub output_failures: CounterFamily,
@@ -345,6 +349,18 @@ impl Metrics {
             &mut r,
             "saker_alerts_suppressed",
             "Alerts suppressed by the rate limits, by rule",
+        );
+        let alerts_held = Counter::default();
+        r.register(
+            "saker_alerts_held",
+            "Alerts that waited for their container's metadata (a lookup in flight)",
+            alerts_held.clone(),
+        );
+        let alerts_hold_expired = Counter::default();
+        r.register(
+            "saker_alerts_hold_expired",
+            "Held alerts sent without their container's metadata because container_engines.hold_ms was over",
+            alerts_hold_expired.clone(),
         );
         let output_queue_depth = gf(
             &mut r,
@@ -624,6 +640,8 @@ impl Metrics {
             rule_cost_last: Mutex::new(HashMap::new()),
             alerts,
             alerts_suppressed,
+            alerts_held,
+            alerts_hold_expired,
             output_queue_depth,
             output_sent,
             output_failures,

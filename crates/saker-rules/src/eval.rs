@@ -31,13 +31,30 @@ pub(crate) enum Node {
     EvtType(Box<TypeCheck>),
 }
 
+impl Filter {
+    /// [`Filter::eval`] sharing check results through `memo` (one event's scope).
+    pub(crate) fn eval_memo(&self, ev: &dyn EventView, memo: &mut crate::memo::Memo) -> bool {
+        self.root.eval_memo(ev, memo)
+    }
+}
+
 impl Node {
     fn eval(&self, ev: &dyn EventView) -> bool {
         match self {
             Node::And(c) => c.iter().all(|n| n.eval(ev)),
             Node::Or(c) => c.iter().any(|n| n.eval(ev)),
             Node::Not(n) => !n.eval(ev),
-            Node::Check(c) if c.memo != 0 => crate::memo::check(c.memo, || c.eval(ev)),
+            Node::Check(c) => c.eval(ev),
+            Node::EvtType(t) => t.eval(ev),
+        }
+    }
+
+    fn eval_memo(&self, ev: &dyn EventView, m: &mut crate::memo::Memo) -> bool {
+        match self {
+            Node::And(c) => c.iter().all(|n| n.eval_memo(ev, m)),
+            Node::Or(c) => c.iter().any(|n| n.eval_memo(ev, m)),
+            Node::Not(n) => !n.eval_memo(ev, m),
+            Node::Check(c) if c.memo != 0 => m.check(c.memo, || c.eval(ev)),
             Node::Check(c) => c.eval(ev),
             Node::EvtType(t) => t.eval(ev),
         }

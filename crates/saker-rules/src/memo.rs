@@ -21,77 +21,59 @@ pub(crate) fn id_for(key: String) -> u32 {
     *map.entry(key).or_insert(next)
 }
 
-struct Memo {
-    /// Scope number; 0 = no scope open.
+/// Results of the checks evaluated for the current event.
+pub(crate) struct Memo {
+    /// Scope number of the current event (never 0).
     scope: u32,
-    last: u32,
     /// Per id: the scope its result belongs to, and the result.
     stamps: Vec<(u32, bool)>,
 }
 
+impl Memo {
+    /// The result of check `id` for this event, computing it with `f` once.
+    #[inline]
+    pub(crate) fn check(&mut self, id: u32, f: impl FnOnce() -> bool) -> bool {
+        let i = id as usize;
+        if let Some(&(s, v)) = self.stamps.get(i) {
+            if s == self.scope {
+                return v;
+            }
+        }
+        let v = f();
+        if self.stamps.len() <= i {
+            self.stamps.resize(i + 1, (0, false));
+        }
+        self.stamps[i] = (self.scope, v);
+        v
+    }
+}
+
 thread_local! {
-    // Const-initialized: no lazy-init check on the per-check path.
+    // Const-initialized: no lazy-init check. Borrowed once per event, then passed down the
+    // evaluation by reference (a thread-local access per check cost more than the check).
     static MEMO: RefCell<Memo> = const {
         RefCell::new(Memo {
             scope: 0,
-            last: 0,
             stamps: Vec::new(),
         })
     };
 }
 
-/// Open while one event is evaluated; closes on drop.
-pub(crate) struct Scope(());
-
-impl Scope {
-    pub(crate) fn open() -> Scope {
-        MEMO.with(|m| {
-            let mut m = m.borrow_mut();
-            m.last = m.last.wrapping_add(1).max(1);
-            if m.last == 1 {
-                // Wrapped around (or first use): old stamps could collide.
+/// Runs `f` with a fresh memo scope for one event; `None` if this thread is already inside
+/// one (a nested evaluation then goes without).
+pub(crate) fn with_scope<R>(f: impl FnOnce(Option<&mut Memo>) -> R) -> R {
+    MEMO.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut m) => {
+            m.scope = m.scope.wrapping_add(1);
+            if m.scope == 0 {
+                // Wrapped around: old stamps could collide.
                 m.stamps.clear();
+                m.scope = 1;
             }
-            m.scope = m.last;
-        });
-        Scope(())
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        MEMO.with(|m| m.borrow_mut().scope = 0);
-    }
-}
-
-/// The result of check `id` in the open scope, computing it with `f` once.
-pub(crate) fn check(id: u32, f: impl FnOnce() -> bool) -> bool {
-    let hit = MEMO.with(|m| {
-        let m = m.borrow();
-        if m.scope == 0 {
-            return None;
+            f(Some(&mut m))
         }
-        match m.stamps.get(id as usize) {
-            Some(&(s, v)) if s == m.scope => Some(Ok(v)),
-            _ => Some(Err(m.scope)),
-        }
-    });
-    match hit {
-        None => f(),
-        Some(Ok(v)) => v,
-        Some(Err(scope)) => {
-            let v = f();
-            MEMO.with(|m| {
-                let mut m = m.borrow_mut();
-                let i = id as usize;
-                if m.stamps.len() <= i {
-                    m.stamps.resize(i + 1, (0, false));
-                }
-                m.stamps[i] = (scope, v);
-            });
-            v
-        }
-    }
+        Err(_) => f(None),
+    })
 }
 
 #[cfg(test)]

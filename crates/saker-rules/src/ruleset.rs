@@ -253,6 +253,14 @@ impl Ruleset {
         self.index = idx;
     }
 
+    /// The rules evaluated for events of type id `etype` whose type the event table knows.
+    pub fn candidates_for_type(&self, etype: u16) -> &[RuleIdx] {
+        self.index
+            .by_id
+            .get(&etype)
+            .map_or(&self.index.any[..], Vec::as_slice)
+    }
+
     /// The rules to evaluate for an event, in order.
     fn candidates(&self, ev: &dyn EventView) -> &[RuleIdx] {
         if let Some(v) = self.index.by_id.get(&ev.event_type()) {
@@ -283,21 +291,25 @@ impl Ruleset {
         out: &mut Vec<RuleIdx>,
         cost_ns: &mut Vec<u64>,
     ) {
-        let _scope = crate::memo::Scope::open();
         if cost_ns.len() < self.rules.len() {
             cost_ns.resize(self.rules.len(), 0);
         }
-        for &i in self.candidates(ev) {
-            let t = std::time::Instant::now();
-            let hit = self.rules[i].filter.eval(ev);
-            cost_ns[i] += t.elapsed().as_nanos() as u64;
-            if hit {
-                out.push(i);
-                if self.rule_matching == RuleMatching::First {
-                    return;
+        crate::memo::with_scope(|mut memo| {
+            for &i in self.candidates(ev) {
+                let t = std::time::Instant::now();
+                let hit = match memo.as_deref_mut() {
+                    Some(m) => self.rules[i].filter.eval_memo(ev, m),
+                    None => self.rules[i].filter.eval(ev),
+                };
+                cost_ns[i] += t.elapsed().as_nanos() as u64;
+                if hit {
+                    out.push(i);
+                    if self.rule_matching == RuleMatching::First {
+                        return;
+                    }
                 }
             }
-        }
+        })
     }
 
     /// The event type ids a rule is evaluated on (`None`: every type).
@@ -316,15 +328,31 @@ impl Ruleset {
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
         // Checks repeated across the candidate rules are evaluated once for this event.
-        let _scope = crate::memo::Scope::open();
-        for &i in self.candidates(ev) {
-            if self.rules[i].filter.eval(ev) {
-                out.push(i);
-                if self.rule_matching == RuleMatching::First {
-                    return;
+        crate::memo::with_scope(|memo| {
+            let first = self.rule_matching == RuleMatching::First;
+            match memo {
+                Some(m) => {
+                    for &i in self.candidates(ev) {
+                        if self.rules[i].filter.eval_memo(ev, m) {
+                            out.push(i);
+                            if first {
+                                return;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for &i in self.candidates(ev) {
+                        if self.rules[i].filter.eval(ev) {
+                            out.push(i);
+                            if first {
+                                return;
+                            }
+                        }
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Appends the matching rules of a plugin source (`k8s_audit`) for `ev`: every enabled
@@ -333,7 +361,6 @@ impl Ruleset {
         let Some(rules) = self.index.by_source.get(source) else {
             return;
         };
-        let _scope = crate::memo::Scope::open();
         for &i in rules {
             if self.rules[i].filter.eval(ev) {
                 out.push(i);

@@ -262,6 +262,12 @@ enum Fast {
     ProcPid,
     FdName,
     UserName,
+    FdNum,
+    FdTypechar,
+    EvtIsOpenRead,
+    EvtIsOpenWrite,
+    EvtRawres,
+    ContainerId,
 }
 
 fn dispatch(id: saker_fields::FieldId) -> (Class, Fast) {
@@ -288,6 +294,12 @@ fn dispatch(id: saker_fields::FieldId) -> (Class, Fast) {
                     "proc.pid" => Fast::ProcPid,
                     "fd.name" => Fast::FdName,
                     "user.name" => Fast::UserName,
+                    "fd.num" => Fast::FdNum,
+                    "fd.typechar" => Fast::FdTypechar,
+                    "evt.is_open_read" => Fast::EvtIsOpenRead,
+                    "evt.is_open_write" => Fast::EvtIsOpenWrite,
+                    "evt.rawres" => Fast::EvtRawres,
+                    "container.id" => Fast::ContainerId,
                     _ => Fast::No,
                 };
                 (class, fast)
@@ -321,6 +333,24 @@ impl EventView for EventCtx<'_> {
                 }
             }
             Fast::UserName => return self.th.map(|t| bstr(self.st.users.user_name(t.uid))),
+            Fast::FdNum => return Some(Value::I64(self.fdnum?)),
+            Fast::FdTypechar => {
+                if let Some(fd) = self.fd {
+                    return Some(sstr(crate::types::typechar(fd.ty)));
+                }
+            }
+            Fast::EvtIsOpenRead => return self.is_open_read().map(Value::Bool),
+            Fast::EvtIsOpenWrite => return self.is_open_write().map(Value::Bool),
+            Fast::EvtRawres => return Some(Value::I64(self.ev.res()?)),
+            Fast::ContainerId => {
+                let t = self.th?;
+                let id = &t.container_id;
+                return Some(if id.is_empty() {
+                    sstr("host")
+                } else {
+                    bstr(&id[..id.len().min(12)])
+                });
+            }
         }
         let name = f.info().name;
         match class {

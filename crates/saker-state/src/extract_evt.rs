@@ -92,6 +92,14 @@ impl<'a> EventCtx<'a> {
         })
     }
 
+    pub(crate) fn is_open_read(&self) -> Option<bool> {
+        Some(self.is_open() && self.open_flags()? & oflags::RDONLY != 0)
+    }
+
+    pub(crate) fn is_open_write(&self) -> Option<bool> {
+        Some(self.is_open() && self.open_flags()? & oflags::WRONLY != 0)
+    }
+
     fn is_open(&self) -> bool {
         open_info(self.ev.etype).open
     }
@@ -143,12 +151,8 @@ impl<'a> EventCtx<'a> {
         let ts = ev.ts;
         // A string match tests its arms in order: the fields rules test most come first.
         Some(match name {
-            "evt.is_open_read" => {
-                Value::Bool(self.is_open() && self.open_flags()? & oflags::RDONLY != 0)
-            }
-            "evt.is_open_write" => {
-                Value::Bool(self.is_open() && self.open_flags()? & oflags::WRONLY != 0)
-            }
+            "evt.is_open_read" => Value::Bool(self.is_open_read()?),
+            "evt.is_open_write" => Value::Bool(self.is_open_write()?),
             "evt.is_open_exec" => {
                 let Some(fl) = self.open_flags() else {
                     return Some(Value::Bool(false));

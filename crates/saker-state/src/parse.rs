@@ -102,6 +102,70 @@ const PARSED: &[&str] = &[
 ];
 
 /// Whether the parser handles events of type `et` (precomputed per id).
+/// No such parameter.
+const NONE: u8 = u8::MAX;
+
+/// Parameter indexes of an open-family exit event.
+#[derive(Clone, Copy)]
+struct OpenIdx {
+    name: u8,
+    dirfd: u8,
+    flags: u8,
+    dev: u8,
+    ino: u8,
+    creat: bool,
+}
+
+#[derive(Clone, Copy)]
+enum OpenParams {
+    Open(OpenIdx),
+    /// Index of the `fd` parameter.
+    Close(u8),
+}
+
+/// Per event type: the open family and close, with their parameter indexes (a by-name
+/// lookup per parameter per event cost more than the parse).
+fn open_params(et: u16) -> Option<OpenParams> {
+    static T: std::sync::OnceLock<Vec<Option<OpenParams>>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=saker_event::table::EVENT_MAX)
+            .map(|i| {
+                let inf = saker_event::info(i)?;
+                if inf.dir != saker_event::table::Dir::Exit || !PARSED.contains(&inf.name) {
+                    return None; // Enter events are not parsed.
+                }
+                let idx = |n: &str| {
+                    inf.param_index(n)
+                        .map_or(Some(NONE), |i| u8::try_from(i).ok())
+                };
+                match inf.name {
+                    "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => {
+                        let name = match inf.param_index("name") {
+                            Some(i) => u8::try_from(i).ok()?,
+                            None => idx("path")?,
+                        };
+                        Some(OpenParams::Open(OpenIdx {
+                            name,
+                            dirfd: idx("dirfd")?,
+                            flags: idx("flags")?,
+                            dev: idx("dev")?,
+                            ino: idx("ino")?,
+                            creat: inf.name == "creat",
+                        }))
+                    }
+                    "close" => Some(OpenParams::Close(
+                        u8::try_from(inf.param_index("fd")?).ok()?,
+                    )),
+                    _ => None,
+                }
+            })
+            .collect()
+    })
+    .get(et as usize)
+    .copied()
+    .flatten()
+}
+
 fn parsed(et: u16) -> bool {
     static T: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     T.get_or_init(|| {
@@ -187,6 +251,23 @@ impl State {
             return;
         }
         let res = ev.res().unwrap_or(0);
+        // The two commonest events skip the by-name dispatch below.
+        match open_params(et) {
+            Some(OpenParams::Close(fd_idx)) => {
+                if res >= 0 {
+                    if let Some(fd) = ev.decode(fd_idx as usize).and_then(|v| v.as_i64()) {
+                        let pid = self.pid_of(ev.tid);
+                        self.pending.push(Pending::CloseFd { pid, fd });
+                    }
+                }
+                return;
+            }
+            Some(OpenParams::Open(op)) => {
+                self.parse_open_fast(ev, res, op);
+                return;
+            }
+            None => {}
+        }
         match name {
             "read" | "write" | "pread" | "pwrite" | "readv" | "writev" | "preadv" | "pwritev"
             | "sendto" | "recvfrom" | "sendmsg" | "recvmsg" | "send" | "recv" | "sendmmsg"
@@ -669,6 +750,53 @@ impl State {
                 self.counters.threads_removed += 1;
             }
         }
+    }
+
+    /// [`State::parse_open`] with the parameter indexes of the event type.
+    fn parse_open_fast(&mut self, ev: &Event, res: i64, op: OpenIdx) {
+        if res < 0 {
+            return;
+        }
+        let int_at = |i: u8| {
+            (i != NONE)
+                .then(|| ev.decode(i as usize).and_then(|v| v.as_i64()))
+                .flatten()
+        };
+        let raw = if op.name != NONE {
+            ev.param(op.name as usize)
+                .map(saker_event::decode::trim_nul)
+                .unwrap_or_default()
+        } else {
+            &[]
+        };
+        let dirfd = int_at(op.dirfd);
+        let name = if raw.starts_with(b"/") && paths::is_normal_abs(raw) {
+            raw.to_vec()
+        } else {
+            paths::resolve(&self.base_dir(ev.tid, dirfd), raw)
+        };
+        let mut flags = int_at(op.flags).unwrap_or(0) as u32;
+        if op.creat {
+            flags |= oflags::CREAT | oflags::WRONLY;
+        }
+        let ty = if flags & oflags::DIRECTORY != 0 {
+            FdType::Directory
+        } else {
+            FdType::FileV2
+        };
+        // The raw name is kept only when it differs (`fd.nameraw` falls back to the name).
+        let nameraw = if raw == name.as_slice() {
+            Vec::new()
+        } else {
+            raw.to_vec()
+        };
+        let mut f = Fd::new(ty, name);
+        f.nameraw = nameraw;
+        f.open_flags = flags;
+        f.dev = int_at(op.dev).unwrap_or(0) as u32;
+        f.ino = int_at(op.ino).unwrap_or(0) as u64;
+        f.cloexec = flags & oflags::CLOEXEC != 0;
+        self.add_fd(ev.tid, res, f);
     }
 
     fn parse_open(&mut self, ev: &Event, res: i64) {

@@ -128,6 +128,18 @@ pub struct SinkCtx {
 }
 
 impl SinkCtx {
+    /// An alert already waiting in the in-memory queue, if any (never waits).
+    pub fn try_recv(&mut self) -> Option<Arc<Alert>> {
+        match &mut self.input {
+            Input::Mem(rx) => {
+                let a = rx.try_recv().ok()?;
+                self.out.depth.dec();
+                Some(a)
+            }
+            Input::Disk(_) => None,
+        }
+    }
+
     /// Next alert, oldest first; `None` once the hub is shut down and the queue is empty.
     /// Cancel-safe (no alert is taken unless it is returned).
     pub async fn recv(&mut self) -> Option<Arc<Alert>> {

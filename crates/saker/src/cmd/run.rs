@@ -256,7 +256,7 @@ pub(crate) fn watcher_config(cfg: &Config) -> saker_container::WatcherConfig {
     let mut wc = saker_container::WatcherConfig::default();
     let configured: Vec<std::path::PathBuf> = ["docker", "podman"]
         .iter()
-        .filter_map(|e| cfg.container_engines.get(*e))
+        .filter_map(|e| cfg.container_engines.get(e))
         .filter(|e| e.enabled)
         .flat_map(|e| e.sockets.iter().cloned())
         .collect();
@@ -286,10 +286,6 @@ pub fn host_root() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
-
-/// Longest wait of an alert for its container's metadata (inspecting a new container takes
-/// 10–40 ms on podman; a container the runtimes do not know is given up after this).
-const CONTAINER_WAIT: Duration = Duration::from_millis(1500);
 
 pub fn run(
     opts: &RulesOpts,
@@ -359,7 +355,10 @@ pub fn run(
         },
     );
     if runtime_present {
-        det.hold = Some(Hold::new(CONTAINER_WAIT));
+        let mut hold = Hold::new(Duration::from_millis(cfg.container_engines.hold_ms));
+        hold.held_total = metrics.alerts_held.clone();
+        hold.expired_total = metrics.alerts_hold_expired.clone();
+        det.hold = Some(hold);
     }
     // The k8s_audit input, if configured, feeds the same loop (its own thread and channel).
     let mut audit = crate::audit::AuditInputs::start(&cfg)?;
@@ -393,7 +392,15 @@ pub fn run(
     );
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let mut n = 0u64;
-        probe.poll(Duration::from_millis(100), |ev| {
+        // Held alerts wake the loop when their wait is over.
+        let wait = det
+            .hold
+            .as_ref()
+            .and_then(|h| h.next_due())
+            .map_or(POLL_WAIT, |d| {
+                d.saturating_duration_since(Instant::now()).min(POLL_WAIT)
+            });
+        probe.poll(wait, |ev| {
             n += 1;
             if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
                 return;
@@ -401,18 +408,13 @@ pub fn run(
             crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
                 outputs.send(Arc::new(a))
             });
-            request_container(&mut containers, &det.state, ev);
+            request_container(&mut containers, &mut det, ev);
         })?;
         if let Some(a) = audit.as_mut() {
             a.drain(&mut det, &mut |x| outputs.send(Arc::new(x)));
         }
         ticker.poll_done(n, &outputs);
-        while let Some((id, meta)) = containers.try_recv() {
-            det.state.set_container_meta(id.as_bytes(), meta);
-            if let Some(h) = det.hold.as_mut() {
-                h.known(id.as_bytes());
-            }
-        }
+        sync_containers(&mut containers, &mut det);
         det.release_held(false, &mut |a| outputs.send(Arc::new(a)));
         if signals.reopen.swap(false, Ordering::Relaxed) {
             outputs.reopen_files();
@@ -452,6 +454,14 @@ pub fn run(
         det.stats.events,
         ps.filtered()
     );
+    if let Some(h) = det.hold.as_ref() {
+        tracing::info!(
+            "container hold: {} alerts waited for metadata, {} sent without it after {} ms",
+            h.held_total.get(),
+            h.expired_total.get(),
+            cfg.container_engines.hold_ms
+        );
+    }
     eprint!("{}", det.stats.summary());
     if stats {
         eprint!("{}", det.stats.cost_table(det.ruleset()));
@@ -529,18 +539,74 @@ fn reload(
     }
 }
 
-/// Asks the metadata thread about the container of a process that starts or execs, once.
-fn request_container(w: &mut saker_container::Watcher, state: &State, ev: &saker_event::Event) {
-    let spawn = matches!(
-        ev.type_name(),
-        "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
-    );
-    if !spawn || !ev.is_exit() {
+/// Longest wait for events in one poll (signals, reloads and the stats tick are checked after).
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// Asks the metadata thread about the container of a process that starts or execs, and about
+/// the containers whose alerts the hold just started waiting for.
+fn request_container(
+    w: &mut saker_container::Watcher,
+    det: &mut Detector,
+    ev: &saker_event::Event,
+) {
+    if let Some(h) = det.hold.as_mut() {
+        for id in h.take_wanted() {
+            // Already asked (and answered, or in flight): the answer reaches the hold anyway.
+            w.request(&id);
+        }
+    }
+    if !is_spawn_exit(ev.etype) {
         return;
     }
-    if let Some(t) = state.thread(ev.tid) {
-        if !t.container_id.is_empty() && state.container_meta(&t.container_id).is_none() {
-            w.request(&t.container_id);
+    if let Some(t) = det.state.thread(ev.tid) {
+        if !t.container_id.is_empty()
+            && det.state.container_meta(&t.container_id).is_none()
+            && w.request(&t.container_id)
+        {
+            if let Some(h) = det.hold.as_mut() {
+                h.lookup_started(&t.container_id);
+            }
+        }
+    }
+}
+
+/// Exit events of the syscalls that start or exec a process (a table per type id: this runs
+/// for every event).
+fn is_spawn_exit(etype: u16) -> bool {
+    static T: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=saker_event::table::EVENT_MAX)
+            .map(|i| {
+                saker_event::table::info(i).is_some_and(|inf| {
+                    inf.dir == saker_event::table::Dir::Exit
+                        && matches!(
+                            inf.name,
+                            "execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork"
+                        )
+                })
+            })
+            .collect()
+    })
+    .get(etype as usize)
+    .copied()
+    .unwrap_or(false)
+}
+
+/// Takes the metadata thread's answers into state and the hold.
+fn sync_containers(w: &mut saker_container::Watcher, det: &mut Detector) {
+    while let Some(a) = w.try_answer() {
+        match a {
+            saker_container::Answer::Found(id, meta) => {
+                det.state.set_container_meta(id.as_bytes(), *meta);
+                if let Some(h) = det.hold.as_mut() {
+                    h.known(id.as_bytes());
+                }
+            }
+            saker_container::Answer::Unknown(id) => {
+                if let Some(h) = det.hold.as_mut() {
+                    h.unknown(id.as_bytes());
+                }
+            }
         }
     }
 }
