@@ -3,7 +3,7 @@
 # consumer on the other vCPU takes host CPU from the storm's vCPU under TCG and inflates its
 # guest-clocked CPU time.
 # Prints "BENCH <state> <storm> <ns per op>"; bench/run computes the ratios.
-: "${SAKER_ARG:=fexit,tracepoint,generic}"
+: "${SAKER_ARG:=fexit,fexit-nopf,tracepoint,generic}"
 NP=1000000 NO=50000
 : > /tmp/oc
 measure() { # STATE
@@ -17,8 +17,11 @@ measure() { # STATE
   echo "BENCH $1 openclose $((bo / NO))"
 }
 measure base
+# A state "<mode>-nopf" is <mode> with the in-kernel prefilter off.
 for mode in $(echo "$SAKER_ARG" | tr , ' '); do
-  saker run -o engine.modern_ebpf.attach=$mode > /dev/null 2> /tmp/b.err &
+  pf=true
+  case $mode in *-nopf) pf=false ;; esac
+  saker run -o engine.modern_ebpf.attach=${mode%-nopf} -o engine.modern_ebpf.prefilter=$pf > /dev/null 2> /tmp/b.err &
   pid=$!
   i=0; while ! grep -q "saker: started" /tmp/b.err && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done
   if grep -q "saker: started" /tmp/b.err; then

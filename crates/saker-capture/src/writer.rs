@@ -209,6 +209,11 @@ impl<W: Write> Writer<W> {
         r
     }
 
+    /// Bytes written so far (before compression).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Flushes and returns the sink (for writers made with [`Writer::new`]).
     pub fn into_inner(mut self) -> Result<W, CaptureError> {
         let off = self.offset;

@@ -129,8 +129,7 @@ fn is_true(root: &Value, path: &str) -> bool {
 }
 
 /// The keys set in `root` that would change what Falco does in a way Saker does not
-/// reproduce; each gets one warning at start. Keys of a feature that is off (`capture` with
-/// `enabled: false`, `http_output.*` with the output disabled, Falco's `engine.kmod` when
+/// reproduce; each gets one warning at start. Keys of a feature that is off (`http_output.*` with the output disabled, Falco's `engine.kmod` when
 /// another engine is selected) are as inert in Falco as in Saker and are not reported.
 /// The list is documented in docs/coming-from-falco.md.
 pub(crate) fn unsupported_keys(root: &Value, cfg: &Config) -> Vec<String> {
@@ -157,9 +156,6 @@ pub(crate) fn unsupported_keys(root: &Value, cfg: &Config) -> Vec<String> {
         if init.is_some_and(|v| v.as_mapping().is_some_and(|m| !m.is_empty())) {
             out.push("plugins[container].init_config".to_string());
         }
-    }
-    if cfg.capture.enabled {
-        out.push("capture".to_string());
     }
     for k in [
         "falco_libs.thread_table_auto_purging_interval_s",
@@ -320,6 +316,15 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
                 format!("'{k}' is not a valid kind (modern_ebpf, replay)"),
             ))
         }
+    }
+    if !matches!(c.capture.mode.as_str(), "rules" | "all_rules") {
+        return Err(bad(
+            "capture.mode",
+            format!(
+                "'{}' is not a valid mode (rules, all_rules)",
+                c.capture.mode
+            ),
+        ));
     }
     let p = c.engine.modern_ebpf.buf_size_preset;
     if !(1..=10).contains(&p) {

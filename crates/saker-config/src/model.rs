@@ -765,15 +765,22 @@ impl Default for FalcoLibs {
     }
 }
 
-/// Falco's capture-on-alert; only `enabled: false` is supported.
+/// Falco's capture-on-alert, plus Saker's flight recorder (the seconds before the trigger).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Capture {
     pub enabled: bool,
     pub path_prefix: String,
+    /// `rules` (rules with `capture: true`) or `all_rules`.
     pub mode: String,
+    /// Milliseconds recorded after the trigger when the rule has no `capture_duration`.
     pub default_duration: u64,
+    /// 0 = unlimited.
     pub max_file_size_mb: u64,
+    /// Saker: milliseconds of events before the trigger kept in memory and written first.
+    pub pre_trigger_ms: u64,
+    /// Saker: memory bound of the flight recorder, in MiB.
+    pub recorder_max_mb: u64,
 }
 
 impl Default for Capture {
@@ -784,6 +791,8 @@ impl Default for Capture {
             mode: "rules".into(),
             default_duration: 5000,
             max_file_size_mb: 0,
+            pre_trigger_ms: 5000,
+            recorder_max_mb: 64,
         }
     }
 }

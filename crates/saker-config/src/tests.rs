@@ -349,10 +349,14 @@ fn falco_values_refused_or_checked() {
         .warnings;
     assert_eq!(
         w,
-        vec![
-            "falco.yaml key 'capture' is not supported and has no effect",
-            "falco.yaml key 'falco_libs.snaplen' is not supported and has no effect"
-        ]
+        vec!["falco.yaml key 'falco_libs.snaplen' is not supported and has no effect"]
+    );
+    let e = load_str("capture: {enabled: true, mode: some}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("capture.mode") && e.contains("'some' is not a valid mode (rules, all_rules)"),
+        "{e}"
     );
     // Inert when the feature is off, as in Falco.
     assert!(load_str(

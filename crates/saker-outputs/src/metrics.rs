@@ -234,6 +234,10 @@ pub struct Metrics {
     pub kernel_drops: CounterFamily,
     /// Events the in-kernel prefilter kept from user space, by family.
     pub prefilter_dropped: CounterFamily,
+    /// Per-rule cost: sampled evaluation seconds and events admitted.
+    pub rule_eval_seconds: Family<Labels, Counter<f64, AtomicU64>>,
+    pub rule_events_admitted: CounterFamily,
+    rule_cost_last: Mutex<HashMap<String, (f64, u64)>>,
     prefilter_last: Mutex<HashMap<String, u64>>,
     pub alerts: CounterFamily,
     pub alerts_suppressed: CounterFamily,
@@ -324,6 +328,17 @@ impl Metrics {
             &mut r,
             "saker_prefilter_dropped_events",
             "Events the in-kernel prefilter dropped (no loaded rule or state need), by family",
+        );
+        let rule_eval_seconds = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        r.register(
+            "saker_rule_eval_seconds",
+            "CPU time spent evaluating each rule's condition (estimated from sampled events)",
+            rule_eval_seconds.clone(),
+        );
+        let rule_events_admitted = cf(
+            &mut r,
+            "saker_rule_events_admitted",
+            "Events of each rule's event types that reached user space (after the prefilter)",
         );
         let alerts = cf(
             &mut r,
@@ -620,6 +635,9 @@ impl Metrics {
             kernel_drops,
             prefilter_dropped,
             prefilter_last: Mutex::new(HashMap::new()),
+            rule_eval_seconds,
+            rule_events_admitted,
+            rule_cost_last: Mutex::new(HashMap::new()),
             alerts,
             alerts_suppressed,
             alerts_held,
@@ -678,6 +696,22 @@ impl Metrics {
         self.scap_n_drops.inc_by(dd);
         self.scap_n_evts_cpu.get_or_create(&cpu_l).inc_by(de);
         self.scap_n_drops_cpu.get_or_create(&cpu_l).inc_by(dd);
+    }
+
+    /// Sets one rule's running cost totals (seconds of evaluation, events admitted).
+    pub fn record_rule_cost(&self, rule: &str, seconds: f64, admitted: u64) {
+        let mut last = self
+            .rule_cost_last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let prev = last.entry(rule.to_string()).or_insert((0.0, 0));
+        let ds = (seconds - prev.0).max(0.0);
+        let da = admitted.saturating_sub(prev.1);
+        *prev = (seconds.max(prev.0), admitted.max(prev.1));
+        drop(last);
+        let l = l1("rule", rule);
+        self.rule_eval_seconds.get_or_create(&l).inc_by(ds);
+        self.rule_events_admitted.get_or_create(&l).inc_by(da);
     }
 
     /// Sets the prefilter's running total for one event family (`open`, `close`).

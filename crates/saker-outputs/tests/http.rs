@@ -200,3 +200,73 @@ fn http_bad_mtls_files_are_setup_errors() {
         "{e}"
     );
 }
+
+async fn collect_raw(
+    State(g): State<Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> &'static str {
+    g.lock().unwrap().push((h, body.to_vec()));
+    "ok"
+}
+
+/// `compress_uploads`: the body on the wire is gzip and decodes to the alert JSON.
+#[test]
+fn http_compress_uploads_sends_gzip() {
+    use std::io::Read as _;
+    let rt = test_runtime();
+    let port = free_port();
+    let got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let app = Router::new()
+        .route("/", post(collect_raw))
+        .with_state(got.clone());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
+        .unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut cfg = quiet_config();
+    cfg.json_output = true;
+    cfg.http_output.enabled = true;
+    cfg.http_output.url = format!("http://127.0.0.1:{port}/");
+    cfg.http_output.compress_uploads = true;
+    let out = Outputs::start(&cfg, Arc::new(Metrics::new())).unwrap();
+    out.send(Arc::new(alert(7, "Shell in container", Priority::Warning)));
+    assert!(out.shutdown(Duration::from_secs(10)).in_time);
+    let g = got.lock().unwrap();
+    assert_eq!(g.len(), 1);
+    let (h, body) = &g[0];
+    assert_eq!(h["content-encoding"], "gzip");
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip magic");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let v = assert_sidekick_valid(&text);
+    assert_eq!(v["rule"], "Shell in container");
+    assert_eq!(v["output_fields"]["seq"], 7);
+}
+
+#[test]
+fn http_bad_ca_path_is_a_setup_error() {
+    let mut cfg = quiet_config();
+    cfg.http_output.enabled = true;
+    cfg.http_output.url = "https://127.0.0.1:1/".into();
+    cfg.http_output.ca_path = "/nonexistent/certs".into();
+    let e = Outputs::start(&cfg, Arc::new(Metrics::new()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("http output: http_output.ca_path /nonexistent/certs: "),
+        "{e}"
+    );
+    // A directory without certificates is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("readme.txt"), "not a certificate").unwrap();
+    cfg.http_output.ca_path = dir.path().display().to_string();
+    let e = Outputs::start(&cfg, Arc::new(Metrics::new()))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.ends_with(": no PEM certificate in the directory"), "{e}");
+}

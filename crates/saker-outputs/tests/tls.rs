@@ -184,3 +184,97 @@ fn https_with_client_certificate() {
         3
     );
 }
+
+/// Server authentication only (no client certificate asked for).
+const PLAIN_SERVER_PY: &str = r#"
+import http.server, ssl, sys
+port, d, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        with open(out, 'ab') as f:
+            f.write(body + b'\n')
+        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
+    def log_message(self, *a): pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(d + '/server.crt', d + '/server.key')
+s = http.server.HTTPServer(('127.0.0.1', port), H)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+
+/// `http_output.ca_path` (a directory, then a file) makes a private CA trusted; with
+/// the default path the same server is refused.
+#[test]
+fn https_trusts_ca_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_certs(d);
+    let capath = d.join("capath");
+    std::fs::create_dir(&capath).unwrap();
+    std::fs::copy(d.join("ca.crt"), capath.join("ca.pem")).unwrap();
+    std::fs::write(capath.join("notes.txt"), "not a certificate").unwrap();
+    let port = free_port();
+    let out_file = d.join("received.txt");
+    let _server = Server(
+        Command::new("python3")
+            .args([
+                "-c",
+                PLAIN_SERVER_PY,
+                &port.to_string(),
+                d.to_str().unwrap(),
+                out_file.to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "TLS server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut cfg = quiet_config();
+    cfg.json_output = true;
+    cfg.http_output.enabled = true;
+    cfg.http_output.url = format!("https://127.0.0.1:{port}/");
+    cfg.http_output.retries = 1;
+    cfg.http_output.backoff_ms = 50;
+    let received = || {
+        std::fs::read_to_string(&out_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for (i, path) in [capath.clone(), d.join("ca.crt")].iter().enumerate() {
+        cfg.http_output.ca_path = path.display().to_string();
+        let metrics = Arc::new(Metrics::new());
+        let out = Outputs::start(&cfg, metrics.clone()).unwrap();
+        out.send(Arc::new(alert(i as u64, "CA rule", Priority::Critical)));
+        assert!(out.shutdown(Duration::from_secs(20)).in_time);
+        assert_eq!(
+            metric_value(&metrics, "saker_output_sent_total{output=\"http\"}"),
+            1.0,
+            "ca_path {}",
+            path.display()
+        );
+        assert_eq!(received(), i + 1);
+    }
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["rule"], "CA rule");
+
+    // The default ca_path (the system store) does not hold the private CA: refused.
+    cfg.http_output.ca_path = saker_config::HttpOutput::default().ca_path;
+    let metrics = Arc::new(Metrics::new());
+    let out = Outputs::start(&cfg, metrics.clone()).unwrap();
+    out.send(Arc::new(alert(9, "CA rule", Priority::Critical)));
+    assert!(out.shutdown(Duration::from_secs(20)).in_time);
+    assert_eq!(
+        metric_value(&metrics, "saker_output_failures_total{output=\"http\"}"),
+        1.0
+    );
+    assert_eq!(received(), 2);
+}

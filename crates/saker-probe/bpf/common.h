@@ -124,14 +124,22 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } pf_paths SEC(".maps");
 
-/* Prefilter: (tgid << 32 | fd) of opens that were dropped, so their close is
- * dropped too. LRU: an evicted entry only lets a close through. */
+/* Prefilter: per process, a byte per fd below PF_FDS, set while the fd's
+ * open was dropped (so its close is dropped too, and a reader re-announces
+ * it). Bytes, not bits: threads of one process update them without atomics
+ * (5.10 has no fetch-or) and without clobbering each other's fds. LRU: an
+ * evicted process only lets closes through. */
+#define PF_FDS 512
+struct pf_fdset {
+	u8 dropped[PF_FDS];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, u64);
-	__type(value, u8);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, struct pf_fdset);
 } pf_fds SEC(".maps");
+const struct pf_fdset pf_zero = {};
 
 /* Small ring for clone/exec/exit so a flood of file events cannot starve state. */
 struct {
@@ -256,18 +264,31 @@ static __always_inline void count_filtered(u32 fam)
 		c->filtered++;
 }
 
-static __always_inline u64 pf_fd_key(long fd)
+/* The calling process's byte for `fd` (created with the set when `create`),
+ * or NULL: fds at or above PF_FDS, or no room. */
+static __always_inline u8 *pf_slot(long fd, int create)
 {
-	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (u32)fd;
+	if (fd < 0 || fd >= PF_FDS)
+		return NULL;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pf_fdset *s = bpf_map_lookup_elem(&pf_fds, &tgid);
+	if (!s && create) {
+		bpf_map_update_elem(&pf_fds, &tgid, &pf_zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&pf_fds, &tgid);
+	}
+	if (!s)
+		return NULL;
+	return &s->dropped[fd & (PF_FDS - 1)];
 }
 
 /* A reported event created `fd`: a later close of it must pass. */
 static __always_inline void pf_reported_fd(long fd)
 {
-	if (!pf_on || fd < 0)
+	if (!pf_on)
 		return;
-	u64 k = pf_fd_key(fd);
-	bpf_map_delete_elem(&pf_fds, &k);
+	u8 *p = pf_slot(fd, 0);
+	if (p)
+		*p = 0;
 }
 
 static __always_inline void count(u32 fam, int drop_buffer, int drop_size)

@@ -53,6 +53,11 @@ static __always_inline int pf_keep_open(struct aux *a, long ret, u32 flags, cons
 		u8 c0 = k->data[i], c1 = k->data[i + 1];
 		if ((c0 == '/' || c0 == '.') && (c1 == '/' || c1 == '.'))
 			return 1;
+		/* Namespace files (/proc/PID/ns/X): setns names its fd by the path
+		 * opened, which a late re-announcement cannot give back (nsfs). */
+		if (c0 == '/' && c1 == 'n' && i + 3 < len && k->data[(i + 2) & (PF_KEY_MAX - 1)] == 's' &&
+		    k->data[(i + 3) & (PF_KEY_MAX - 1)] == '/')
+			return 1;
 	}
 	k->prefixlen = n * 8;
 	u8 *m = bpf_map_lookup_elem(&pf_paths, k);
@@ -60,25 +65,29 @@ static __always_inline int pf_keep_open(struct aux *a, long ret, u32 flags, cons
 }
 
 /* Records a dropped open's fd: its close is dropped too, and a later
- * reader of the fd re-announces it (pf_reannounce). */
-static __always_inline void pf_dropped_fd(long fd)
+ * reader of the fd re-announces it. Returns 0 when it cannot be recorded
+ * (the open must then be kept). */
+static __always_inline int pf_dropped_fd(long fd)
 {
-	if (fd >= 0) {
-		u64 k = pf_fd_key(fd);
-		u8 one = 1;
-		bpf_map_update_elem(&pf_fds, &k, &one, BPF_ANY);
-	}
+	if (fd < 0)
+		return 1;
+	u8 *p = pf_slot(fd, 1);
+	if (!p)
+		return 0;
+	*p = 1;
+	return 1;
 }
 
 /* A close: 1 to drop it (its fd's open was dropped and closes are not read
  * by any rule). */
 static __always_inline int pf_drop_close(long fd)
 {
-	if (!pf_on || fd < 0)
+	if (!pf_on)
 		return 0;
-	u64 k = pf_fd_key(fd);
-	if (bpf_map_delete_elem(&pf_fds, &k) != 0)
+	u8 *p = pf_slot(fd, 0);
+	if (!p || !*p)
 		return 0;
+	*p = 0;
 	struct settings *s = get_settings();
 	return s && s->pf_close;
 }
@@ -89,11 +98,12 @@ static __always_inline int pf_drop_close(long fd)
  * event finds the fd in user space's table. */
 static __always_inline void pf_reannounce(long fd)
 {
-	if (!pf_on || fd < 0)
+	if (!pf_on)
 		return;
-	u64 k = pf_fd_key(fd);
-	if (bpf_map_delete_elem(&pf_fds, &k) != 0)
+	u8 *p = pf_slot(fd, 0);
+	if (!p || !*p)
 		return;
+	*p = 0;
 	struct file *f = fd_file(cur_task(), fd);
 	if (!f)
 		return;

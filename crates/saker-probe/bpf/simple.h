@@ -42,8 +42,12 @@ static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u3
 		count_filtered(FAM_CLOSE);
 		return 0;
 	}
-	/* fd readers: dup (367), dup2 (363), dup3 (365), fchdir (97), fchmod (317), fchown (383). */
-	if (type == 367 || type == 363 || type == 365 || type == 97 || type == 317 || type == 383)
+	/* Syscalls whose first argument is an fd that user space names: dup (367),
+	 * dup2 (363), dup3 (365), fchdir (97), fchmod (317), fchown (383), setns (241),
+	 * finit_module (413), and the *at calls whose dirfd may be a file with
+	 * AT_EMPTY_PATH: fchmodat (313), fchownat (385), linkat (311). */
+	if (type == 367 || type == 363 || type == 365 || type == 97 || type == 317 || type == 383 ||
+	    type == 241 || type == 413 || type == 313 || type == 385 || type == 311)
 		pf_reannounce((long)(int)sc_arg(regs, 0));
 	if (!ev_start(&b, type, n, fam))
 		return 0;
@@ -110,8 +114,7 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 		mode = sc_arg(regs, 1);
 	}
 	if (pf_on) {
-		if (!pf_keep_open(b.a, ret, flags, path, f)) {
-			pf_dropped_fd(ret);
+		if (!pf_keep_open(b.a, ret, flags, path, f) && pf_dropped_fd(ret)) {
 			count_filtered(FAM_OPEN);
 			return 0;
 		}

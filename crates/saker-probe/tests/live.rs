@@ -836,7 +836,8 @@ fn every_object_and_attach_mode_emit_identical_events() {
 
 /// The prefilter keeps what the plan admits (here: successful opens below a
 /// directory), directories, relative and non-normal paths, and drops the
-/// rest with their closes, counting them; dup'd fds keep their closes.
+/// rest with their closes, counting them; a dup of a dropped fd re-announces
+/// its open (state only) and both closes then pass.
 #[test]
 fn prefilter_drops_unneeded_opens_and_their_closes() {
     for variant in [Variant::Modern, Variant::Core] {
@@ -879,6 +880,7 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
         let kept_a = open(&keep_dir.join("a"), libc::O_RDONLY);
         let keep = open(&dir.join("keep.txt"), libc::O_RDONLY);
         let drop = open(&dir.join("drop.txt"), libc::O_RDONLY);
+        let drop2 = open(&dir.join("drop.txt"), libc::O_RDONLY);
         let failed = open(&keep_dir.join("missing"), libc::O_RDONLY);
         let subdir = open(&dir, libc::O_RDONLY | libc::O_DIRECTORY);
         let dotted = open(&dir.join("./drop.txt"), libc::O_RDONLY);
@@ -892,9 +894,11 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
         // close of its number must pass, while the dropped original's close does not.
         // SAFETY: plain fd calls on fds opened above.
         let dupd = unsafe { libc::dup(drop) };
-        assert!(kept_a >= 0 && keep >= 0 && drop >= 0 && failed < 0 && subdir >= 0);
+        assert!(kept_a >= 0 && keep >= 0 && drop >= 0 && drop2 >= 0 && failed < 0 && subdir >= 0);
         assert!(dotted >= 0 && doubled >= 0 && relative >= 0 && dupd >= 0);
-        let all = [kept_a, keep, drop, subdir, dotted, doubled, relative, dupd];
+        let all = [
+            kept_a, keep, drop, drop2, subdir, dotted, doubled, relative, dupd,
+        ];
         for fd in all {
             // SAFETY: fds opened above.
             unsafe { libc::close(fd) };
@@ -905,10 +909,22 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
         });
         let opened: Vec<String> = evs
             .iter()
-            .filter(|e| e.etype == 307 && e.tid == me)
+            .filter(|e| e.etype == 307 && e.tid == me && !e.is_state_only())
             .map(|e| strp(e, 2))
             .collect();
+        // The dup read a dropped fd: its open was re-announced, for the state engine only,
+        // with the path the kernel resolves.
+        let late: Vec<(String, i64)> = evs
+            .iter()
+            .filter(|e| e.etype == 307 && e.tid == me && e.is_state_only())
+            .map(|e| (strp(e, 2), i64p(e, 0)))
+            .collect();
         let d = dir.display();
+        assert_eq!(
+            late,
+            [(format!("{d}/drop.txt"), drop as i64)],
+            "{variant:?}"
+        );
         assert_eq!(
             opened,
             [
@@ -926,7 +942,8 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
             .filter(|e| e.etype == 5 && e.tid == me)
             .map(|e| i64p(e, 1))
             .collect();
-        let want: Vec<i64> = [kept_a, keep, subdir, dotted, doubled, relative, dupd]
+        // drop2's close is dropped; drop's passes (its open was re-announced).
+        let want: Vec<i64> = [kept_a, keep, drop, subdir, dotted, doubled, relative, dupd]
             .iter()
             .map(|&f| f as i64)
             .collect();

@@ -40,8 +40,9 @@ pub const C_WRITE_SUCCESS: u8 = 8;
 /// Event types whose events read an fd opened earlier and that the probe
 /// cannot serve by re-announcing a dropped open (at a close the fd is gone):
 /// if a rule on one of them reads fd fields, opens are not filtered. Other fd
-/// readers (dup*, fchmod, fchown, fchdir) make the probe report the dropped
-/// open first, for the state engine only.
+/// readers (dup*, fchmod, fchown, fchdir, setns, finit_module, and the *at
+/// calls that take a file as dirfd) make the probe report the dropped open
+/// first, for the state engine only.
 const FD_READERS: &[&str] = &["close"];
 
 /// The classes an open satisfies, as a bit mask.
@@ -416,7 +417,8 @@ impl OpenPlan {
 
 /// A path the kernel compares: absolute, shorter than the key, no `/.` (so no
 /// `.`/`..` component and no hidden-name ambiguity), no `..`, `//` or `./`,
-/// no trailing `/`.
+/// no trailing `/`, no `/ns/` (namespace files, which setns names by the path
+/// opened: a late re-announcement could not give it back).
 /// Anything else is kept, since user space normalises it to another name.
 pub fn comparable(raw: &[u8]) -> bool {
     raw.first() == Some(&b'/')
@@ -425,6 +427,8 @@ pub fn comparable(raw: &[u8]) -> bool {
         && !raw
             .windows(2)
             .any(|w| (w[0] == b'/' || w[0] == b'.') && matches!(w[1], b'/' | b'.'))
+        // Namespace files: setns names its fd by the path opened.
+        && !raw.windows(4).any(|w| w == b"/ns/")
 }
 
 /// The whole prefilter plan for a ruleset.

@@ -261,6 +261,52 @@ impl Ruleset {
         &self.index.any
     }
 
+    /// [`Ruleset::matches`] that also adds each evaluated rule's time to
+    /// `cost_ns[rule]` (grown as needed), for sampled per-rule cost
+    /// accounting. Checks shared between rules are timed in the first rule
+    /// that evaluates them.
+    pub fn matches_timed(
+        &self,
+        ev: &dyn EventView,
+        out: &mut Vec<RuleIdx>,
+        cost_ns: &mut Vec<u64>,
+    ) {
+        if cost_ns.len() < self.rules.len() {
+            cost_ns.resize(self.rules.len(), 0);
+        }
+        // The same sharing of check results as `matches`, so the costs are the real ones.
+        crate::memo::with_scope(|mut memo| {
+            for &i in self.candidates(ev) {
+                let t = std::time::Instant::now();
+                let f = &self.rules[i].filter;
+                let hit = match memo.as_deref_mut() {
+                    Some(m) => f.eval_memo(ev, m),
+                    None => f.eval(ev),
+                };
+                cost_ns[i] += t.elapsed().as_nanos() as u64;
+                if hit {
+                    out.push(i);
+                    if self.rule_matching == RuleMatching::First {
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    /// The event type ids a rule is evaluated on (`None`: every type).
+    pub fn rule_event_ids(&self, idx: RuleIdx) -> Option<Vec<u16>> {
+        match &self.rules[idx].evttypes {
+            EventTypes::All => None,
+            EventTypes::Names(n) => {
+                let mut v: Vec<u16> = n.iter().filter_map(|n| ids_for_name(n)).flatten().collect();
+                v.sort_unstable();
+                v.dedup();
+                Some(v)
+            }
+        }
+    }
+
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
         // Checks repeated across the candidate rules are evaluated once for this event.

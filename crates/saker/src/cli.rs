@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
     #[arg(long, short = 'M', value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// At exit, print what each rule cost: estimated evaluation CPU time and
+    /// the events its syscalls admitted (also in metrics while running).
+    #[arg(long)]
+    pub stats: bool,
     #[command(flatten)]
     pub falco: FalcoFlags,
 }

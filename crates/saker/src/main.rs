@@ -5,6 +5,7 @@ use clap::Parser;
 mod caps;
 mod cli;
 mod cmd;
+mod flight;
 mod hold;
 mod logging;
 mod pipeline;

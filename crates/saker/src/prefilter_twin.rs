@@ -118,7 +118,7 @@ impl Twin {
             }
         }
         // A reader of a dropped fd: the open is reported first.
-        for p in ["fd", "oldfd"] {
+        for p in ["fd", "oldfd", "dirfd", "olddirfd"] {
             if let Some(fd) = ev.int_by_name(p) {
                 if let Some(mut open) = self.dropped.remove(&(tgid, fd)) {
                     open.cpu |= CPU_STATE_ONLY;

@@ -387,6 +387,9 @@ impl Ticker {
                 *prev = now;
             }
         }
+        for c in det.stats.rule_costs(det.ruleset()) {
+            metrics.record_rule_cost(&c.rule, c.eval_seconds, c.events_admitted);
+        }
         let state = det.state.counters();
         metrics.record_state(&StateSample {
             threads: state.threads,

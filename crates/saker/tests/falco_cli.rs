@@ -237,10 +237,11 @@ fn falcos_own_falco_yaml_dry_runs_with_exactly_the_documented_warnings() {
 
 #[test]
 fn unsupported_keys_warn_once_with_the_exact_text() {
-    let o = saker(&["--dry-run", "-o", "capture.enabled=true"]);
+    let o = saker(&["--dry-run", "-o", "falco_libs.snaplen=100"]);
     assert_eq!(o.status.code(), Some(0));
     let err = text(&o.stderr);
-    let line = "saker: warning: falco.yaml key 'capture' is not supported and has no effect";
+    let line =
+        "saker: warning: falco.yaml key 'falco_libs.snaplen' is not supported and has no effect";
     assert_eq!(err.matches(line).count(), 1, "{err}");
     let o = saker(&["--dry-run", "-o", "load_plugins=[k8saudit]"]);
     assert!(text(&o.stderr).contains("falco.yaml key 'plugins' is not supported"));

@@ -102,3 +102,68 @@ with open("{f}.out", "w") as x: x.write("y")
     // fd.name of the fchmod comes from the re-announced open.
     assert!(has("Setuid or setgid bit set on a file", &f), "{s_with:#?}");
 }
+
+/// `saker run --stats` prints, per rule, the estimated evaluation time and the
+/// events its syscalls admitted; a rule on opens admits the opens done here.
+#[test]
+fn run_stats_reports_per_rule_cost() {
+    if should_skip("run_stats_reports_per_rule_cost") {
+        return;
+    }
+    let _guard = live_lock();
+    let tok = token("cost");
+    let dir = Scratch::new(&tok);
+    let rules = dir.file("rules.yaml");
+    let target = dir.file("target");
+    std::fs::write(&target, "x").unwrap();
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Cost open\n  desc: d\n  condition: evt.type in (open, openat) and fd.name = {}\n  output: o %fd.name\n  priority: INFO\n\
+             - rule: Cost exec\n  desc: d\n  condition: evt.type = execve and proc.name = {tok}\n  output: o\n  priority: INFO\n",
+            target.display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(saker_bin())
+        .args([
+            "run",
+            "--stats",
+            "-M",
+            "6",
+            "-o",
+            "stdout_output.enabled=false",
+            "-r",
+        ])
+        .arg(&rules)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for _ in 0..2000 {
+        drop(std::fs::File::open(&target).unwrap());
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = |rule: &str| {
+        err.lines()
+            .find(|l| l.trim_end().ends_with(rule) && l.contains(" events "))
+            .unwrap_or_else(|| panic!("no cost line for {rule}:\n{err}"))
+            .to_string()
+    };
+    let events = |l: &str| -> u64 {
+        l.split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("bad cost line {l}"))
+    };
+    assert!(err.contains("Rule costs"), "{err}");
+    // The opens of the target all pass the prefilter (the rule names the file).
+    assert!(events(&line("Cost open")) >= 2000, "{err}");
+    assert!(
+        events(&line("Cost exec")) < events(&line("Cost open")),
+        "{err}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use std::error::Error as _;
 
@@ -45,6 +45,9 @@ pub fn client(cfg: &saker_config::HttpOutput) -> Result<reqwest::Client, Outputs
             b = b.add_root_certificate(c);
         }
     }
+    for c in ca_path_roots(&cfg.ca_path)? {
+        b = b.add_root_certificate(c);
+    }
     if cfg.mtls {
         let mut pem = std::fs::read(&cfg.client_cert)
             .map_err(|e| setup(&format!("reading client_cert {}", cfg.client_cert), &e))?;
@@ -60,6 +63,52 @@ pub fn client(cfg: &saker_config::HttpOutput) -> Result<reqwest::Client, Outputs
     b.build().map_err(|e| setup("building the HTTP client", &e))
 }
 
+/// The certificates of `http_output.ca_path`: a PEM file, or a directory whose PEM files are
+/// all read (as curl's CAPATH; files that hold no certificate, such as OpenSSL's hash links
+/// to CRLs, are skipped). Falco's default `/etc/ssl/certs` may be absent on minimal images,
+/// so only a path the user chose must exist.
+fn ca_path_roots(path: &str) -> Result<Vec<reqwest::Certificate>, OutputsError> {
+    let err = |message: String| OutputsError::Setup {
+        output: "http",
+        message: format!("http_output.ca_path {path}: {message}"),
+    };
+    let default = saker_config::HttpOutput::default().ca_path;
+    if path.is_empty() || (path == default && !std::path::Path::new(path).exists()) {
+        return Ok(Vec::new());
+    }
+    let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+    if meta.is_file() {
+        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err("no PEM certificate in the file".into()));
+        }
+        return Ok(certs);
+    }
+    // Hash links and the bundle name the same files: read each real file once.
+    let mut files = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(path).map_err(|e| err(e.to_string()))? {
+        let p = entry.map_err(|e| err(e.to_string()))?.path();
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            if real.is_file() {
+                files.insert(real);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let Ok(pem) = std::fs::read(&f) else { continue };
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            continue;
+        }
+        out.extend(reqwest::Certificate::from_pem_bundle(&pem).unwrap_or_default());
+    }
+    if out.is_empty() {
+        return Err(err("no PEM certificate in the directory".into()));
+    }
+    Ok(out)
+}
+
 pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwest::Client) {
     let content_type = if ctx.fmt.json {
         "application/json"
@@ -67,15 +116,19 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
         "text/plain"
     };
     while let Some(a) = ctx.recv().await {
-        let body = ctx.fmt.line(&a);
+        let line = ctx.fmt.line(&a);
+        let body: Vec<u8> = if cfg.compress_uploads {
+            gzip(line.as_bytes())
+        } else {
+            line.into_bytes()
+        };
         let mut attempt = 0u32;
         loop {
-            let res = client
-                .post(&cfg.url)
-                .header(CONTENT_TYPE, content_type)
-                .body(body.clone())
-                .send()
-                .await;
+            let mut req = client.post(&cfg.url).header(CONTENT_TYPE, content_type);
+            if cfg.compress_uploads {
+                req = req.header(CONTENT_ENCODING, "gzip");
+            }
+            let res = req.body(body.clone()).send().await;
             let err = match res {
                 Ok(r) if r.status().is_success() => {
                     if cfg.echo {
@@ -107,4 +160,13 @@ pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwes
             }
         }
     }
+}
+
+/// `http_output.compress_uploads`: the body as one gzip member.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    enc.write_all(data).expect("gzip into memory");
+    enc.finish().expect("gzip into memory")
 }

@@ -99,7 +99,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             },
         );
     }
-    crate::cmd::run::run(&opts, cfg, a.duration)
+    crate::cmd::run::run(&opts, cfg, a.duration, a.stats)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -145,6 +145,8 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
     );
+    let snap = reader.snapshot().clone();
+    let mut flight = crate::flight::Flight::new(&cfg.capture, Box::new(move || snap.clone()));
     let pb = progress_bar(a.file, a.progress);
     let mut ev = Event::default();
     let mut n = 0u64;
@@ -159,14 +161,14 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
         if let Some(t) = twin.as_mut() {
             let keep = t.filter(&ev, &det.state, &mut |e| injected.push(e.clone()));
             for e in injected.drain(..) {
-                det.on_event(&e, &mut |alert| burst.push(alert));
+                crate::flight::detect(&mut flight, &mut det, &e, &mut |alert| burst.push(alert));
             }
             if !keep {
                 continue;
             }
         }
         let mut fired = Vec::new();
-        det.on_event(&ev, &mut |alert| {
+        crate::flight::detect(&mut flight, &mut det, &ev, &mut |alert| {
             if a.explain {
                 fired.push(alert.rule.clone());
             }
@@ -190,6 +192,9 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     burst.drain(..).for_each(|a| outputs.send(Arc::new(a)));
     if let Some(pb) = pb {
         pb.finish_and_clear();
+    }
+    if let Some(f) = flight.as_mut() {
+        f.close();
     }
     let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
     if let Some(t) = &twin {

@@ -287,7 +287,12 @@ pub fn host_root() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("/"))
 }
 
-pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Result<i32> {
+pub fn run(
+    opts: &RulesOpts,
+    cfg: Config,
+    duration: Option<f64>,
+    stats: bool,
+) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
     let loaded = crate::rules::load(&cfg, opts)?;
@@ -378,6 +383,11 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     let mut cfg = cfg;
     let mut drop_failed = cfg.engine.modern_ebpf.drop_failed_exit;
     let mut exit_code = 0;
+    let root = host_root();
+    let mut flight = crate::flight::Flight::new(
+        &cfg.capture,
+        Box::new(move || saker_probe::procfs::scan(&root)),
+    );
     while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let mut n = 0u64;
         // Held alerts wake the loop when their wait is over.
@@ -393,7 +403,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
             if drop_failed && ev.res().is_some_and(|r| r < 0) && ev.type_name() != "procexit" {
                 return;
             }
-            det.on_event(ev, &mut |a| outputs.send(Arc::new(a)));
+            crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+                outputs.send(Arc::new(a))
+            });
             request_container(&mut containers, &mut det, ev);
         })?;
         ticker.poll_done(n, &outputs);
@@ -415,8 +427,13 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
     }
     // Drain what the kernel already produced.
     probe.poll(Duration::from_millis(50), |ev| {
-        det.on_event(ev, &mut |a| outputs.send(Arc::new(a)))
+        crate::flight::detect(&mut flight, &mut det, ev, &mut |a| {
+            outputs.send(Arc::new(a))
+        })
     })?;
+    if let Some(f) = flight.as_mut() {
+        f.close();
+    }
     det.release_held(true, &mut |a| outputs.send(Arc::new(a)));
     ticker.flush(&probe, &det, &metrics, &outputs, true);
     health.store(false, Ordering::Relaxed);
@@ -438,6 +455,9 @@ pub fn run(opts: &RulesOpts, cfg: Config, duration: Option<f64>) -> anyhow::Resu
         );
     }
     eprint!("{}", det.stats.summary());
+    if stats {
+        eprint!("{}", det.stats.cost_table(det.ruleset()));
+    }
     eprint!("{}", ticker.drop_summary());
     eprint!("{report}");
     Ok(exit_code)
