@@ -9,7 +9,9 @@ import shlex
 
 import helm_python as helm
 import yaml
-from conftest import CUSTOM_RULES_VALUES, DEPLOY, REPO, chart, find, pod_spec, render_docs, saker_config, saker_container
+from conftest import CUSTOM_RULES_VALUES, DEPLOY, HERE, REPO, chart, find, pod_spec, render_docs, saker_config, saker_container
+
+K8S_AUDIT_VALUES = HERE / "values-k8s-audit.yaml"
 
 DOC = REPO / "docs" / "eks.md"
 SHELL_VARS = {
@@ -49,14 +51,18 @@ def helm_values(cmd: list[str]) -> dict:
             values = chart.merge_values(values, helm.parse_set_string_values(next(it)))
         elif arg == "-f":
             name = next(it)
-            assert name == "custom-rules.yaml", name
-            values = chart.merge_values(values, chart.load_values([CUSTOM_RULES_VALUES]))
+            files = {"custom-rules.yaml": CUSTOM_RULES_VALUES, "k8s-audit.yaml": K8S_AUDIT_VALUES}
+            assert name in files, name
+            values = chart.merge_values(values, chart.load_values([files[name]]))
+        elif arg == "--set-file":
+            key, _ = next(it).split("=", 1)
+            values = chart.merge_values(values, helm.parse_set_string(f"{key}=rules"))
     return values
 
 
 def test_every_helm_command_in_the_guide_renders():
     helm_cmds = [c for c in shell_commands() if c[:2] in (["helm", "install"], ["helm", "upgrade"])]
-    assert len(helm_cmds) == 3, helm_cmds
+    assert len(helm_cmds) == 4, helm_cmds
     for cmd in helm_cmds:
         assert "./deploy/helm/saker" in cmd
         assert (REPO / "deploy/helm/saker/Chart.yaml").is_file()
@@ -77,6 +83,14 @@ def test_every_helm_command_in_the_guide_renders():
     assert eksctl[eksctl.index("--name") + 1] == pod_spec(option_a)["serviceAccountName"]
     assert eksctl[eksctl.index("--namespace") + 1] == sa["metadata"]["namespace"]
 
+    audit = render_docs(helm_values(helm_cmds[3]), name="falco", namespace="falco")
+    dep = find(audit, "Deployment", "falco-k8s-audit")
+    assert dep["spec"]["replicas"] == 1
+    # The names the guide types exist.
+    assert any(c[:3] == ["kubectl", "-n", "falco"] and "deployment/falco-k8s-audit" in c for c in shell_commands())
+    cfg = yaml.safe_load(find(audit, "ConfigMap", "falco-k8s-audit")["data"]["saker-k8s-audit.yaml"])
+    assert cfg["rules_files"] == ["/etc/saker/k8s-audit-rules.d/k8s_audit_rules.yaml"]
+
     option_b = render_docs(helm_values(helm_cmds[1]), name="falco", namespace="falco")
     assert saker_config(option_b)["cloudwatch_output"]["enabled"] is False
     assert saker_config(option_b)["json_output"] is True
@@ -86,6 +100,9 @@ def test_the_guide_custom_rule_is_the_tested_values_file():
     blocks = [b for b in code_blocks("yaml") if b.startswith("customRules:")]
     assert len(blocks) == 1
     assert yaml.safe_load(blocks[0]) == yaml.safe_load(CUSTOM_RULES_VALUES.read_text())
+    blocks = [b for b in code_blocks("yaml") if b.startswith("k8sAudit:")]
+    assert len(blocks) == 1
+    assert yaml.safe_load(blocks[0]) == yaml.safe_load(K8S_AUDIT_VALUES.read_text())
 
 
 def test_kubectl_selectors_and_fluent_bit_edits_match_the_manifests():

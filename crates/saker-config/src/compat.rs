@@ -144,7 +144,9 @@ pub(crate) fn unsupported_keys(root: &Value, cfg: &Config) -> Vec<String> {
         Some(names) => names.iter().map(String::as_str).collect(),
         None => entries.collect(),
     };
-    if effective.iter().any(|n| *n != "container") {
+    // So are the k8s_audit source's (k8saudit, k8saudit-eks, json), read by the binary.
+    const BUILTIN: [&str; 4] = ["container", "k8saudit", "k8saudit-eks", "json"];
+    if effective.iter().any(|n| !BUILTIN.contains(n)) {
         out.push("plugins".to_string());
     }
     if effective.contains(&"container") {
@@ -292,7 +294,8 @@ pub fn buffer_sizes(preset: u32, cpus_for_each_buffer: u32, online_cpus: u32) ->
 /// Checks of the Falco keys whose values Falco also refuses.
 pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
     match c.engine.kind.as_str() {
-        "modern_ebpf" => {}
+        // No syscall source: only the k8s_audit input runs (the Falco chart's audit Deployment).
+        "modern_ebpf" | "nodriver" => {}
         "replay" => {
             if c.engine.replay.capture_file.is_empty() {
                 return Err(bad(
@@ -301,7 +304,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
-        "kmod" | "ebpf" | "gvisor" | "nodriver" => {
+        "kmod" | "ebpf" | "gvisor" => {
             return Err(bad(
                 "engine.kind",
                 format!(
@@ -313,7 +316,7 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
         k => {
             return Err(bad(
                 "engine.kind",
-                format!("'{k}' is not a valid kind (modern_ebpf, replay)"),
+                format!("'{k}' is not a valid kind (modern_ebpf, replay, nodriver)"),
             ))
         }
     }

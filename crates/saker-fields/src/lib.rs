@@ -25,6 +25,52 @@ pub mod flags {
     pub const ANY_SIDE: u32 = 1 << 3;
     /// The field is list-valued.
     pub const LIST: u32 = 1 << 4;
+    /// With [`LIST`]: an index selects elements but the field stays a list
+    /// (k8s audit fields: `ka.req.pod.containers.image[0]` is still `in`-only).
+    pub const KEEP_LIST: u32 = 1 << 5;
+}
+
+/// Event source names (rules' `source` key).
+pub mod source {
+    pub const SYSCALL: &str = "syscall";
+    pub const K8S_AUDIT: &str = "k8s_audit";
+}
+
+/// Generic `evt.*` fields that plugin sources (k8s_audit) also serve.
+const PLUGIN_EVT_FIELDS: &[&str] = &[
+    "evt.num",
+    "evt.time",
+    "evt.time.s",
+    "evt.time.iso8601",
+    "evt.datetime",
+    "evt.datetime.s",
+    "evt.rawtime",
+    "evt.rawtime.s",
+    "evt.rawtime.ns",
+    "evt.reltime",
+    "evt.reltime.s",
+    "evt.reltime.ns",
+    "evt.outputtime",
+    "evt.source",
+    "evt.hostname",
+    "evt.is_async",
+    "evt.asynctype",
+    "evt.pluginname",
+    "evt.plugininfo",
+];
+
+impl FieldInfo {
+    /// Whether rules of `source` may use this field. `ka.*`/`json.*`/`jevt.*` belong to
+    /// k8s_audit only; k8s_audit serves those plus a few generic `evt.*` fields. Unknown
+    /// sources are treated as syscall.
+    pub fn in_source(&self, source: &str) -> bool {
+        let audit_only = matches!(self.class(), "ka" | "json" | "jevt");
+        if source == source::K8S_AUDIT {
+            audit_only || PLUGIN_EVT_FIELDS.contains(&self.name)
+        } else {
+            !audit_only
+        }
+    }
 }
 
 /// Value types, following libsinsp's families closely enough for operator checks.

@@ -109,6 +109,16 @@ fn push_value(out: &mut String, v: &OutputValue) {
             let _ = write!(out, "{n}");
         }
         OutputValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        OutputValue::List(items) => {
+            out.push('[');
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, s);
+            }
+            out.push(']');
+        }
     }
 }
 

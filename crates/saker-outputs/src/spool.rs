@@ -460,6 +460,7 @@ pub fn encode(a: &Alert) -> Vec<u8> {
                 OutputValue::U64(n) => json!(n),
                 OutputValue::I64(n) => json!({ "i": n }),
                 OutputValue::Bool(b) => json!(b),
+                OutputValue::List(l) => json!(l),
             };
             json!([k, v])
         })
@@ -498,7 +499,11 @@ pub fn decode(p: &[u8]) -> Record {
             Value::Object(o) => {
                 OutputValue::I64(o.get("i").and_then(Value::as_i64).ok_or_else(bad)?)
             }
-            Value::Array(_) => return Err(bad()),
+            Value::Array(l) => OutputValue::List(
+                l.iter()
+                    .map(|x| x.as_str().map(str::to_string).ok_or_else(bad))
+                    .collect::<Result<_, _>>()?,
+            ),
         };
         output_fields.push((k, v));
     }

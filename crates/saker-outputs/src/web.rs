@@ -286,7 +286,8 @@ impl Drop for WebServer {
     }
 }
 
-mod tls {
+/// TLS for Saker's listeners (also the k8s_audit webhook).
+pub mod tls {
     use std::path::Path;
     use std::sync::Arc;
 
@@ -298,20 +299,24 @@ mod tls {
 
     /// Falco reads the certificate chain and the key from the same PEM file.
     pub fn acceptor(pem: &Path) -> Result<TlsAcceptor, String> {
-        let data = std::fs::read(pem)
-            .map_err(|e| format!("webserver.ssl_certificate {}: {e}", pem.display()))?;
+        acceptor_for(pem, "webserver.ssl_certificate")
+    }
+
+    /// [`acceptor`] with errors naming the config key `what`.
+    pub fn acceptor_for(pem: &Path, what: &str) -> Result<TlsAcceptor, String> {
+        let data = std::fs::read(pem).map_err(|e| format!("{what} {}: {e}", pem.display()))?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&data)
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("webserver.ssl_certificate {}: {e}", pem.display()))?;
+            .map_err(|e| format!("{what} {}: {e}", pem.display()))?;
         if certs.is_empty() {
             return Err(format!(
-                "webserver.ssl_certificate {}: no CERTIFICATE in the file",
+                "{what} {}: no CERTIFICATE in the file",
                 pem.display()
             ));
         }
         let key = PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
             format!(
-                "webserver.ssl_certificate {}: no private key in the file ({e}); Falco's format is the certificate and its key in one PEM file",
+                "{what} {}: no private key in the file ({e}); Falco's format is the certificate and its key in one PEM file",
                 pem.display()
             )
         })?;
@@ -321,7 +326,7 @@ mod tls {
             .map_err(|e| e.to_string())?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| format!("webserver.ssl_certificate {}: {e}", pem.display()))?;
+            .map_err(|e| format!("{what} {}: {e}", pem.display()))?;
         Ok(TlsAcceptor::from(Arc::new(cfg)))
     }
 

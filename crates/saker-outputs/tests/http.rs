@@ -201,8 +201,11 @@ fn http_bad_mtls_files_are_setup_errors() {
     );
 }
 
+/// Requests received by the gzip test listener: headers and raw body.
+type Gzipped = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 async fn collect_raw(
-    State(g): State<Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>>,
+    State(g): State<Gzipped>,
     h: HeaderMap,
     body: axum::body::Bytes,
 ) -> &'static str {
@@ -216,7 +219,7 @@ fn http_compress_uploads_sends_gzip() {
     use std::io::Read as _;
     let rt = test_runtime();
     let port = free_port();
-    let got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let got: Gzipped = Arc::default();
     let app = Router::new()
         .route("/", post(collect_raw))
         .with_state(got.clone());

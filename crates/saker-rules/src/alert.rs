@@ -95,4 +95,6 @@ pub enum OutputValue {
     U64(u64),
     I64(i64),
     Bool(bool),
+    /// A list field (`ka.user.groups`): a JSON array of its rendered elements.
+    List(Vec<String>),
 }

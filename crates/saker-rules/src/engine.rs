@@ -425,6 +425,8 @@ impl Engine {
             if r.unknown_source {
                 continue;
             }
+            // Fields resolve against the rule's own source.
+            let _source = crate::compile::SourceGuard::new(&r.source);
             let (cond, exception_fields) = condition_with_exceptions(&r.cond, &r.exceptions)
                 .map_err(|e| self.error(ErrorCode::Validate, e.message, &e.ctx))?;
             let tags: Vec<String> = r.tags.iter().cloned().collect();
@@ -534,7 +536,12 @@ impl Engine {
                 let ctx = self.expr_context(&r.cond_loc, &cond, &text, *pos);
                 Self::warn_at(res, WarningCode::CompileCondition, msg.clone(), ctx, None);
             }
-            let evttypes = lang::event_types(&ast);
+            // Plugin-source rules are not event-type indexed (every one is a candidate).
+            let evttypes = if r.source == saker_fields::source::SYSCALL {
+                lang::event_types(&ast)
+            } else {
+                lang::EventTypes::All
+            };
             if r.source == "syscall" && r.warn_evttypes && evttypes.too_many() {
                 self.warning(
                     res,

@@ -88,7 +88,7 @@ fn style_of(f: &FieldRef) -> Style {
         "evt.datetime.s" => Style::DateTimeS,
         _ if info.has(flags::ANY_SIDE) => Style::Na,
         _ if info.has(flags::ANY_ANCESTOR) && no_arg => Style::SpaceJoined,
-        _ if info.has(flags::LIST) && no_arg => Style::Parenthesised,
+        _ if crate::compile::is_list(f) => Style::Parenthesised,
         _ => Style::Plain,
     }
 }
@@ -294,6 +294,12 @@ pub fn typed_value(f: &FieldRef, v: Option<&Value>) -> OutputValue {
         (Some(Value::U64(n)), _) => OutputValue::U64(*n),
         (Some(Value::I64(n)), _) => OutputValue::I64(*n),
         (Some(Value::Bool(b)), _) => OutputValue::Bool(*b),
+        (Some(Value::List(items)), Style::Parenthesised) => OutputValue::List(
+            items
+                .iter()
+                .map(|x| render_value(Some(x), Style::Plain))
+                .collect(),
+        ),
         (Some(v), st) => OutputValue::Str(render_value(Some(v), st)),
     }
 }

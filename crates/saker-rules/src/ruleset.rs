@@ -79,6 +79,8 @@ struct Index {
     by_id: HashMap<u16, Vec<RuleIdx>>,
     by_name: HashMap<String, Vec<RuleIdx>>,
     any: Vec<RuleIdx>,
+    /// Rules of other (plugin) sources, in enable order: syscall events never see them.
+    by_source: HashMap<String, Vec<RuleIdx>>,
 }
 
 /// The rules an engine evaluates.
@@ -193,10 +195,28 @@ impl Ruleset {
         self.reindex();
     }
 
+    fn is_syscall(&self, i: RuleIdx) -> bool {
+        self.rules[i].info.source == saker_fields::source::SYSCALL
+    }
+
     fn reindex(&mut self) {
         let mut idx = Index::default();
-        let mut names: BTreeSet<&str> = BTreeSet::new();
         for &i in &self.order {
+            if !self.is_syscall(i) {
+                idx.by_source
+                    .entry(self.rules[i].info.source.clone())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let order: Vec<RuleIdx> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&i| self.is_syscall(i))
+            .collect();
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        for &i in &order {
             if let EventTypes::Names(n) = &self.rules[i].evttypes {
                 names.extend(n.iter().map(String::as_str));
             }
@@ -211,7 +231,7 @@ impl Ruleset {
                 }
             }
         }
-        for &i in &self.order {
+        for &i in &order {
             match &self.rules[i].evttypes {
                 EventTypes::All => {
                     idx.any.push(i);
@@ -337,6 +357,32 @@ impl Ruleset {
         })
     }
 
+    /// Appends the matching rules of a plugin source (`k8s_audit`) for `ev`: every enabled
+    /// rule of that source is a candidate, in enable order.
+    pub fn matches_source(&self, source: &str, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
+        let Some(rules) = self.index.by_source.get(source) else {
+            return;
+        };
+        let _scope = crate::memo::Scope::open();
+        for &i in rules {
+            if self.rules[i].filter.eval(ev) {
+                out.push(i);
+                if self.rule_matching == RuleMatching::First {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Enabled rules of `source`, in evaluation order.
+    pub fn enabled_in(&self, source: &str) -> Vec<RuleIdx> {
+        self.order
+            .iter()
+            .copied()
+            .filter(|&i| self.rules[i].info.source == source)
+            .collect()
+    }
+
     /// Whether `matches` evaluates rule `idx` for this event (enabled, and the event's type is
     /// one its condition can match).
     pub fn applies_to(&self, idx: RuleIdx, ev: &dyn EventView) -> bool {
@@ -387,10 +433,10 @@ impl Ruleset {
             })
     }
 
-    /// Event type names the enabled rules need; `None` if some rule needs every type.
+    /// Event type names the enabled syscall rules need; `None` if some rule needs every type.
     pub fn needed_event_types(&self) -> Option<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        for &i in &self.order {
+        for &i in self.order.iter().filter(|&&i| self.is_syscall(i)) {
             match &self.rules[i].evttypes {
                 EventTypes::All => return None,
                 EventTypes::Names(n) => out.extend(n.iter().cloned()),

@@ -392,20 +392,20 @@ fn json_and_text_forms() {
 
 #[test]
 fn plugin_requirements_are_checked_after_all_files() {
-    let text = "- required_plugin_versions:\n    - name: k8saudit\n      version: 0.1.0\n      alternatives:\n        - name: k8saudit-eks\n          version: 0.2.0\n    - name: container\n      version: 0.4.0\n";
+    let text = "- required_plugin_versions:\n    - name: cloudtrail\n      version: 0.1.0\n      alternatives:\n        - name: cloudtrail-ng\n          version: 0.2.0\n    - name: container\n      version: 0.4.0\n";
     let mut eng = Engine::new(LoadOptions::default());
     assert!(eng.load_text("p.yaml", text).successful());
     let e = eng.check_plugin_requirements().unwrap_err();
     assert_eq!(e.code, ErrorCode::Validate);
     assert_eq!(
         e.message,
-        "Plugin requirement not satisfied, must load one of: k8saudit (>= 0.1.0), k8saudit-eks (>= 0.2.0)"
+        "Plugin requirement not satisfied, must load one of: cloudtrail (>= 0.1.0), cloudtrail-ng (>= 0.2.0)"
     );
     // A loaded alternative with a compatible version satisfies it; another major does not.
     let opts = LoadOptions {
         plugins: vec![
             ("container".into(), "0.7.0".into()),
-            ("k8saudit-eks".into(), "0.3.1".into()),
+            ("cloudtrail-ng".into(), "0.3.1".into()),
         ],
         ..Default::default()
     };
@@ -449,7 +449,7 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
     std::fs::write(&bad, "- rule: x\n  desc: d\n").unwrap();
     std::fs::write(
         &needs,
-        "- required_plugin_versions:\n    - name: k8saudit\n      version: 0.1.0\n",
+        "- required_plugin_versions:\n    - name: cloudtrail\n      version: 0.1.0\n",
     )
     .unwrap();
     let (ok, res) =
@@ -479,7 +479,7 @@ fn validate_reports_every_file_and_fails_if_one_fails() {
     let e = saker_rules::validate::validate(&[good, needs], LoadOptions::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "Plugin requirement not satisfied, must load one of: k8saudit (>= 0.1.0)"
+        "Plugin requirement not satisfied, must load one of: cloudtrail (>= 0.1.0)"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

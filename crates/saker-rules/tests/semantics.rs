@@ -321,7 +321,7 @@ fn priorities_are_case_insensitive_with_info_alias() {
 
 #[test]
 fn loader_warnings() {
-    let text = "- list: unused_l\n  items: [a]\n- list: \"bad name\"\n  items: [a]\n- macro: unused_m\n  condition: proc.name = a\n- macro: bad.name\n  condition: proc.name = a\n- something: else\n- rule: r\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: info\n  colour: blue\n- rule: k\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: info\n  source: k8s_audit\n- rule: q\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: info\n  warn_evttypes: false\n";
+    let text = "- list: unused_l\n  items: [a]\n- list: \"bad name\"\n  items: [a]\n- macro: unused_m\n  condition: proc.name = a\n- macro: bad.name\n  condition: proc.name = a\n- something: else\n- rule: r\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: info\n  colour: blue\n- rule: k\n  desc: d\n  condition: ct.name = get\n  output: o\n  priority: info\n  source: aws_cloudtrail\n- rule: q\n  desc: d\n  condition: proc.name = a\n  output: o\n  priority: info\n  warn_evttypes: false\n";
     let (_, res) = load_ok(text);
     let codes: Vec<&str> = res.warnings.iter().map(|w| w.code.code()).collect();
     for c in [
@@ -349,7 +349,7 @@ fn loader_warnings() {
         .iter()
         .find(|w| w.code == WarningCode::UnknownSource)
         .unwrap();
-    assert_eq!(w.message, "Unknown source k8s_audit, skipping");
+    assert_eq!(w.message, "Unknown source aws_cloudtrail, skipping");
     assert_eq!(res.summary(), "test.yaml: Ok, with warnings");
     let json = saker_rules::errors::results_to_json(std::slice::from_ref(&res));
     assert!(json.contains("\"codedesc\":\"A macro is defined in the rules content but is not used by any other macro or rule.\""), "{json}");
@@ -393,7 +393,7 @@ fn rules_below_min_priority_are_compiled_but_not_loaded() {
 
 #[test]
 fn exception_fields_of_unknown_sources_are_not_checked() {
-    let text = "- rule: k\n  desc: d\n  condition: ka.verb = get\n  output: o\n  priority: info\n  source: k8s_audit\n  exceptions:\n    - name: e\n      fields: [ka.user.name]\n      values: [[admin]]\n";
+    let text = "- rule: k\n  desc: d\n  condition: ct.name = get\n  output: o\n  priority: info\n  source: aws_cloudtrail\n  exceptions:\n    - name: e\n      fields: [ct.user]\n      values: [[admin]]\n";
     let (eng, res) = load_ok(text);
     assert!(res.has_warning(WarningCode::UnknownSource));
     assert_eq!(eng.ruleset().counts().0, 0);

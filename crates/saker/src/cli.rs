@@ -140,7 +140,8 @@ pub enum Command {
     Replay {
         #[command(flatten)]
         rules: RulesOpts,
-        /// The capture file (.scap, plain or gzip).
+        /// The capture file (.scap, plain or gzip), or Kubernetes audit events (JSON lines, an
+        /// EventList, or a directory of such files), told apart by content.
         file: PathBuf,
         /// Print matching events instead of running rules (like `sysdig -r FILE FILTER`).
         #[arg(long)]
@@ -208,6 +209,9 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Only the fields of this event source (syscall, k8s_audit).
+        #[arg(long, value_name = "SOURCE", default_value = "")]
+        source: String,
     },
 }
 
@@ -215,7 +219,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         None => crate::cmd::falco::run(&cli.run),
         Some(Command::Run(args)) => crate::cmd::falco::run(&args),
-        Some(Command::ListFields { json }) => crate::cmd::list_fields::run(json),
+        Some(Command::ListFields { json, source }) => crate::cmd::list_fields::run(json, &source),
         Some(Command::Validate {
             json,
             prefilter,

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+mod audit;
+mod audit_config;
 mod caps;
 mod cli;
 mod cmd;

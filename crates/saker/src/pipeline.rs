@@ -89,10 +89,10 @@ impl RunStats {
 
 pub struct Detector {
     pub state: State,
-    ruleset: Arc<Ruleset>,
+    pub(crate) ruleset: Arc<Ruleset>,
     matches: Vec<RuleIdx>,
-    alert_opts: AlertOptions,
-    hostname: String,
+    pub(crate) alert_opts: AlertOptions,
+    pub(crate) hostname: String,
     pub stats: RunStats,
     /// Live only: alerts of containers whose metadata is pending wait for it (see `hold`).
     pub hold: Option<crate::hold::Hold>,

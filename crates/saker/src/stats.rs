@@ -637,6 +637,7 @@ fn to_json(v: &OutputValue) -> serde_json::Value {
         OutputValue::U64(n) => serde_json::json!(n),
         OutputValue::I64(n) => serde_json::json!(n),
         OutputValue::Bool(b) => serde_json::json!(b),
+        OutputValue::List(l) => serde_json::json!(l),
     }
 }
 

@@ -151,9 +151,20 @@ fn list_fields_events_and_ignored() {
     let o = saker(&["--list", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v.as_array().unwrap().iter().any(|f| f["name"] == "fd.name"));
-    let o = saker(&["--list=k8s_audit"]);
+    let o = saker(&["--list=k8s_audit", "-N"]);
+    assert_eq!(o.status.code(), Some(0));
+    let names = text(&o.stdout);
+    assert!(names.lines().any(|l| l == "ka.req.pod.containers.image"));
+    assert!(names.lines().any(|l| l == "jevt.value"));
+    assert!(
+        !names.lines().any(|l| l == "proc.name"),
+        "syscall fields are not k8s_audit's"
+    );
+    let o = saker(&["--list=syscall", "-N"]);
+    assert!(!text(&o.stdout).lines().any(|l| l == "ka.verb"));
+    let o = saker(&["--list=cloudtrail"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("unknown event source 'k8s_audit'"));
+    assert!(text(&o.stderr).contains("unknown event source 'cloudtrail'"));
     let o = saker(&["--list", "--markdown", "--format", "json"]);
     assert_eq!(o.status.code(), Some(2));
     let o = saker(&["--list-events"]);
@@ -243,7 +254,7 @@ fn unsupported_keys_warn_once_with_the_exact_text() {
     let line =
         "saker: warning: falco.yaml key 'falco_libs.snaplen' is not supported and has no effect";
     assert_eq!(err.matches(line).count(), 1, "{err}");
-    let o = saker(&["--dry-run", "-o", "load_plugins=[k8saudit]"]);
+    let o = saker(&["--dry-run", "-o", "load_plugins=[cloudtrail]"]);
     assert!(text(&o.stderr).contains("falco.yaml key 'plugins' is not supported"));
     let o = saker(&["--dry-run", "-o", "engine.kind=kmod"]);
     assert_eq!(o.status.code(), Some(2));
@@ -486,7 +497,7 @@ fn event_source_flags_and_all_events() {
     assert!(!off.status.success());
     assert!(
         text(&off.stderr)
-            .contains("the syscall source is disabled and no other event source runs in Saker"),
+            .contains("the syscall source is disabled and no k8s_audit input is configured"),
         "{}",
         text(&off.stderr)
     );

@@ -96,6 +96,53 @@ pub fn with_static_fields<R>(
     out
 }
 
+thread_local! {
+    /// The event source of the rule compiling on this thread (`syscall` when unset).
+    static SOURCE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Runs `f` compiling for rules of `source`: fields of other sources are
+/// unknown, as in Falco where each source has its own filter checks.
+pub fn with_source<R>(source: &str, f: impl FnOnce() -> R) -> R {
+    let prev = SOURCE.with(|s| s.replace(source.to_string()));
+    let out = f();
+    SOURCE.with(|s| *s.borrow_mut() = prev);
+    out
+}
+
+/// Sets the source for the compiles of its lifetime (see [`with_source`]).
+pub struct SourceGuard(String);
+
+impl SourceGuard {
+    pub fn new(source: &str) -> SourceGuard {
+        SourceGuard(SOURCE.with(|s| s.replace(source.to_string())))
+    }
+}
+
+impl Drop for SourceGuard {
+    fn drop(&mut self) {
+        let prev = std::mem::take(&mut self.0);
+        SOURCE.with(|s| *s.borrow_mut() = prev);
+    }
+}
+
+fn field_in_current_source(info: &saker_fields::FieldInfo) -> bool {
+    SOURCE.with(|s| {
+        let s = s.borrow();
+        info.in_source(if s.is_empty() {
+            saker_fields::source::SYSCALL
+        } else {
+            &s
+        })
+    })
+}
+
+/// Whether a resolved field stays list-valued (and `in`/`intersects`/`exists`-only).
+pub(crate) fn is_list(r: &FieldRef) -> bool {
+    let info = r.info();
+    info.has(flags::LIST) && (r.arg == FieldArg::None || info.has(flags::KEEP_LIST))
+}
+
 /// The configured `static.<name>` field `fe` names, if any (without argument,
 /// like libsinsp's static filtercheck).
 fn static_field(fe: &FieldExpr) -> Option<Extract> {
@@ -152,6 +199,9 @@ pub fn resolve_field(fe: &FieldExpr) -> Result<FieldRef, CompileError> {
         }
     };
     let info = id.info();
+    if !field_in_current_source(info) {
+        return nonexistent();
+    }
     let arg = match (info.arg, arg_text) {
         (ArgKind::None, Some(_)) => return nonexistent(),
         (_, None) => match info.arg {
@@ -224,7 +274,7 @@ pub(crate) fn operand(o: &Operand) -> Result<(Extract, XType), CompileError> {
             let info = r.info();
             let t = XType {
                 ty: info.ty,
-                list: info.has(flags::LIST) && r.arg == FieldArg::None,
+                list: is_list(&r),
             };
             Ok((Extract::Field(r), t))
         }
@@ -255,7 +305,7 @@ fn targ(a: &TArg) -> Result<(XArg, Option<XType>), CompileError> {
             }
             let t = XType {
                 ty: info.ty,
-                list: info.has(flags::LIST) && r.arg == FieldArg::None,
+                list: is_list(&r),
             };
             (XArg::Value(Extract::Field(r)), Some(t))
         }

@@ -64,11 +64,30 @@ impl Default for LoadOptions {
             suggested_output: true,
             extra_output: Vec::new(),
             append_output: Vec::new(),
-            sources: vec!["syscall".into()],
-            plugins: vec![("container".into(), "0.7.0".into())],
+            sources: vec!["syscall".into(), "k8s_audit".into()],
+            plugins: builtin_plugins(),
             static_fields: Default::default(),
         }
     }
+}
+
+/// Plugins Saker provides natively, with the upstream version whose behaviour it implements:
+/// the container plugin's fields, and the k8s_audit source (k8saudit's fields and inputs,
+/// k8saudit-eks's CloudWatch polling, the json plugin's `json.*`/`jevt.*`). The cloud
+/// variants (aks, gke) feed the same source with the same fields, so rules requiring them
+/// are satisfied too.
+pub fn builtin_plugins() -> Vec<(String, String)> {
+    [
+        ("container", "0.7.0"),
+        ("k8saudit", "0.18.0"),
+        ("k8saudit-eks", "0.12.0"),
+        ("k8saudit-aks", "0.6.0"),
+        ("k8saudit-gke", "0.9.0"),
+        ("json", "0.7.4"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect()
 }
 
 /// The suffix `suggested_output: true` appends with the container plugin (§4.3).

@@ -454,8 +454,10 @@ impl Reader<'_> {
                     &ex.ctx,
                 ));
             }
-            validate_and_default(ex, field_check(!unknown_source))
-                .map_err(|m| self.verr(m, &ex.ctx))?;
+            crate::compile::with_source(&source, || {
+                validate_and_default(ex, field_check(!unknown_source))
+            })
+            .map_err(|m| self.verr(m, &ex.ctx))?;
         }
         let id = self.col.next_id();
         let def = RuleDef {

@@ -23,7 +23,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         println!("Your system page size is: {} bytes", page_size());
         return Ok(0);
     }
-    check_sources(f)?;
+    let syscall_off = check_sources(f)?;
     if f.all_events {
         tracing::warn!(
             "-A has no effect: the events ignored by default (-i) are not captured by Saker's probe"
@@ -78,6 +78,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
         println!("{}", support(&cfg, &opts, &loaded.files)?);
         return Ok(0);
     }
+    let syscall_off = syscall_off || cfg.engine.kind == "nodriver";
+    if syscall_off
+        && crate::audit_config::AuditConfig::from_config(&cfg)?
+            .input
+            .is_none()
+    {
+        bail!("the syscall source is disabled and no k8s_audit input is configured (plugins: k8saudit or k8saudit-eks): nothing to detect");
+    }
     if f.dry_run {
         return dry_run(&cfg, &opts);
     }
@@ -98,6 +106,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 explain: false,
             },
         );
+    }
+    if syscall_off {
+        return crate::audit::run_audit_only(&opts, cfg, a.duration);
     }
     crate::cmd::run::run(&opts, cfg, a.duration, a.stats)
 }
@@ -413,12 +424,11 @@ impl Drop for PidFile {
     }
 }
 
-/// The event sources Saker knows, and Falco's check that --enable-source/--disable-source
-/// leave one that runs (Saker's live source is `syscall`; k8s_audit rules load but no
-/// audit source runs yet, so disabling it changes nothing).
+/// The event sources Saker knows. Returns whether the syscall source is off; the k8s_audit
+/// source runs when its input is configured (`plugins`).
 const SOURCES: &[&str] = &["syscall", "k8s_audit"];
 
-fn check_sources(f: &FalcoFlags) -> anyhow::Result<()> {
+fn check_sources(f: &FalcoFlags) -> anyhow::Result<bool> {
     if !f.enable_source.is_empty() && !f.disable_source.is_empty() {
         bail!("--enable-source and --disable-source cannot be used together");
     }
@@ -430,12 +440,8 @@ fn check_sources(f: &FalcoFlags) -> anyhow::Result<()> {
             );
         }
     }
-    let syscall_off = f.disable_source.iter().any(|s| s == "syscall")
-        || (!f.enable_source.is_empty() && !f.enable_source.iter().any(|s| s == "syscall"));
-    if syscall_off {
-        bail!("the syscall source is disabled and no other event source runs in Saker: nothing to detect");
-    }
-    Ok(())
+    Ok(f.disable_source.iter().any(|s| s == "syscall")
+        || (!f.enable_source.is_empty() && !f.enable_source.iter().any(|s| s == "syscall")))
 }
 
 #[cfg(test)]

@@ -1,10 +1,28 @@
 //! `saker list-fields`: the field registry, as text or JSON.
 
-use saker_fields::{ArgKind, FIELDS};
+use saker_fields::{ArgKind, FieldInfo, FIELDS};
 
-pub fn run(json: bool) -> anyhow::Result<i32> {
+/// Sources with fields, as `--list`/`list-fields --source` take them.
+const SOURCES: [&str; 2] = ["syscall", "k8s_audit"];
+
+/// The fields of `source` (every source when empty).
+fn fields_of(source: &str) -> anyhow::Result<Vec<&'static FieldInfo>> {
+    if !source.is_empty() && !SOURCES.contains(&source) {
+        anyhow::bail!(
+            "unknown event source '{source}' (known: {})",
+            SOURCES.join(", ")
+        );
+    }
+    Ok(FIELDS
+        .iter()
+        .filter(|f| source.is_empty() || f.in_source(source))
+        .collect())
+}
+
+pub fn run(json: bool, source: &str) -> anyhow::Result<i32> {
+    let fields = fields_of(source)?;
     if json {
-        let list: Vec<serde_json::Value> = FIELDS
+        let list: Vec<serde_json::Value> = fields
             .iter()
             .map(|f| {
                 serde_json::json!({
@@ -20,7 +38,7 @@ pub fn run(json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut class = "";
-    for f in FIELDS {
+    for f in fields {
         if f.class() != class {
             class = f.class();
             println!("\n{class} fields");
@@ -47,31 +65,26 @@ fn arg_name(a: ArgKind) -> Option<&'static str> {
     }
 }
 
-/// Falco's `--list[=SOURCE]` (`-N`: names only; `--format text|markdown|json`). Saker's fields
-/// all belong to the `syscall` source.
+/// Falco's `--list[=SOURCE]` (`-N`: names only; `--format text|markdown|json`).
 pub fn run_falco(
     source: &str,
     names_only: bool,
     format: crate::cmd::falco::Format,
 ) -> anyhow::Result<i32> {
     use crate::cmd::falco::Format;
-    if !source.is_empty() && source != "syscall" {
-        anyhow::bail!(
-            "unknown event source '{source}' (Saker's fields are all of source 'syscall')"
-        );
-    }
+    let fields = fields_of(source)?;
     if names_only {
-        for f in FIELDS {
+        for f in &fields {
             println!("{}", f.name);
         }
         return Ok(0);
     }
     match format {
-        Format::Json => run(true),
-        Format::Text => run(false),
+        Format::Json => run(true, source),
+        Format::Text => run(false, source),
         Format::Markdown => {
             let mut class = "";
-            for f in FIELDS {
+            for f in fields {
                 if f.class() != class {
                     class = f.class();
                     println!("\n## Field Class: {class}\n");

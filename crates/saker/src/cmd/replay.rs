@@ -61,6 +61,9 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
 }
 
 fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
+    if saker_k8saudit::reader::is_audit_input(a.file).unwrap_or(false) {
+        anyhow::bail!("--filter is not supported for audit inputs; use rules (-r) instead");
+    }
     let expr = saker_rules::parse::parse_condition(filter).map_err(|e| anyhow!("filter: {e}"))?;
     let (compiled, _warnings) =
         saker_rules::compile::compile(&expr).map_err(|e| anyhow!("filter: {e}"))?;
@@ -125,6 +128,12 @@ fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
 
 /// Rules over the capture with an already loaded config (Falco's `-e`, `engine.kind: replay`).
 pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Result<i32> {
+    // Audit events (JSON) or a scap capture, told apart by content.
+    if saker_k8saudit::reader::is_audit_input(a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?
+    {
+        return crate::audit::replay(cfg, a);
+    }
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;

@@ -360,6 +360,8 @@ pub fn run(
         hold.expired_total = metrics.alerts_hold_expired.clone();
         det.hold = Some(hold);
     }
+    // The k8s_audit input, if configured, feeds the same loop (its own thread and channel).
+    let mut audit = crate::audit::AuditInputs::start(&cfg)?;
     health.store(true, Ordering::Relaxed);
     tracing::info!(
         "started: {n_rules} rules from {sources}, {} programs attached ({} mode, {} object, kernel {}, prefilter {}){}",
@@ -408,6 +410,9 @@ pub fn run(
             });
             request_container(&mut containers, &mut det, ev);
         })?;
+        if let Some(a) = audit.as_mut() {
+            a.drain(&mut det, &mut |x| outputs.send(Arc::new(x)));
+        }
         ticker.poll_done(n, &outputs);
         sync_containers(&mut containers, &mut det);
         det.release_held(false, &mut |a| outputs.send(Arc::new(a)));
@@ -431,6 +436,9 @@ pub fn run(
             outputs.send(Arc::new(a))
         })
     })?;
+    if let Some(a) = audit.take() {
+        a.stop(&mut det, &mut |x| outputs.send(Arc::new(x)));
+    }
     if let Some(f) = flight.as_mut() {
         f.close();
     }

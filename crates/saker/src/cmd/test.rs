@@ -293,6 +293,8 @@ fn value_text(v: &OutputValue) -> String {
         OutputValue::U64(n) => n.to_string(),
         OutputValue::I64(n) => n.to_string(),
         OutputValue::Bool(b) => b.to_string(),
+        // As text outputs render list fields.
+        OutputValue::List(l) => format!("({})", l.join(",")),
     }
 }
 
