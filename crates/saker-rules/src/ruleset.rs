@@ -363,15 +363,21 @@ impl Ruleset {
         let Some(rules) = self.index.by_source.get(source) else {
             return;
         };
-        let _scope = crate::memo::Scope::open();
-        for &i in rules {
-            if self.rules[i].filter.eval(ev) {
-                out.push(i);
-                if self.rule_matching == RuleMatching::First {
-                    return;
+        crate::memo::with_scope(|mut memo| {
+            for &i in rules {
+                let f = &self.rules[i].filter;
+                let hit = match memo.as_deref_mut() {
+                    Some(m) => f.eval_memo(ev, m),
+                    None => f.eval(ev),
+                };
+                if hit {
+                    out.push(i);
+                    if self.rule_matching == RuleMatching::First {
+                        return;
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Enabled rules of `source`, in evaluation order.
