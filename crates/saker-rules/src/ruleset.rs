@@ -294,12 +294,14 @@ impl Ruleset {
         if cost_ns.len() < self.rules.len() {
             cost_ns.resize(self.rules.len(), 0);
         }
+        // The same sharing of check results as `matches`, so the costs are the real ones.
         crate::memo::with_scope(|mut memo| {
             for &i in self.candidates(ev) {
                 let t = std::time::Instant::now();
+                let f = &self.rules[i].filter;
                 let hit = match memo.as_deref_mut() {
-                    Some(m) => self.rules[i].filter.eval_memo(ev, m),
-                    None => self.rules[i].filter.eval(ev),
+                    Some(m) => f.eval_memo(ev, m),
+                    None => f.eval(ev),
                 };
                 cost_ns[i] += t.elapsed().as_nanos() as u64;
                 if hit {
@@ -361,14 +363,21 @@ impl Ruleset {
         let Some(rules) = self.index.by_source.get(source) else {
             return;
         };
-        for &i in rules {
-            if self.rules[i].filter.eval(ev) {
-                out.push(i);
-                if self.rule_matching == RuleMatching::First {
-                    return;
+        crate::memo::with_scope(|mut memo| {
+            for &i in rules {
+                let f = &self.rules[i].filter;
+                let hit = match memo.as_deref_mut() {
+                    Some(m) => f.eval_memo(ev, m),
+                    None => f.eval(ev),
+                };
+                if hit {
+                    out.push(i);
+                    if self.rule_matching == RuleMatching::First {
+                        return;
+                    }
                 }
             }
-        }
+        })
     }
 
     /// Enabled rules of `source`, in evaluation order.

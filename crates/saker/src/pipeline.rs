@@ -162,7 +162,6 @@ impl Detector {
             } else {
                 self.ruleset.matches(&ctx, &mut self.matches);
             }
-
             for &m in &self.matches {
                 if let Some(h) = self.hold.as_mut() {
                     if let Some(cid) = h.waits_for(&ctx) {
