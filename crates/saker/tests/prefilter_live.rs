@@ -125,28 +125,42 @@ fn run_stats_reports_per_rule_cost() {
         ),
     )
     .unwrap();
-    let child = std::process::Command::new(saker_bin())
-        .args([
-            "run",
-            "--stats",
-            "-M",
-            "6",
-            "-o",
-            "stdout_output.enabled=false",
-            "-r",
-        ])
+    let mut child = std::process::Command::new(saker_bin())
+        .args(["run", "--stats", "-o", "stdout_output.enabled=false", "-r"])
         .arg(&rules)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // The opens start once the probe is attached (a loaded machine can take seconds).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = Vec::new();
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if l.contains("saker: started") {
+                let _ = tx.send(());
+            }
+            all.push(l);
+        }
+        all.join("\n")
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("saker run did not start");
     for _ in 0..2000 {
         drop(std::fs::File::open(&target).unwrap());
     }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
     let line = |rule: &str| {
         err.lines()
             .find(|l| l.trim_end().ends_with(rule) && l.contains(" events "))
