@@ -11,28 +11,44 @@ pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: 
     /// Most alerts written together.
     const MAX_BATCH: usize = 256;
     while let Some(a) = ctx.recv().await {
-        let mut line = ctx.fmt.line(&a);
-        line.push('\n');
-        let mut n = 1u64;
-        while n < MAX_BATCH as u64 {
+        // Alerts already queued are taken together, but each line is written and flushed
+        // (unless buffered) and counted on its own: tokio's stdout hands bytes to a blocking
+        // write, so only a completed flush says a line is out, and a reader that stops or
+        // the shutdown deadline must leave exactly the lines written counted as delivered.
+        let mut batch = vec![a];
+        while batch.len() < MAX_BATCH {
             let Some(a) = ctx.try_recv() else { break };
-            line.push_str(&ctx.fmt.line(&a));
-            line.push('\n');
-            n += 1;
+            batch.push(a);
         }
+        let n = batch.len() as u64;
         let t0 = std::time::Instant::now();
-        let res = async {
-            out.write_all(line.as_bytes()).await?;
-            if !buffered {
-                out.flush().await?;
+        let mut done = 0u64;
+        let mut failed = None;
+        for a in &batch {
+            let mut line = ctx.fmt.line(a);
+            line.push('\n');
+            let res = async {
+                out.write_all(line.as_bytes()).await?;
+                if !buffered {
+                    out.flush().await?;
+                }
+                Ok::<(), std::io::Error>(())
             }
-            Ok::<(), std::io::Error>(())
+            .await;
+            match res {
+                Ok(()) => {
+                    ctx.delivered(1);
+                    done += 1;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        .await;
         ctx.check_slow(t0);
-        match res {
-            Ok(()) => ctx.delivered(n),
-            Err(e) => ctx.give_up(n, Reason::GaveUp, &format!("write failed: {e}")),
+        if let Some(e) = failed {
+            ctx.give_up(n - done, Reason::GaveUp, &format!("write failed: {e}"));
         }
     }
     let _ = out.flush().await;
