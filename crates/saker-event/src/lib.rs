@@ -14,7 +14,9 @@ pub mod table;
 pub use table::{info, EventInfo, ParamInfo, ParamType};
 pub mod decode;
 /// PPM constant values (open/clone/exe flags, socket families, fcntl commands, …).
-pub mod ppm;
+pub mod ppm {
+    include!(concat!(env!("OUT_DIR"), "/ppm.rs"));
+}
 pub mod render;
 pub use decode::ParamValue;
 pub use render::{render_param_raw, Style};
