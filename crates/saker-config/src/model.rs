@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use saker_rules::Priority;
+use saker_types::Priority;
 use serde::{Deserialize, Deserializer};
 
 /// Parses a priority name (case-insensitive, `info` alias) with an error that

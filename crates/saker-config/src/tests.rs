@@ -1,5 +1,5 @@
 use super::*;
-use saker_rules::Priority;
+use saker_types::Priority;
 
 fn load_str(text: &str, ov: &[&str]) -> Result<Loaded, ConfigError> {
     let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();

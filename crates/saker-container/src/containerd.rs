@@ -11,7 +11,7 @@ use containerd_client::services::v1::namespaces_client::NamespacesClient;
 use containerd_client::services::v1::{
     Container, GetContainerRequest, ListContainersRequest, ListNamespacesRequest,
 };
-use saker_state::{ContainerMeta, Mount};
+use saker_types::{ContainerMeta, Mount};
 use serde_json::Value as J;
 use tonic::transport::Channel;
 

@@ -10,7 +10,7 @@ use k8s_cri::v1::{
     ContainerStatus, ContainerStatusRequest, ListContainersRequest, PodSandboxStatus,
     PodSandboxStatusRequest, VersionRequest,
 };
-use saker_state::{ContainerMeta, Mount};
+use saker_types::{ContainerMeta, Mount};
 use serde_json::Value as J;
 use tonic::transport::Channel;
 

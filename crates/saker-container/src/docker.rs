@@ -1,7 +1,7 @@
 //! Mapping of a Docker-compatible `/containers/<id>/json` answer (docker, podman) to
 //! `ContainerMeta`.
 
-use saker_state::{ContainerMeta, Mount};
+use saker_types::{ContainerMeta, Mount};
 use serde_json::Value as J;
 
 /// Splits an image reference into (repository, tag, digest).

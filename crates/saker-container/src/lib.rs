@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// through [`grpc::Grpc::call`].
 pub use containerd_client;
 pub use k8s_cri;
-pub use saker_state::ContainerMeta;
+pub use saker_types::ContainerMeta;
 
 /// Environment variable with a `:`-separated list of sockets or socket directories; when set
 /// it replaces the default list.

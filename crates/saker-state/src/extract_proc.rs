@@ -490,7 +490,7 @@ pub(crate) fn meta_field<'a>(
                 Some(k) => m
                     .mounts
                     .iter()
-                    .find(|x| crate::container::glob(k.as_bytes(), x.dest.as_bytes()))?,
+                    .find(|x| saker_types::glob(k.as_bytes(), x.dest.as_bytes()))?,
                 None => m.find_mount(idx, None)?,
             };
             Some(bstr(mt.source.as_bytes()))
