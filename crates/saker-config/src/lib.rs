@@ -130,6 +130,16 @@ fn build(
     let (config, mut warnings, root) = typed(root, &rest)?;
     validate(&config)?;
     warnings.extend(
+        config
+            .append_output
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_empty())
+            .map(|(i, _)| {
+                format!("append_output[{i}] adds nothing (no extra_output, extra_fields or suggested_output); ignored")
+            }),
+    );
+    warnings.extend(
         compat::unsupported_keys(&root, &config)
             .into_iter()
             .map(|k| format!("falco.yaml key '{k}' is not supported and has no effect")),

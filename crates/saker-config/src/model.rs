@@ -116,7 +116,7 @@ pub struct Config {
     pub output_timeout: u64,
     pub outputs_queue: OutputsQueue,
     pub outputs: RateLimits,
-    pub append_output: Vec<serde_norway::Value>,
+    pub append_output: Vec<AppendOutput>,
     pub static_fields: BTreeMap<String, String>,
     pub stdout_output: StdoutOutput,
     pub file_output: FileOutput,
@@ -343,6 +343,74 @@ impl Default for RateLimits {
             per_rule_max_burst: 100,
             summary_interval_s: 60,
             shutdown_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// One `append_output` entry: which rules it applies to and what it adds to their alerts.
+/// Unknown keys are warned about (as everywhere); a wrong type is an error naming the entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AppendOutput {
+    /// Every condition given must hold; none given matches every rule.
+    #[serde(rename = "match")]
+    pub matches: AppendMatch,
+    /// Text appended to the output (after one space).
+    pub extra_output: Option<String>,
+    /// Extra `output_fields` keys.
+    pub extra_fields: Vec<ExtraField>,
+    /// Append the container fields Falco suggests.
+    pub suggested_output: bool,
+}
+
+impl AppendOutput {
+    /// True when the entry adds nothing to any alert.
+    pub fn is_empty(&self) -> bool {
+        self.extra_output.as_deref().is_none_or(str::is_empty)
+            && self.extra_fields.is_empty()
+            && !self.suggested_output
+    }
+}
+
+/// `append_output[].match`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AppendMatch {
+    /// The rule's source (`syscall`, `k8s_audit`, ...).
+    pub source: Option<String>,
+    /// The rule must carry all of these tags.
+    pub tags: Vec<String>,
+    /// Exact rule name.
+    pub rule: Option<String>,
+}
+
+/// An `append_output[].extra_fields` entry: `- field.name` or `- key: "format"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraField {
+    Field(String),
+    Format { key: String, format: String },
+}
+
+impl<'de> Deserialize<'de> for ExtraField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Field(String),
+            Format(BTreeMap<String, String>),
+        }
+        let bad = || {
+            serde::de::Error::custom(
+                "an extra_fields entry is a field name or one `key: \"format\"` pair",
+            )
+        };
+        match Raw::deserialize(d).map_err(|_| bad())? {
+            Raw::Field(f) if !f.is_empty() => Ok(ExtraField::Field(f)),
+            Raw::Format(m) if m.len() == 1 => {
+                let (key, format) = m.into_iter().next().expect("one entry");
+                Ok(ExtraField::Format { key, format })
+            }
+            _ => Err(bad()),
         }
     }
 }

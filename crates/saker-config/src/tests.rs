@@ -454,3 +454,67 @@ fn container_engines_hold_ms() {
     );
     assert!(load_str("container_engines: {hold_ms: soon}", &[]).is_err());
 }
+
+#[test]
+fn append_output_is_typed() {
+    let l = load_str(
+        "append_output:\n\
+         - match: {source: syscall, tags: [container], rule: A}\n\
+         \x20 extra_output: \"pid=%proc.pid\"\n\
+         \x20 extra_fields: [proc.name, {home: \"%proc.cwd\"}]\n\
+         - suggested_output: true\n",
+        &[],
+    )
+    .unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let a = &l.config.append_output;
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].matches.source.as_deref(), Some("syscall"));
+    assert_eq!(a[0].matches.tags, ["container"]);
+    assert_eq!(a[0].matches.rule.as_deref(), Some("A"));
+    assert_eq!(a[0].extra_output.as_deref(), Some("pid=%proc.pid"));
+    assert_eq!(
+        a[0].extra_fields,
+        [
+            ExtraField::Field("proc.name".into()),
+            ExtraField::Format {
+                key: "home".into(),
+                format: "%proc.cwd".into()
+            }
+        ]
+    );
+    assert!(a[1].suggested_output && a[1].matches == AppendMatch::default());
+}
+
+#[test]
+fn bad_append_output_entries_are_named() {
+    let err = |y: &str| load_str(y, &[]).unwrap_err().to_string();
+    let e = err("append_output:\n- extra_fields: [{a: x, b: y}]\n");
+    assert!(
+        e.starts_with("config error at 'append_output[0].extra_fields[0]': an extra_fields entry is a field name or one `key: \"format\"` pair"),
+        "{e}"
+    );
+    let e = err("append_output:\n- extra_output: x\n- match: {tags: container}\n");
+    assert!(
+        e.starts_with("config error at 'append_output[1].match.tags': invalid type"),
+        "{e}"
+    );
+    let e = err("append_output:\n- suggested_output: maybe\n");
+    assert!(
+        e.starts_with("config error at 'append_output[0].suggested_output':"),
+        "{e}"
+    );
+    let w = load_str(
+        "append_output:\n- extra_output: x\n  mach: {rule: A}\n- match: {rule: B}\n",
+        &[],
+    )
+    .unwrap()
+    .warnings;
+    assert_eq!(
+        w,
+        [
+            "unknown config key 'append_output.0.mach' (ignored)",
+            "append_output[1] adds nothing (no extra_output, extra_fields or suggested_output); ignored"
+        ]
+    );
+}

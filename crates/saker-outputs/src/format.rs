@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use saker_rules::{Alert, OutputValue};
 
 /// Which optional keys the JSON document carries (falco.yaml `json_include_*`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JsonOptions {
     pub include_output: bool,
     pub include_message: bool,
@@ -25,32 +25,14 @@ impl Default for JsonOptions {
     }
 }
 
-impl JsonOptions {
-    pub fn from_config(c: &saker_config::Config) -> Self {
-        JsonOptions {
-            include_output: c.json_include_output_property,
-            include_message: c.json_include_message_property,
-            include_output_fields: c.json_include_output_fields_property,
-            include_tags: c.json_include_tags_property,
-        }
-    }
-}
-
 /// How every sink renders an alert.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Formatter {
     pub json: bool,
     pub opts: JsonOptions,
 }
 
 impl Formatter {
-    pub fn from_config(c: &saker_config::Config) -> Self {
-        Formatter {
-            json: c.json_output,
-            opts: JsonOptions::from_config(c),
-        }
-    }
-
     /// The alert as one line, without the trailing newline.
     pub fn line(&self, a: &Alert) -> String {
         if self.json {

@@ -7,15 +7,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use saker_config::Config;
 use saker_rules::{Alert, Priority};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinHandle;
 
-use crate::format::Formatter;
+use crate::format::{Formatter, JsonOptions};
 use crate::metrics::Metrics;
-use crate::ratelimit::{summary_line, RateLimiter};
+use crate::ratelimit::{summary_line, RateLimiter, RateLimits};
 use crate::report::{OutputReport, Reason, ShutdownReport};
+use crate::sinks::cloudwatch::CloudwatchOptions;
+use crate::sinks::file::FileOptions;
+use crate::sinks::http::HttpOptions;
+use crate::sinks::program::ProgramOptions;
+use crate::sinks::stdout::StdoutOptions;
+use crate::sinks::syslog::SyslogOptions;
 use crate::sinks::{self, Input, OutputState, Retry, SinkCtx};
 use crate::spool::{AppendError, Spool};
 use crate::web::{serve_web, WebOptions};
@@ -36,6 +41,70 @@ struct Sink {
     capacity: usize,
 }
 
+/// `outputs_queue` (falco.yaml): the per-output queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueOptions {
+    /// Alerts queued per output before new ones are dropped (0: 10000).
+    pub capacity: usize,
+    /// Where the network outputs (http, cloudwatch) keep their queue on disk; empty: in memory.
+    pub spool_dir: String,
+    /// The most bytes each output's spool may hold.
+    pub spool_max_bytes: u64,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            capacity: 10_000,
+            spool_dir: String::new(),
+            spool_max_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Everything the hub and its sinks need; fields are named after the falco.yaml keys they
+/// come from (the binary maps its parsed config into this in one place).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputsOptions {
+    pub json_output: bool,
+    /// The `json_include_*_property` keys.
+    pub json_include: JsonOptions,
+    pub buffered_outputs: bool,
+    /// Overrides `FALCO_HOSTNAME`/the kernel's hostname (see [`default_hostname`]).
+    pub hostname: Option<String>,
+    /// Milliseconds a sink may take for one alert.
+    pub output_timeout: u64,
+    pub outputs_queue: QueueOptions,
+    /// Rate limits (`outputs.*`).
+    pub outputs: RateLimits,
+    pub stdout_output: StdoutOptions,
+    pub file_output: FileOptions,
+    pub syslog_output: SyslogOptions,
+    pub program_output: ProgramOptions,
+    pub http_output: HttpOptions,
+    pub cloudwatch_output: CloudwatchOptions,
+}
+
+impl Default for OutputsOptions {
+    fn default() -> Self {
+        OutputsOptions {
+            json_output: false,
+            json_include: JsonOptions::default(),
+            buffered_outputs: false,
+            hostname: None,
+            output_timeout: 2000,
+            outputs_queue: QueueOptions::default(),
+            outputs: RateLimits::default(),
+            stdout_output: StdoutOptions::default(),
+            file_output: FileOptions::default(),
+            syslog_output: SyslogOptions::default(),
+            program_output: ProgramOptions::default(),
+            http_output: HttpOptions::default(),
+            cloudwatch_output: CloudwatchOptions::default(),
+        }
+    }
+}
+
 /// Fans alerts out to the configured outputs.
 pub struct Outputs {
     rt: Option<tokio::runtime::Runtime>,
@@ -48,9 +117,9 @@ pub struct Outputs {
 
 /// Hostname for alerts: `hostname` from the config, else `FALCO_HOSTNAME`,
 /// else the kernel's hostname.
-pub fn default_hostname(cfg: &Config) -> String {
-    if let Some(h) = cfg.hostname.as_ref().filter(|h| !h.is_empty()) {
-        return h.clone();
+pub fn default_hostname(configured: Option<&str>) -> String {
+    if let Some(h) = configured.filter(|h| !h.is_empty()) {
+        return h.to_string();
     }
     if let Ok(h) = std::env::var("FALCO_HOSTNAME") {
         if !h.is_empty() {
@@ -66,7 +135,7 @@ pub fn default_hostname(cfg: &Config) -> String {
 
 impl Outputs {
     /// Starts every enabled output. Must be called outside any tokio runtime.
-    pub fn start(cfg: &Config, metrics: Arc<Metrics>) -> Result<Outputs, OutputsError> {
+    pub fn start(cfg: &OutputsOptions, metrics: Arc<Metrics>) -> Result<Outputs, OutputsError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("saker-outputs")
@@ -76,7 +145,10 @@ impl Outputs {
                 output: "runtime",
                 message: e.to_string(),
             })?;
-        let fmt = Formatter::from_config(cfg);
+        let fmt = Formatter {
+            json: cfg.json_output,
+            opts: cfg.json_include,
+        };
         let cap = if cfg.outputs_queue.capacity == 0 {
             10_000
         } else {
@@ -206,7 +278,7 @@ impl Outputs {
         if cw.enabled || cw.metrics.enabled {
             let client = rt.block_on(sinks::cloudwatch::make_client(cw));
             let stream = if cw.log_stream.is_empty() {
-                default_hostname(cfg)
+                default_hostname(cfg.hostname.as_deref())
             } else {
                 cw.log_stream.clone()
             };

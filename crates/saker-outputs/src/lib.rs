@@ -2,12 +2,12 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! let cfg = saker_config::load(None, &[])?.config;
+//! let opts = saker_outputs::OutputsOptions::default(); // stdout only
 //! let metrics = Arc::new(saker_outputs::Metrics::new());
-//! let outputs = saker_outputs::Outputs::start(&cfg, metrics.clone())?;
+//! let outputs = saker_outputs::Outputs::start(&opts, metrics.clone())?;
 //! // per alert, from the event loop (never blocks):
 //! // outputs.send(Arc::new(alert));
-//! let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+//! let report = outputs.shutdown(std::time::Duration::from_secs(10));
 //! eprint!("{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -22,7 +22,7 @@ pub mod spool;
 pub mod web;
 
 pub use format::{rfc3339_nanos, to_json, to_text, Formatter, JsonOptions};
-pub use hub::{default_hostname, Outputs, LOG_EVERY};
+pub use hub::{default_hostname, Outputs, OutputsOptions, QueueOptions, LOG_EVERY};
 pub use metrics::Metrics;
 pub use report::{OutputReport, Reason, ShutdownReport};
 pub use web::{serve_web, web_addr, WebOptions};

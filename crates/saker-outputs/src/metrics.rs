@@ -53,16 +53,6 @@ impl Default for MetricGroups {
 }
 
 impl MetricGroups {
-    pub fn from_config(m: &saker_config::MetricsConfig) -> MetricGroups {
-        MetricGroups {
-            rules_counters: m.rules_counters_enabled,
-            resource_utilization: m.resource_utilization_enabled,
-            state_counters: m.state_counters_enabled,
-            kernel_event_counters: m.kernel_event_counters_enabled,
-            kernel_event_counters_per_cpu: m.kernel_event_counters_per_cpu_enabled,
-        }
-    }
-
     /// Whether the family (name as registered, without `_total`) is shown.
     fn shows(&self, family: &str) -> bool {
         let f = family;

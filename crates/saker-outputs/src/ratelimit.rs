@@ -34,6 +34,31 @@ impl Bucket {
     }
 }
 
+/// `outputs` (falco.yaml): token buckets against alert floods; a rate of 0 means unlimited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// Global alerts per second.
+    pub rate: f64,
+    pub max_burst: u64,
+    /// Alerts per second per rule.
+    pub per_rule_rate: f64,
+    pub per_rule_max_burst: u64,
+    /// Seconds between "N alerts suppressed" summary lines.
+    pub summary_interval_s: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            rate: 0.0,
+            max_burst: 1000,
+            per_rule_rate: 0.0,
+            per_rule_max_burst: 100,
+            summary_interval_s: 60,
+        }
+    }
+}
+
 /// Decides whether an alert passes; a rate of 0 disables that bucket.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -46,7 +71,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(cfg: &saker_config::RateLimits) -> RateLimiter {
+    pub fn new(cfg: &RateLimits) -> RateLimiter {
         let now = Instant::now();
         RateLimiter {
             global: (cfg.rate > 0.0).then(|| Bucket::new(cfg.rate, cfg.max_burst, now)),
@@ -119,14 +144,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn cfg(rate: f64, burst: u64, pr: f64, pb: u64) -> saker_config::RateLimits {
-        saker_config::RateLimits {
+    fn cfg(rate: f64, burst: u64, pr: f64, pb: u64) -> RateLimits {
+        RateLimits {
             rate,
             max_burst: burst,
             per_rule_rate: pr,
             per_rule_max_burst: pb,
             summary_interval_s: 60,
-            ..Default::default()
         }
     }
 

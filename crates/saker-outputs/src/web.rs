@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, METRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
 use crate::OutputsError;
 
 /// What the web server exposes (falco.yaml `webserver.*`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebOptions {
     pub healthz_path: String,
     /// Serve `/metrics`.
@@ -58,36 +58,13 @@ pub fn versions_json() -> String {
     .to_string()
 }
 
-impl WebOptions {
-    /// From `webserver` alone: `/metrics` when `prometheus_metrics_enabled`.
-    pub fn from_config(c: &saker_config::Webserver) -> WebOptions {
-        WebOptions {
-            healthz_path: c.k8s_healthz_endpoint.clone(),
-            prometheus: c.prometheus_metrics_enabled,
-            ssl_certificate: c
-                .ssl_enabled
-                .then(|| std::path::PathBuf::from(&c.ssl_certificate)),
-            threadiness: c.threadiness as usize,
-            versions: default_versions(),
-        }
-    }
-
-    /// As Falco: `/metrics` only when both `metrics.enabled` and
-    /// `webserver.prometheus_metrics_enabled` are true.
-    pub fn from_full_config(c: &saker_config::Config) -> WebOptions {
-        let mut o = WebOptions::from_config(&c.webserver);
-        o.prometheus = c.metrics.enabled && c.webserver.prometheus_metrics_enabled;
-        o
-    }
-}
-
 /// The listen address from `webserver.listen_address`/`listen_port`.
-pub fn web_addr(c: &saker_config::Webserver) -> Result<SocketAddr, OutputsError> {
-    let ip: std::net::IpAddr = c.listen_address.parse().map_err(|_| OutputsError::Setup {
+pub fn web_addr(listen_address: &str, listen_port: u16) -> Result<SocketAddr, OutputsError> {
+    let ip: std::net::IpAddr = listen_address.parse().map_err(|_| OutputsError::Setup {
         output: "webserver",
-        message: format!("listen_address '{}' is not an IP address", c.listen_address),
+        message: format!("listen_address '{listen_address}' is not an IP address"),
     })?;
-    Ok(SocketAddr::new(ip, c.listen_port))
+    Ok(SocketAddr::new(ip, listen_port))
 }
 
 #[derive(Clone)]

@@ -167,7 +167,7 @@ fn start_proxy(rt: &tokio::runtime::Runtime, moto_port: u16, throttle: usize) ->
     (p, port)
 }
 
-fn cw_config(endpoint_port: u16, group: &str) -> saker_config::Config {
+fn cw_config(endpoint_port: u16, group: &str) -> saker_outputs::OutputsOptions {
     let mut cfg = quiet_config();
     cfg.json_output = true;
     cfg.outputs_queue.capacity = 30_000;

@@ -48,7 +48,7 @@ fn seqs(bodies: &[String]) -> Vec<u64> {
         .collect()
 }
 
-fn http_cfg(port: u16) -> saker_config::Config {
+fn http_cfg(port: u16) -> saker_outputs::OutputsOptions {
     let mut cfg = quiet_config();
     cfg.json_output = true;
     cfg.http_output.enabled = true;

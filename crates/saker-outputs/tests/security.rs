@@ -13,7 +13,7 @@ use common::*;
 use saker_outputs::{Metrics, Outputs, Reason};
 use saker_rules::{OutputValue, Priority};
 
-fn file_cfg(path: &Path, keep_alive: bool) -> saker_config::Config {
+fn file_cfg(path: &Path, keep_alive: bool) -> saker_outputs::OutputsOptions {
     let mut cfg = quiet_config();
     cfg.json_output = true;
     cfg.file_output.enabled = true;

@@ -267,7 +267,7 @@ fn https_trusts_ca_path() {
     assert_eq!(v["rule"], "CA rule");
 
     // The default ca_path (the system store) does not hold the private CA: refused.
-    cfg.http_output.ca_path = saker_config::HttpOutput::default().ca_path;
+    cfg.http_output.ca_path = saker_outputs::sinks::http::HttpOptions::default().ca_path;
     let metrics = Arc::new(Metrics::new());
     let out = Outputs::start(&cfg, metrics.clone()).unwrap();
     out.send(Arc::new(alert(9, "CA rule", Priority::Critical)));

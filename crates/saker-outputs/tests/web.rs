@@ -151,7 +151,7 @@ fn serve_with_default_options() -> (Outputs, std::net::SocketAddr) {
         .spawn_web(
             "127.0.0.1:0".parse().unwrap(),
             Arc::new(AtomicBool::new(true)),
-            WebOptions::from_config(&saker_config::Config::default().webserver),
+            WebOptions::default(),
         )
         .unwrap();
     (out, addr)
@@ -163,7 +163,7 @@ fn metrics_endpoint_off_unless_enabled() {
     let rt = test_runtime();
     assert_eq!(get(&rt, &format!("http://{addr}/metrics")).0, 404);
     assert_eq!(get(&rt, &format!("http://{addr}/healthz")).0, 200);
-    let addr = saker_outputs::web_addr(&saker_config::Config::default().webserver).unwrap();
+    let addr = saker_outputs::web_addr("127.0.0.1", 8765).unwrap();
     assert_eq!(addr.to_string(), "127.0.0.1:8765");
 }
 

@@ -58,12 +58,12 @@ pub fn replay(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Result<i32> 
     }
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
-    let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
+    let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
     let max = crate::audit::max_event_size(&cfg)?;
     let mut det = Detector::new(
         saker_state::State::new(saker_state::Config::default()),
         Arc::new(rules.ruleset),
-        saker_outputs::default_hostname(&cfg),
+        crate::outputs_cfg::hostname(&cfg),
         saker_rules::ruleset::AlertOptions {
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
@@ -246,12 +246,11 @@ pub fn run_audit_only(
     use std::time::{Duration, Instant};
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
-    let outputs = saker_outputs::Outputs::start(&cfg, metrics.clone())?;
+    let outputs = crate::outputs_cfg::start(&cfg, metrics.clone())?;
     let health = Arc::new(AtomicBool::new(false));
     let _web = if cfg.webserver.enabled {
-        let addr = saker_outputs::web_addr(&cfg.webserver)?;
-        let mut wo = saker_outputs::WebOptions::from_full_config(&cfg);
-        wo.versions = crate::cmd::falco::versions().to_string();
+        let addr = crate::outputs_cfg::web_addr(&cfg)?;
+        let wo = crate::outputs_cfg::web_options(&cfg);
         Some(saker_outputs::web::WebServer::start(
             addr,
             metrics.clone(),
@@ -266,7 +265,7 @@ pub fn run_audit_only(
     let mut det = Detector::new(
         saker_state::State::new(saker_state::Config::default()),
         Arc::new(loaded.ruleset),
-        saker_outputs::default_hostname(&cfg),
+        crate::outputs_cfg::hostname(&cfg),
         saker_rules::ruleset::AlertOptions {
             time_format_iso_8601: cfg.time_format_iso_8601,
         },

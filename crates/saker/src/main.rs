@@ -10,6 +10,7 @@ mod cmd;
 mod flight;
 mod hold;
 mod logging;
+mod outputs_cfg;
 mod pipeline;
 mod prefilter_twin;
 mod rules;

@@ -75,47 +75,30 @@ pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
     }
 }
 
-/// One `append_output` entry of falco.yaml:
-/// `{match: {source, tags, rule}, extra_output, extra_fields: [field | {key: format}], suggested_output}`.
-fn append_output(v: &serde_norway::Value) -> Option<AppendOutput> {
-    let s = |v: Option<&serde_norway::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
-    let m = v.get("match");
-    let extra_fields = v
-        .get("extra_fields")
-        .and_then(|f| f.as_sequence())
-        .map(|seq| {
-            seq.iter()
-                .filter_map(|f| match f {
-                    serde_norway::Value::String(name) => Some(ExtraField::Field(name.clone())),
-                    serde_norway::Value::Mapping(m) => m.iter().next().and_then(|(k, v)| {
-                        Some(ExtraField::Format {
-                            key: k.as_str()?.to_string(),
-                            format: v.as_str()?.to_string(),
-                        })
-                    }),
-                    _ => None,
-                })
-                .collect()
+/// One (typed, validated) `append_output` entry of the config, as the rules engine takes it;
+/// `None` for an entry that adds nothing (the config loader warned about it).
+fn append_output(a: &saker_config::AppendOutput) -> Option<AppendOutput> {
+    if a.is_empty() {
+        return None;
+    }
+    let extra_fields = a
+        .extra_fields
+        .iter()
+        .map(|f| match f {
+            saker_config::ExtraField::Field(name) => ExtraField::Field(name.clone()),
+            saker_config::ExtraField::Format { key, format } => ExtraField::Format {
+                key: key.clone(),
+                format: format.clone(),
+            },
         })
-        .unwrap_or_default();
+        .collect();
     Some(AppendOutput {
-        match_source: s(m.and_then(|m| m.get("source"))),
-        match_tags: m
-            .and_then(|m| m.get("tags"))
-            .and_then(|t| t.as_sequence())
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        match_rule: s(m.and_then(|m| m.get("rule"))),
-        extra_output: s(v.get("extra_output")),
+        match_source: a.matches.source.clone(),
+        match_tags: a.matches.tags.clone(),
+        match_rule: a.matches.rule.clone(),
+        extra_output: a.extra_output.clone(),
         extra_fields,
-        suggested_output: v
-            .get("suggested_output")
-            .and_then(|b| b.as_bool())
-            .unwrap_or(false),
+        suggested_output: a.suggested_output,
     })
 }
 

@@ -223,7 +223,7 @@ pub fn record_files(metrics: &Metrics, rules: &[PathBuf], configs: &[PathBuf]) {
 pub fn record_static_info(metrics: &Metrics, cfg: &Config) {
     metrics.set_engine("modern_bpf", "syscall");
     metrics.set_kernel_release(&crate::cmd::falco::kernel_release());
-    metrics.set_hostname(&saker_outputs::default_hostname(cfg));
+    metrics.set_hostname(&crate::outputs_cfg::hostname(cfg));
     metrics.set_start(now_ns(), boot_ts_ns(), num_cpus());
 }
 

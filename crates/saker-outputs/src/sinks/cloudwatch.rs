@@ -14,8 +14,77 @@ use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use aws_sdk_cloudwatchlogs::Client;
 
+use saker_rules::Priority;
+
 use super::SinkCtx;
 use crate::report::Reason;
+
+/// `cloudwatch_output` (Saker): alerts to a CloudWatch Logs stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudwatchOptions {
+    pub enabled: bool,
+    pub log_group: String,
+    /// Empty: the hostname.
+    pub log_stream: String,
+    /// Empty: the AWS chain (AWS_REGION, profile, IMDS).
+    pub region: String,
+    /// Endpoint override (moto, VPC endpoints).
+    pub endpoint: String,
+    /// Create the log group if it does not exist (needs logs:CreateLogGroup).
+    pub create_log_group: bool,
+    pub min_priority: Option<Priority>,
+    /// Per PutLogEvents call (AWS maximum 10000).
+    pub batch_max_events: usize,
+    /// Per call including 26 bytes per event (AWS maximum 1048576).
+    pub batch_max_bytes: usize,
+    /// Longest an alert waits before its batch is sent.
+    pub flush_interval_ms: u64,
+    pub retries: u32,
+    pub backoff_ms: u64,
+    pub metrics: CloudwatchMetricsOptions,
+}
+
+impl Default for CloudwatchOptions {
+    fn default() -> Self {
+        CloudwatchOptions {
+            enabled: false,
+            log_group: "/aws/saker/alerts".into(),
+            log_stream: String::new(),
+            region: String::new(),
+            endpoint: String::new(),
+            create_log_group: true,
+            min_priority: None,
+            batch_max_events: 10_000,
+            batch_max_bytes: 1_048_576,
+            flush_interval_ms: 1000,
+            retries: 8,
+            backoff_ms: 200,
+            metrics: CloudwatchMetricsOptions::default(),
+        }
+    }
+}
+
+/// `cloudwatch_output.metrics`: per-rule alert counts as EMF records in their own stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudwatchMetricsOptions {
+    pub enabled: bool,
+    pub namespace: String,
+    /// Empty: `<log_stream>-metrics`.
+    pub log_stream: String,
+    /// Seconds between EMF records.
+    pub interval_s: u64,
+}
+
+impl Default for CloudwatchMetricsOptions {
+    fn default() -> Self {
+        CloudwatchMetricsOptions {
+            enabled: false,
+            namespace: "Saker".into(),
+            log_stream: String::new(),
+            interval_s: 60,
+        }
+    }
+}
 
 /// Bytes PutLogEvents counts per event on top of its message.
 pub const EVENT_OVERHEAD: usize = 26;
@@ -25,7 +94,7 @@ pub const MAX_EVENT_BYTES: usize = 262_144;
 const MAX_SPAN_MS: i64 = 24 * 3600 * 1000 - 1;
 
 /// Builds the SDK client from the standard AWS chain plus config overrides.
-pub async fn make_client(cfg: &saker_config::CloudwatchOutput) -> Client {
+pub async fn make_client(cfg: &CloudwatchOptions) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         // Retries are ours (counted, with backoff, also for throttling).
         .retry_config(aws_config::retry::RetryConfig::disabled());
@@ -58,12 +127,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(
-        client: Client,
-        cfg: &saker_config::CloudwatchOutput,
-        stream: String,
-        emf: bool,
-    ) -> Writer {
+    pub fn new(client: Client, cfg: &CloudwatchOptions, stream: String, emf: bool) -> Writer {
         Writer {
             client,
             group: cfg.log_group.clone(),
@@ -299,7 +363,7 @@ pub fn clamp_message(mut msg: String) -> String {
     msg
 }
 
-pub async fn run(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: Writer) {
+pub async fn run(mut ctx: SinkCtx, cfg: CloudwatchOptions, mut w: Writer) {
     let flush_every = Duration::from_millis(cfg.flush_interval_ms.max(1));
     let max_bytes = cfg.batch_max_bytes.min(1_048_576);
     let max_events = cfg.batch_max_events.clamp(1, 10_000);
@@ -371,7 +435,7 @@ pub fn emf_record(namespace: &str, ts_ms: i64, rule: &str, priority: &str, count
 
 /// Counts alerts per (rule, priority) and writes one EMF record per pair
 /// every `interval_s` and at shutdown.
-pub async fn run_metrics(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, mut w: Writer) {
+pub async fn run_metrics(mut ctx: SinkCtx, cfg: CloudwatchOptions, mut w: Writer) {
     let every = Duration::from_secs(cfg.metrics.interval_s.max(1));
     let mut counts: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -392,7 +456,7 @@ pub async fn run_metrics(mut ctx: SinkCtx, cfg: saker_config::CloudwatchOutput, 
 
 async fn flush_counts(
     counts: &mut BTreeMap<(String, &'static str), u64>,
-    cfg: &saker_config::CloudwatchOutput,
+    cfg: &CloudwatchOptions,
     w: &mut Writer,
     ctx: &mut SinkCtx,
 ) {

@@ -4,8 +4,19 @@
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
+use saker_rules::Priority;
+
 use super::SinkCtx;
 use crate::report::Reason;
+
+/// `file_output` (falco.yaml).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileOptions {
+    pub enabled: bool,
+    pub keep_alive: bool,
+    pub filename: String,
+    pub min_priority: Option<Priority>,
+}
 
 /// Opens for appending. O_NOFOLLOW: a symlink planted where the file should be
 /// (say by a process that can write the log directory) is refused, never
@@ -63,7 +74,7 @@ async fn cut_torn_line(path: &str) -> std::io::Result<()> {
 /// again before the next alert, for log rotation.
 pub async fn run(
     mut ctx: SinkCtx,
-    cfg: saker_config::FileOutput,
+    cfg: FileOptions,
     buffered: bool,
     reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {

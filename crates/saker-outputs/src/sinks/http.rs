@@ -8,12 +8,70 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONT
 
 use std::error::Error as _;
 
+use std::collections::BTreeMap;
+
+use saker_rules::Priority;
+
 use super::{error_chain, SinkCtx};
 use crate::report::Reason;
 use crate::OutputsError;
 
+/// `http_output` (falco.yaml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    pub enabled: bool,
+    pub url: String,
+    pub user_agent: String,
+    /// Skip server certificate verification.
+    pub insecure: bool,
+    pub ca_cert: String,
+    pub ca_bundle: String,
+    pub ca_path: String,
+    pub mtls: bool,
+    pub client_cert: String,
+    pub client_key: String,
+    pub echo: bool,
+    pub compress_uploads: bool,
+    pub keep_alive: bool,
+    /// Extra request headers.
+    pub custom_headers: BTreeMap<String, String>,
+    pub timeout_ms: u64,
+    /// Attempts after the first before the alert is dropped.
+    pub retries: u32,
+    pub backoff_ms: u64,
+    pub min_priority: Option<Priority>,
+}
+
+/// The system CA directory, used unless `ca_path` names another.
+pub const DEFAULT_CA_PATH: &str = "/etc/ssl/certs";
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            enabled: false,
+            url: String::new(),
+            user_agent: "saker".into(),
+            insecure: false,
+            ca_cert: String::new(),
+            ca_bundle: String::new(),
+            ca_path: DEFAULT_CA_PATH.into(),
+            mtls: false,
+            client_cert: "/etc/saker/certs/client/client.crt".into(),
+            client_key: "/etc/saker/certs/client/client.key".into(),
+            echo: false,
+            compress_uploads: false,
+            keep_alive: true,
+            custom_headers: BTreeMap::new(),
+            timeout_ms: 5000,
+            retries: 5,
+            backoff_ms: 200,
+            min_priority: None,
+        }
+    }
+}
+
 /// Builds the client from `http_output` (CA file, mTLS, headers, insecure).
-pub fn client(cfg: &saker_config::HttpOutput) -> Result<reqwest::Client, OutputsError> {
+pub fn client(cfg: &HttpOptions) -> Result<reqwest::Client, OutputsError> {
     let setup = |what: &str, e: &dyn std::fmt::Display| OutputsError::Setup {
         output: "http",
         message: format!("{what}: {e}"),
@@ -72,7 +130,7 @@ fn ca_path_roots(path: &str) -> Result<Vec<reqwest::Certificate>, OutputsError> 
         output: "http",
         message: format!("http_output.ca_path {path}: {message}"),
     };
-    let default = saker_config::HttpOutput::default().ca_path;
+    let default = DEFAULT_CA_PATH;
     if path.is_empty() || (path == default && !std::path::Path::new(path).exists()) {
         return Ok(Vec::new());
     }
@@ -109,7 +167,7 @@ fn ca_path_roots(path: &str) -> Result<Vec<reqwest::Certificate>, OutputsError> 
     Ok(out)
 }
 
-pub async fn run(mut ctx: SinkCtx, cfg: saker_config::HttpOutput, client: reqwest::Client) {
+pub async fn run(mut ctx: SinkCtx, cfg: HttpOptions, client: reqwest::Client) {
     let content_type = if ctx.fmt.json {
         "application/json"
     } else {

@@ -7,8 +7,20 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 
+use saker_rules::Priority;
+
 use super::SinkCtx;
 use crate::report::Reason;
+
+/// `program_output` (falco.yaml).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProgramOptions {
+    pub enabled: bool,
+    pub keep_alive: bool,
+    /// Command line, run through `/bin/sh -c`; the alert only ever reaches it on stdin.
+    pub program: String,
+    pub min_priority: Option<Priority>,
+}
 
 fn spawn(program: &str) -> std::io::Result<(Child, ChildStdin)> {
     let mut child = Command::new("/bin/sh")
@@ -24,7 +36,7 @@ fn spawn(program: &str) -> std::io::Result<(Child, ChildStdin)> {
     Ok((child, stdin))
 }
 
-pub async fn run(mut ctx: SinkCtx, cfg: saker_config::ProgramOutput) {
+pub async fn run(mut ctx: SinkCtx, cfg: ProgramOptions) {
     let mut kept: Option<(Child, ChildStdin)> = None;
     while let Some(a) = ctx.recv().await {
         let mut line = ctx.fmt.line(&a);

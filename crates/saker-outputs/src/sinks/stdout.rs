@@ -4,8 +4,26 @@
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use saker_rules::Priority;
+
 use super::SinkCtx;
 use crate::report::Reason;
+
+/// `stdout_output` (falco.yaml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdoutOptions {
+    pub enabled: bool,
+    pub min_priority: Option<Priority>,
+}
+
+impl Default for StdoutOptions {
+    fn default() -> Self {
+        StdoutOptions {
+            enabled: true,
+            min_priority: None,
+        }
+    }
+}
 
 pub async fn run<W: AsyncWrite + Unpin>(mut ctx: SinkCtx, mut out: W, buffered: bool) {
     /// Most alerts written together.

@@ -3,9 +3,37 @@
 
 use tokio::net::UnixDatagram;
 
+use std::path::PathBuf;
+
+use saker_rules::Priority;
+
 use super::SinkCtx;
 use crate::format::civil;
 use crate::report::Reason;
+
+/// `syslog_output` (falco.yaml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogOptions {
+    pub enabled: bool,
+    /// Unix datagram socket of the syslog daemon.
+    pub path: PathBuf,
+    /// RFC 3164 facility number (1 = user, 4 = auth, 16..23 = local0..7).
+    pub facility: u8,
+    pub ident: String,
+    pub min_priority: Option<Priority>,
+}
+
+impl Default for SyslogOptions {
+    fn default() -> Self {
+        SyslogOptions {
+            enabled: false,
+            path: PathBuf::from("/dev/log"),
+            facility: 1,
+            ident: "saker".into(),
+            min_priority: None,
+        }
+    }
+}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -26,7 +54,7 @@ pub fn rfc3164(
     format!("<{pri}>{mon} {d:>2} {h:02}:{mi:02}:{s:02} {ident}[{pid}]: {line}")
 }
 
-pub async fn run(mut ctx: SinkCtx, cfg: saker_config::SyslogOutput) {
+pub async fn run(mut ctx: SinkCtx, cfg: SyslogOptions) {
     let pid = std::process::id();
     let mut sock: Option<UnixDatagram> = None;
     while let Some(a) = ctx.recv().await {

@@ -31,8 +31,8 @@ pub fn alert(i: u64, rule: &str, priority: Priority) -> Alert {
 }
 
 /// A config with every output off (stdout included).
-pub fn quiet_config() -> saker_config::Config {
-    let mut c = saker_config::Config::default();
+pub fn quiet_config() -> saker_outputs::OutputsOptions {
+    let mut c = saker_outputs::OutputsOptions::default();
     c.stdout_output.enabled = false;
     c
 }

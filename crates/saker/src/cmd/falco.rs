@@ -391,7 +391,7 @@ fn dry_run(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<i32> {
     let pc = crate::cmd::run::probe_config(&loaded.ruleset, cfg)?;
     let (sel, missing) = pc.selected();
     if cfg.webserver.enabled {
-        saker_outputs::web_addr(&cfg.webserver)?;
+        crate::outputs_cfg::web_addr(cfg)?;
     }
     tracing::info!(
         "dry run: config OK, {} rules enabled from {}, {} syscalls selected{}",

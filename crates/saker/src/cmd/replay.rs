@@ -136,7 +136,7 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     }
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
-    let outputs = saker_outputs::Outputs::start(&cfg, metrics)?;
+    let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
     let (mut reader, state) = open(a.file)?;
     let mut twin = a.prefilter.then(|| {
         crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
@@ -145,7 +145,7 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
         .snapshot()
         .hostname
         .clone()
-        .unwrap_or_else(|| saker_outputs::default_hostname(&cfg));
+        .unwrap_or_else(|| crate::outputs_cfg::hostname(&cfg));
     let mut det = Detector::new(
         state,
         Arc::new(rules.ruleset),

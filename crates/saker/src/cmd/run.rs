@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use saker_config::Config;
-use saker_outputs::{Metrics, Outputs, WebOptions};
+use saker_outputs::Metrics;
 use saker_probe::{Probe, ProbeConfig};
 use saker_rules::ruleset::AlertOptions;
 use saker_state::State;
@@ -303,15 +303,12 @@ pub fn run(
         .unwrap_or_default();
     crate::stats::record_files(&metrics, &loaded.files, &cfg_files.0);
     crate::stats::record_static_info(&metrics, &cfg);
-    metrics.set_groups(saker_outputs::metrics::MetricGroups::from_config(
-        &cfg.metrics,
-    ));
-    let outputs = Outputs::start(&cfg, metrics.clone())?;
+    metrics.set_groups(crate::outputs_cfg::metric_groups(&cfg));
+    let outputs = crate::outputs_cfg::start(&cfg, metrics.clone())?;
     let health = Arc::new(AtomicBool::new(false));
     let _web = if cfg.webserver.enabled {
-        let addr = saker_outputs::web_addr(&cfg.webserver)?;
-        let mut wo = WebOptions::from_full_config(&cfg);
-        wo.versions = crate::cmd::falco::versions().to_string();
+        let addr = crate::outputs_cfg::web_addr(&cfg)?;
+        let wo = crate::outputs_cfg::web_options(&cfg);
         let web = saker_outputs::web::WebServer::start(addr, metrics.clone(), health.clone(), wo)?;
         let scheme = if cfg.webserver.ssl_enabled {
             "https"
@@ -343,7 +340,7 @@ pub fn run(
     let pc = probe_config(&loaded.ruleset, &cfg)?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
     let state = seeded_state(&cfg);
-    let hostname = saker_outputs::default_hostname(&cfg);
+    let hostname = crate::outputs_cfg::hostname(&cfg);
     let n_rules = loaded.ruleset.enabled().len();
     let sources = loaded.sources.join(", ");
     let mut det = Detector::new(
