@@ -11,9 +11,9 @@ use crate::lists::substitute_list;
 use crate::load::items::{parse_semver, read_text};
 use crate::load::lang;
 use crate::load::yaml::Pos;
-use crate::load::Collector;
+use crate::load::{Collector, RuleDef};
 use crate::parse::parse_condition;
-use crate::ruleset::{CompiledRule, RuleInfo, Ruleset};
+use crate::ruleset::{CompiledRule, ExtraOutputField, RuleInfo, Ruleset};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -367,22 +367,34 @@ impl Engine {
     fn compile_all(&self, res: &mut LoadResult) -> Result<Vec<CompiledRule>, Box<LoadError>> {
         let col = &self.col;
         let mut list_used = vec![false; col.lists.len()];
-        let lists = expand_lists(col, &mut list_used);
-        let subst = |text: &str, used: &mut [bool]| {
-            let mut t = text.to_string();
-            for (i, l) in col.lists.iter().enumerate() {
-                if t.contains(&l.name) && substitute_list(&mut t, &l.name, &lists[i]) {
-                    used[i] = true;
-                }
-            }
-            t
+        let lists = ListSubst {
+            col,
+            values: expand_lists(col, &mut list_used),
         };
+        let (macro_asts, macro_texts) = self.parse_macros(&lists, &mut list_used)?;
+        let mut resolver = self.resolve_macros(&macro_asts, &macro_texts)?;
+        let mut out = Vec::with_capacity(col.rules.len());
+        for r in col.rules.iter().filter(|r| !r.unknown_source) {
+            // Fields resolve against the rule's own source.
+            let _source = crate::compile::SourceGuard::new(&r.source);
+            if let Some(rule) = self.compile_rule(res, r, &lists, &mut list_used, &mut resolver)? {
+                out.push(rule);
+            }
+        }
+        self.unused_warnings(res, &resolver.used, &list_used);
+        Ok(out)
+    }
 
-        // Macros: substitute lists, parse, then resolve with the visibility rule.
-        let mut macro_asts = Vec::with_capacity(col.macros.len());
-        let mut macro_texts = Vec::with_capacity(col.macros.len());
-        for m in &col.macros {
-            let text = subst(&m.cond, &mut list_used);
+    /// Macros: substitute lists and parse; returns each macro's AST and substituted text.
+    fn parse_macros(
+        &self,
+        lists: &ListSubst,
+        list_used: &mut [bool],
+    ) -> Result<(Vec<Expr>, Vec<String>), Box<LoadError>> {
+        let mut asts = Vec::with_capacity(self.col.macros.len());
+        let mut texts = Vec::with_capacity(self.col.macros.len());
+        for m in &self.col.macros {
+            let text = lists.apply(&m.cond, list_used);
             let ast = parse_condition(&text).map_err(|e| {
                 self.expr_error(
                     ErrorCode::CompileCondition,
@@ -393,12 +405,22 @@ impl Engine {
                     e.pos,
                 )
             })?;
-            macro_asts.push(ast);
-            macro_texts.push(text);
+            asts.push(ast);
+            texts.push(text);
         }
+        Ok((asts, texts))
+    }
+
+    /// Resolves every macro's references with the visibility rule.
+    fn resolve_macros<'a>(
+        &'a self,
+        asts: &'a [Expr],
+        texts: &[String],
+    ) -> Result<MacroResolver<'a>, Box<LoadError>> {
+        let col = &self.col;
         let mut resolver = MacroResolver {
             col,
-            asts: &macro_asts,
+            asts,
             done: vec![None; col.macros.len()],
             busy: vec![false; col.macros.len()],
             used: vec![false; col.macros.len()],
@@ -413,189 +435,223 @@ impl Engine {
                     msg,
                     &m.loc,
                     &m.cond,
-                    &macro_texts[owner],
+                    &texts[owner],
                     pos,
                 )
             })?;
         }
+        Ok(resolver)
+    }
 
-        // Rules.
-        let mut out = Vec::with_capacity(col.rules.len());
-        for r in &col.rules {
-            if r.unknown_source {
-                continue;
-            }
-            // Fields resolve against the rule's own source.
-            let _source = crate::compile::SourceGuard::new(&r.source);
-            let (cond, exception_fields) = condition_with_exceptions(&r.cond, &r.exceptions)
-                .map_err(|e| self.error(ErrorCode::Validate, e.message, &e.ctx))?;
-            let tags: Vec<String> = r.tags.iter().cloned().collect();
-            let appends: Vec<&AppendOutput> = self
-                .opts
-                .append_output
-                .iter()
-                .filter(|a| a.matches(&r.name, &r.source, &tags))
-                .collect();
-            let mut output = r.output.clone();
-            for extra in appends.iter().filter_map(|a| a.extra_output.as_ref()) {
-                output.push(' ');
-                output.push_str(extra);
-            }
-            let suggested =
-                self.opts.suggested_output || appends.iter().any(|a| a.suggested_output);
-            if r.source == "syscall" && suggested {
-                output.push(' ');
-                output.push_str(&self.suggested_output());
-            }
-            for extra in &self.opts.extra_output {
-                output.push(' ');
-                output.push_str(extra);
-            }
-            if output.contains("%container.info") {
-                self.warning(res, WarningCode::DeprecatedItem, "%container.info is deprecated and no more useful, and will be dropped by Falco 1.0.0. The container plugin will automatically add required fields to the output message.", &r.loc, None);
-                output = output.replace("%container.info", "");
-            }
-            let format = match lang::parse_format(&output) {
-                Ok(f) => f,
-                Err((msg, detail)) => {
-                    if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
-                        self.warning(res, WarningCode::UnknownFilter, msg, &r.output_loc, None);
-                        continue;
-                    }
-                    let mut e = self.error(ErrorCode::CompileOutput, msg, &r.output_loc);
-                    e.hint = detail;
-                    return Err(e);
-                }
-            };
-            self.output_deprecations(res, &output, &r.output_loc);
-            let mut extra_fields = Vec::new();
-            for f in appends.iter().flat_map(|a| a.extra_fields.iter()) {
-                let (key, text, typed) = match f {
-                    ExtraField::Format { key, format } => (key.clone(), format.clone(), false),
-                    ExtraField::Field(name) => (name.clone(), format!("%{name}"), true),
-                };
-                let fmt = lang::parse_format(&text).map_err(|(m, detail)| {
-                    let mut e = self.error(ErrorCode::CompileOutput, m, &r.output_loc);
-                    e.hint = detail;
-                    e
-                })?;
-                self.output_deprecations(res, &text, &r.output_loc);
-                extra_fields.push(crate::ruleset::ExtraOutputField {
-                    key,
-                    format: std::sync::Arc::new(fmt),
-                    typed,
-                });
-            }
+    /// One rule: its output, then its condition. `None` when `skip-if-unknown-filter`
+    /// skips it.
+    fn compile_rule(
+        &self,
+        res: &mut LoadResult,
+        r: &RuleDef,
+        lists: &ListSubst,
+        list_used: &mut [bool],
+        resolver: &mut MacroResolver,
+    ) -> Result<Option<CompiledRule>, Box<LoadError>> {
+        let (cond, exception_fields) = condition_with_exceptions(&r.cond, &r.exceptions)
+            .map_err(|e| self.error(ErrorCode::Validate, e.message, &e.ctx))?;
+        let Some((output, format, extra_fields)) = self.rule_output(res, r)? else {
+            return Ok(None);
+        };
+        let text = lists.apply(&cond, list_used);
+        let Some((ast, filter)) = self.rule_condition(res, r, &cond, &text, resolver)? else {
+            return Ok(None);
+        };
+        // Plugin-source rules are not event-type indexed (every one is a candidate).
+        let evttypes = if r.source == saker_fields::source::SYSCALL {
+            lang::event_types(&ast)
+        } else {
+            lang::EventTypes::All
+        };
+        if r.source == "syscall" && r.warn_evttypes && evttypes.too_many() {
+            self.warning(
+                res,
+                WarningCode::NoEvttype,
+                "Rule matches too many evt.type values. This has a significant performance penalty.",
+                &r.loc,
+                None,
+            );
+        }
+        Ok(Some(CompiledRule {
+            info: RuleInfo {
+                name: r.name.clone(),
+                desc: r.desc.clone(),
+                priority: r.priority,
+                source: r.source.clone(),
+                tags: r.tags.iter().cloned().collect(),
+                enabled: r.enabled,
+                capture: r.capture,
+                capture_duration: r.capture_duration,
+                exception_fields: exception_fields.into_iter().collect(),
+                condition: text,
+                output: output.clone(),
+            },
+            filter: std::sync::Arc::new(filter),
+            format: std::sync::Arc::new(format),
+            extra_fields,
+            evttypes,
+            ast: std::sync::Arc::new(ast),
+        }))
+    }
 
-            let text = subst(&cond, &mut list_used);
-            let mut ast = parse_condition(&text).map_err(|e| {
-                self.expr_error(
-                    ErrorCode::CompileCondition,
-                    e.message.clone(),
-                    &r.cond_loc,
-                    &text,
-                    &text,
-                    e.pos,
-                )
-            })?;
-            let expanded = ast.expand_macros(&mut |name| match col.macro_idx.get(name) {
-                Some(&i) => {
-                    resolver.used[i] = true;
-                    resolver.done[i].clone()
-                }
-                None => None,
-            });
-            if let Err(e) = expanded {
-                return Err(self.expr_error(
-                    ErrorCode::Validate,
-                    e.to_string(),
-                    &r.loc,
-                    &cond,
-                    &text,
-                    e.pos,
-                ));
-            }
-            self.condition_warnings(res, &ast, &r.cond_loc, &cond);
-            let compiled = match lang::compile(&ast) {
-                Ok(c) => c,
-                Err((msg, pos)) => {
-                    let ctx = self.expr_context(&r.cond_loc, &cond, &text, pos);
-                    if r.skip_if_unknown_filter && is_unknown_filter(&msg) {
-                        Self::warn_at(res, WarningCode::UnknownFilter, msg, ctx, None);
-                        continue;
-                    }
-                    return Err(Box::new(LoadError {
-                        code: ErrorCode::CompileCondition,
-                        message: msg,
-                        ctx,
-                        hint: None,
-                    }));
-                }
-            };
-            for (msg, pos) in &compiled.warnings {
-                let ctx = self.expr_context(&r.cond_loc, &cond, &text, *pos);
-                Self::warn_at(res, WarningCode::CompileCondition, msg.clone(), ctx, None);
-            }
-            // Plugin-source rules are not event-type indexed (every one is a candidate).
-            let evttypes = if r.source == saker_fields::source::SYSCALL {
-                lang::event_types(&ast)
-            } else {
-                lang::EventTypes::All
-            };
-            if r.source == "syscall" && r.warn_evttypes && evttypes.too_many() {
+    /// The rule's output with the matching `append_output` entries, suggested fields and
+    /// `-p` formats appended, parsed; and the entries' extra `output_fields`.
+    fn rule_output(
+        &self,
+        res: &mut LoadResult,
+        r: &RuleDef,
+    ) -> Result<Option<(String, lang::Format, Vec<ExtraOutputField>)>, Box<LoadError>> {
+        let tags: Vec<String> = r.tags.iter().cloned().collect();
+        let appends: Vec<&AppendOutput> = self
+            .opts
+            .append_output
+            .iter()
+            .filter(|a| a.matches(&r.name, &r.source, &tags))
+            .collect();
+        let mut output = r.output.clone();
+        for extra in appends.iter().filter_map(|a| a.extra_output.as_ref()) {
+            output.push(' ');
+            output.push_str(extra);
+        }
+        let suggested = self.opts.suggested_output || appends.iter().any(|a| a.suggested_output);
+        if r.source == "syscall" && suggested {
+            output.push(' ');
+            output.push_str(&self.suggested_output());
+        }
+        for extra in &self.opts.extra_output {
+            output.push(' ');
+            output.push_str(extra);
+        }
+        if output.contains("%container.info") {
+            self.warning(res, WarningCode::DeprecatedItem, "%container.info is deprecated and no more useful, and will be dropped by Falco 1.0.0. The container plugin will automatically add required fields to the output message.", &r.loc, None);
+            output = output.replace("%container.info", "");
+        }
+        let format = match lang::parse_format(&output) {
+            Ok(f) => f,
+            Err(e) if r.skip_if_unknown_filter && e.kind.is_unknown_filter() => {
                 self.warning(
                     res,
-                    WarningCode::NoEvttype,
-                    "Rule matches too many evt.type values. This has a significant performance penalty.",
-                    &r.loc,
+                    WarningCode::UnknownFilter,
+                    e.message,
+                    &r.output_loc,
                     None,
                 );
+                return Ok(None);
             }
-            out.push(CompiledRule {
-                info: RuleInfo {
-                    name: r.name.clone(),
-                    desc: r.desc.clone(),
-                    priority: r.priority,
-                    source: r.source.clone(),
-                    tags: r.tags.iter().cloned().collect(),
-                    enabled: r.enabled,
-                    capture: r.capture,
-                    capture_duration: r.capture_duration,
-                    exception_fields: exception_fields.into_iter().collect(),
-                    condition: text,
-                    output: output.clone(),
-                },
-                filter: std::sync::Arc::new(compiled.filter),
-                format: std::sync::Arc::new(format),
-                extra_fields,
-                evttypes,
-                ast: std::sync::Arc::new(ast),
+            Err(e) => return Err(self.format_error(e, &r.output_loc)),
+        };
+        self.output_deprecations(res, &output, &r.output_loc);
+        let mut extra_fields = Vec::new();
+        for f in appends.iter().flat_map(|a| a.extra_fields.iter()) {
+            let (key, text, typed) = match f {
+                ExtraField::Format { key, format } => (key.clone(), format.clone(), false),
+                ExtraField::Field(name) => (name.clone(), format!("%{name}"), true),
+            };
+            let fmt = lang::parse_format(&text).map_err(|e| self.format_error(e, &r.output_loc))?;
+            self.output_deprecations(res, &text, &r.output_loc);
+            extra_fields.push(ExtraOutputField {
+                key,
+                format: std::sync::Arc::new(fmt),
+                typed,
             });
         }
+        Ok(Some((output, format, extra_fields)))
+    }
 
-        for (i, m) in col.macros.iter().enumerate() {
-            if !resolver.used[i] {
-                self.warning(
-                    res,
-                    WarningCode::UnusedMacro,
-                    "Macro not referred to by any other rule/macro",
-                    &m.loc,
-                    None,
-                );
+    /// `LOAD_ERR_COMPILE_OUTPUT` for an output format error.
+    fn format_error(&self, e: lang::FormatError, chain: &[Location]) -> Box<LoadError> {
+        let mut err = self.error(ErrorCode::CompileOutput, e.message, chain);
+        err.hint = e.detail;
+        err
+    }
+
+    /// The rule's condition (`cond`: with exceptions; `text`: lists substituted) parsed,
+    /// its macros expanded, and compiled.
+    fn rule_condition(
+        &self,
+        res: &mut LoadResult,
+        r: &RuleDef,
+        cond: &str,
+        text: &str,
+        resolver: &mut MacroResolver,
+    ) -> Result<Option<(Expr, lang::Filter)>, Box<LoadError>> {
+        let col = &self.col;
+        let mut ast = parse_condition(text).map_err(|e| {
+            self.expr_error(
+                ErrorCode::CompileCondition,
+                e.message.clone(),
+                &r.cond_loc,
+                text,
+                text,
+                e.pos,
+            )
+        })?;
+        let expanded = ast.expand_macros(&mut |name| match col.macro_idx.get(name) {
+            Some(&i) => {
+                resolver.used[i] = true;
+                resolver.done[i].clone()
             }
+            None => None,
+        });
+        if let Err(e) = expanded {
+            return Err(self.expr_error(
+                ErrorCode::Validate,
+                e.to_string(),
+                &r.loc,
+                cond,
+                text,
+                e.pos,
+            ));
         }
-        for (i, l) in col.lists.iter().enumerate() {
-            if !list_used[i] {
-                self.warning(
-                    res,
-                    WarningCode::UnusedList,
-                    "List not referred to by any other rule/macro",
-                    &l.loc,
-                    None,
-                );
+        self.condition_warnings(res, &ast, &r.cond_loc, cond);
+        let compiled = match lang::compile(&ast) {
+            Ok(c) => c,
+            Err(e) => {
+                let ctx = self.expr_context(&r.cond_loc, cond, text, e.pos);
+                if r.skip_if_unknown_filter && e.kind.is_unknown_filter() {
+                    Self::warn_at(res, WarningCode::UnknownFilter, e.message, ctx, None);
+                    return Ok(None);
+                }
+                return Err(Box::new(LoadError {
+                    code: ErrorCode::CompileCondition,
+                    message: e.message,
+                    ctx,
+                    hint: None,
+                }));
             }
+        };
+        for (msg, pos) in &compiled.warnings {
+            let ctx = self.expr_context(&r.cond_loc, cond, text, *pos);
+            Self::warn_at(res, WarningCode::CompileCondition, msg.clone(), ctx, None);
         }
-        Ok(out)
+        Ok(Some((ast, compiled.filter)))
+    }
+
+    /// Macros and lists nothing refers to.
+    fn unused_warnings(&self, res: &mut LoadResult, macro_used: &[bool], list_used: &[bool]) {
+        for (m, _) in self.col.macros.iter().zip(macro_used).filter(|(_, u)| !**u) {
+            self.warning(
+                res,
+                WarningCode::UnusedMacro,
+                "Macro not referred to by any other rule/macro",
+                &m.loc,
+                None,
+            );
+        }
+        for (l, _) in self.col.lists.iter().zip(list_used).filter(|(_, u)| !**u) {
+            self.warning(
+                res,
+                WarningCode::UnusedList,
+                "List not referred to by any other rule/macro",
+                &l.loc,
+                None,
+            );
+        }
     }
 
     /// Falco's substring search for deprecated fields in an output format:
@@ -731,16 +787,23 @@ fn operand_fields<'a>(o: &'a Operand, f: &mut impl FnMut(&'a str)) {
     }
 }
 
-/// Messages that `skip-if-unknown-filter` downgrades to a warning.
-fn is_unknown_filter(msg: &str) -> bool {
-    [
-        "nonexistent field",
-        "invalid formatting token",
-        "unknown event type",
-        "unknown filter:",
-    ]
-    .iter()
-    .any(|p| msg.contains(p))
+/// List substitution for condition texts: each list's name is replaced by its expanded items.
+struct ListSubst<'a> {
+    col: &'a Collector,
+    values: Vec<Vec<String>>,
+}
+
+impl ListSubst<'_> {
+    /// `text` with every list substituted; marks the lists it used.
+    fn apply(&self, text: &str, used: &mut [bool]) -> String {
+        let mut t = text.to_string();
+        for (i, l) in self.col.lists.iter().enumerate() {
+            if t.contains(&l.name) && substitute_list(&mut t, &l.name, &self.values[i]) {
+                used[i] = true;
+            }
+        }
+        t
+    }
 }
 
 fn file_loc(name: &str) -> Location {

@@ -18,6 +18,7 @@ pub struct FormatError {
     pub pos: usize,
     /// What exactly is wrong, when libsinsp's message does not say it.
     pub detail: Option<String>,
+    pub kind: crate::compile::ErrorKind,
 }
 
 /// libsinsp's message for any token that is not a field: it shrinks the
@@ -126,11 +127,13 @@ impl OutputFormat {
                 message,
                 pos: base + pct,
                 detail: None,
+                kind: crate::compile::ErrorKind::Other,
             };
             let unknown = |detail: String| FormatError {
                 message: UNKNOWN_TOKEN.into(),
                 pos: base + pct,
                 detail: Some(detail),
+                kind: crate::compile::ErrorKind::UnknownToken,
             };
             if i >= b.len() {
                 return Err(err(

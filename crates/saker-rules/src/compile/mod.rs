@@ -22,6 +22,28 @@ use values::{parse_lit, Lit, ValueSet};
 pub struct CompileError {
     pub message: String,
     pub pos: usize,
+    pub kind: ErrorKind,
+}
+
+/// What kind of problem a condition or output error is. A rule with
+/// `skip-if-unknown-filter: true` is skipped (with a warning) on the unknown-name kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A field name the engine does not know (for the rule's source).
+    UnknownField,
+    /// An `evt.type` value the event table does not know.
+    UnknownEventType,
+    /// An output token that is not a field.
+    UnknownToken,
+    /// Anything else (syntax, types, arguments).
+    Other,
+}
+
+impl ErrorKind {
+    /// Errors that `skip-if-unknown-filter` downgrades to a warning.
+    pub fn is_unknown_filter(self) -> bool {
+        !matches!(self, ErrorKind::Other)
+    }
 }
 
 /// A compiler warning (`LOAD_COMPILE_CONDITION`).
@@ -32,9 +54,18 @@ pub struct CompileWarning {
 }
 
 pub(crate) fn err<T>(message: impl Into<String>, pos: usize) -> Result<T, CompileError> {
+    err_of(ErrorKind::Other, message, pos)
+}
+
+pub(crate) fn err_of<T>(
+    kind: ErrorKind,
+    message: impl Into<String>,
+    pos: usize,
+) -> Result<T, CompileError> {
     Err(CompileError {
         message: message.into(),
         pos,
+        kind,
     })
 }
 
@@ -180,7 +211,8 @@ const DOTTED_KEY_FIELDS: [&str; 3] = ["evt.arg", "evt.rawarg", "evt.abspath"];
 pub fn resolve_field(fe: &FieldExpr) -> Result<FieldRef, CompileError> {
     let full = fe.text();
     let nonexistent = || {
-        err(
+        err_of(
+            ErrorKind::UnknownField,
             format!("filter_check called with nonexistent field {full}"),
             fe.pos,
         )
@@ -206,7 +238,7 @@ pub fn resolve_field(fe: &FieldExpr) -> Result<FieldRef, CompileError> {
         (ArgKind::None, Some(_)) => return nonexistent(),
         (_, None) => match info.arg {
             ArgKind::IndexRequired | ArgKind::KeyRequired | ArgKind::IndexOrKeyRequired => {
-                return err(format!("filter_check called with nonexistent field {full}: field '{}' requires an argument", info.name), fe.pos)
+                return err_of(ErrorKind::UnknownField, format!("filter_check called with nonexistent field {full}: field '{}' requires an argument", info.name), fe.pos)
             }
             _ => FieldArg::None,
         },
@@ -445,7 +477,11 @@ fn check_at(c: &Check, w: &mut Vec<CompileWarning>) -> Result<CheckNode, Compile
             });
         }
         if is_evt_type && !event_name_known(&l.text()) {
-            return err(format!("unknown event type {}", l.text()), l.pos);
+            return err_of(
+                ErrorKind::UnknownEventType,
+                format!("unknown event type {}", l.text()),
+                l.pos,
+            );
         }
         if raw {
             return Ok(match l.text().parse::<i128>() {

@@ -487,3 +487,23 @@ fn evt_dir_checks_answered_by_id_match_the_direction() {
         }
     }
 }
+
+#[test]
+fn error_kinds_mark_unknown_names() {
+    let kind = |cond: &str| {
+        compile(&parse_condition(cond).unwrap())
+            .expect_err(cond)
+            .kind
+    };
+    assert_eq!(kind("proc.nme = x"), ErrorKind::UnknownField);
+    assert_eq!(
+        kind("proc.aname exists and proc.nme = x"),
+        ErrorKind::UnknownField
+    );
+    assert_eq!(kind("evt.type = opne"), ErrorKind::UnknownEventType);
+    assert_eq!(kind("proc.pid = abc"), ErrorKind::Other);
+    assert!(!ErrorKind::Other.is_unknown_filter());
+    let fmt = |f: &str| crate::format::OutputFormat::parse(f).err().unwrap().kind;
+    assert_eq!(fmt("%proc.nme"), ErrorKind::UnknownToken);
+    assert_eq!(fmt("trailing %"), ErrorKind::Other);
+}

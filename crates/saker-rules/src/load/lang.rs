@@ -13,14 +13,15 @@ pub struct Compiled {
     pub warnings: Vec<(String, usize)>,
 }
 
+pub use crate::compile::{CompileError, ErrorKind};
+pub use crate::format::FormatError;
+
 /// Compiles a condition; an error comes with the position of the failing check.
-pub fn compile(expr: &Expr) -> Result<Compiled, (String, usize)> {
-    crate::compile::compile(expr)
-        .map(|(filter, w)| Compiled {
-            filter,
-            warnings: w.into_iter().map(|w| (w.message, w.pos)).collect(),
-        })
-        .map_err(|e| (e.message, e.pos))
+pub fn compile(expr: &Expr) -> Result<Compiled, CompileError> {
+    crate::compile::compile(expr).map(|(filter, w)| Compiled {
+        filter,
+        warnings: w.into_iter().map(|w| (w.message, w.pos)).collect(),
+    })
 }
 
 /// The event types a condition can match (§3.11).
@@ -77,9 +78,9 @@ pub fn install_event_checks() {
 /// A parsed output format.
 pub type Format = crate::format::OutputFormat;
 
-/// Parses an output format; an error is libsinsp's message and Saker's detail.
-pub fn parse_format(text: &str) -> Result<Format, (String, Option<String>)> {
-    Format::parse(text).map_err(|e| (e.message, e.detail))
+/// Parses an output format; an error carries libsinsp's message and Saker's detail.
+pub fn parse_format(text: &str) -> Result<Format, FormatError> {
+    Format::parse(text)
 }
 
 /// `HH:MM:SS.nnnnnnnnn` in local time (Falco's `%evt.time`).
