@@ -18,5 +18,7 @@ pub mod ppm {
     include!(concat!(env!("OUT_DIR"), "/ppm.rs"));
 }
 pub mod render;
+/// The event header shared by the probe and capture files.
+pub mod wire;
 pub use decode::ParamValue;
 pub use render::{render_param_raw, Style};
