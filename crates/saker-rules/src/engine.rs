@@ -505,7 +505,7 @@ impl Engine {
         &self,
         res: &mut LoadResult,
         r: &RuleDef,
-    ) -> Result<Option<(String, lang::Format, Vec<ExtraOutputField>)>, Box<LoadError>> {
+    ) -> Result<Option<RuleOutput>, Box<LoadError>> {
         let tags: Vec<String> = r.tags.iter().cloned().collect();
         let appends: Vec<&AppendOutput> = self
             .opts
@@ -786,6 +786,9 @@ fn operand_fields<'a>(o: &'a Operand, f: &mut impl FnMut(&'a str)) {
         Operand::Transform(t) => t.args.iter().for_each(|a| targ(a, f)),
     }
 }
+
+/// A rule's full output text, its parsed format and the extra `output_fields`.
+type RuleOutput = (String, lang::Format, Vec<ExtraOutputField>);
 
 /// List substitution for condition texts: each list's name is replaced by its expanded items.
 struct ListSubst<'a> {

@@ -175,8 +175,10 @@ mod tests {
             web_addr(&Config::default()).unwrap().to_string(),
             "127.0.0.1:8765"
         );
-        let mut expected = WebOptions::default();
-        expected.versions = crate::cmd::falco::versions().to_string();
+        let expected = WebOptions {
+            versions: crate::cmd::falco::versions().to_string(),
+            ..Default::default()
+        };
         assert_eq!(web_options(&Config::default()), expected);
     }
 
