@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use saker_capture::{FileSink, Writer};
 use saker_event::{Event, Snapshot};
-use saker_rules::Alert;
 
 use crate::pipeline::Detector;
 
@@ -155,6 +154,16 @@ impl Flight {
         // A limit smaller than the ring: the next event closes it.
     }
 
+    /// The pipeline's consumer: records `ev` (after the rules ran on it), then lets every rule
+    /// it matched trigger, held alerts (container metadata pending) included.
+    pub fn on_event(&mut self, ev: &Event, det: &Detector) {
+        self.record(ev);
+        for &m in det.last_matches() {
+            let info = det.ruleset().info(m);
+            self.trigger(ev, info.capture, info.capture_duration);
+        }
+    }
+
     /// Closes the open capture (end of the run).
     pub fn close(&mut self) {
         if let Some(a) = self.active.take() {
@@ -166,26 +175,6 @@ impl Flight {
                 Err(e) => tracing::error!("capture {}: {e}", a.path.display()),
             }
         }
-    }
-}
-
-/// The event loop's hook: `det.on_event` with the recorder around it. Every rule that matched
-/// counts, held alerts (container metadata pending) included.
-pub fn detect(
-    flight: &mut Option<Flight>,
-    det: &mut Detector,
-    ev: &Event,
-    emit: &mut dyn FnMut(Alert),
-) {
-    let Some(f) = flight.as_mut() else {
-        det.on_event(ev, emit);
-        return;
-    };
-    f.record(ev);
-    det.on_event(ev, emit);
-    for &m in det.last_matches() {
-        let info = det.ruleset().info(m);
-        f.trigger(ev, info.capture, info.capture_duration);
     }
 }
 
