@@ -88,10 +88,13 @@ pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> an
         }
     );
     let root = setup::host_root();
-    let flight = crate::flight::Flight::new(
+    let mut flight = crate::flight::Flight::new(
         &cfg.capture,
         Box::new(move || saker_probe::procfs::scan(&root)),
     );
+    if let Some(f) = flight.as_mut() {
+        f.bytes_gauge = Some(metrics.capture_recorder_bytes.clone());
+    }
     let mut live = Live {
         detect: Detect::new(det, flight),
         outputs: &services.outputs,
