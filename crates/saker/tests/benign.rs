@@ -33,10 +33,9 @@ fn wait_for_port(port: u16) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn benign_workloads_raise_no_alerts() {
-    if should_skip("benign_workloads_raise_no_alerts") {
-        return;
-    }
+    require_live("benign_workloads_raise_no_alerts");
     let tok = token("benign");
     let dir = Scratch::new(&tok);
     let d = dir.path.to_string_lossy().to_string();

@@ -1,19 +1,18 @@
 //! Two sources in one `saker run`: the live probe's syscall alerts and the k8s_audit webhook's
 //! alerts on the same stdout, each with its `source`. Needs root and the probe (live test).
 
-mod support;
+mod common;
 
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use common::*;
 
 #[test]
+#[ignore = "needs root"]
 fn syscall_and_audit_alerts_on_one_stdout() {
-    if skip("syscall_and_audit_alerts_on_one_stdout") {
-        return;
-    }
+    require_live("syscall_and_audit_alerts_on_one_stdout");
     let _g = probe_lock();
     let tok = token("twosrc");
     let dir = Scratch::new(&tok);

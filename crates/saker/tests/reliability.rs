@@ -4,7 +4,7 @@
 //! disk spool outlives SIGKILL, and a stdout reader that stops reading cannot
 //! hold Saker past `outputs.shutdown_timeout`.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -13,8 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::webhook::Webhook;
-use support::*;
+use common::webhook::Webhook;
+use common::*;
 
 fn saker() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_saker"));
@@ -45,7 +45,7 @@ const NONE_RULE: &str = "- rule: Reliab nothing\n  desc: never\n  \
     condition: proc.name = no-such-process-here\n  output: \"never\"\n  priority: NOTICE\n";
 
 fn rules(dir: &Scratch, name: &str, text: &str) -> PathBuf {
-    let p = dir.0.join(name);
+    let p = dir.path.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -234,7 +234,7 @@ fn spooled_alerts_survive_sigkill() {
     let dir = Scratch::new(&token("spool"));
     let r = rules(&dir, "open.yaml", OPEN_RULE);
     let none = rules(&dir, "none.yaml", NONE_RULE);
-    let spool = dir.0.join("spool");
+    let spool = dir.path.join("spool");
     let port = free_port();
     let common = |c: &mut Command| {
         c.args(["replay", "--no-progress"])
@@ -582,18 +582,16 @@ fn http_outage(label: &str, outage: u64, spool: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn live_http_outage_of_60s_loses_nothing_silently() {
-    if skip("live_http_outage_of_60s_loses_nothing_silently") {
-        return;
-    }
+    require_live("live_http_outage_of_60s_loses_nothing_silently");
     http_outage("outage", env_secs("SAKER_OUTAGE_SECS", 60), false);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn live_http_outage_with_spool_loses_nothing() {
-    if skip("live_http_outage_with_spool_loses_nothing") {
-        return;
-    }
+    require_live("live_http_outage_with_spool_loses_nothing");
     http_outage(
         "outage-spool",
         env_secs("SAKER_OUTAGE_SECS", 60).min(20),
@@ -646,10 +644,9 @@ fn vm_rss_kb(pid: u32, key: &str) -> u64 {
 /// A bad SIGHUP reload while a syscall storm runs and alerts flow to a webhook: the running
 /// rules keep firing, every alert still arrives, and Saker exits cleanly.
 #[test]
+#[ignore = "needs root"]
 fn live_bad_reload_under_load() {
-    if skip("live_bad_reload_under_load") {
-        return;
-    }
+    require_live("live_bad_reload_under_load");
     let _g = probe_lock();
     let tok = token("badreload");
     let dir = Scratch::new(&tok);
@@ -726,10 +723,9 @@ const STORM_RSS_BOUND_MB: u64 = 256;
 /// stays under the documented bound (the queues are bounded), output drops are counted, and
 /// kernel drops, if the storm causes any, are counted and raise the drop alert.
 #[test]
+#[ignore = "needs root"]
 fn live_event_storm_keeps_memory_bounded_and_counts_drops() {
-    if skip("live_event_storm_keeps_memory_bounded_and_counts_drops") {
-        return;
-    }
+    require_live("live_event_storm_keeps_memory_bounded_and_counts_drops");
     let _g = probe_lock();
     let tok = token("storm");
     let dir = Scratch::new(&tok);
@@ -910,10 +906,9 @@ fn term(child: &mut Child) {
 /// still knows the files and executables of another user's processes that started before it.
 /// Without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH it starts too, and says what is lost.
 #[test]
+#[ignore = "needs root"]
 fn live_least_privilege_capability_set() {
-    if skip("live_least_privilege_capability_set") {
-        return;
-    }
+    require_live("live_least_privilege_capability_set");
     let _g = probe_lock();
     let tok = token("leastpriv");
     let dir = Scratch::new(&tok);
