@@ -7,6 +7,7 @@
 //! may skip through [`skip_without_tools`], but never in CI or under `make test` ([`strict`]).
 
 pub mod containerd;
+pub mod moto;
 pub mod podman;
 
 use std::path::{Path, PathBuf};
@@ -144,6 +145,12 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("local addr").port()
 }
 
 /// Asserts that a command succeeded, with its output in the message.

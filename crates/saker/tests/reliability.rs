@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::webhook::Webhook;
 use common::*;
+use saker_testkit::moto::Moto;
 
 fn saker() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_saker"));
@@ -52,63 +52,6 @@ fn rules(dir: &Scratch, name: &str, text: &str) -> PathBuf {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let p = port.to_string();
-        let child = Command::new("moto_server")
-            .args(["-p", &p])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .or_else(|_| {
-                Command::new("python3")
-                    .args(["-m", "moto.server", "-p", &p])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-            })
-            .expect("moto is not installed: pip install 'moto[server]'");
-        let t0 = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Moto { child, port }
-    }
-
-    /// Messages of one stream, read back with boto3 (installed with moto).
-    fn messages(&self, group: &str, stream: &str) -> Vec<String> {
-        let script = format!(
-            "import boto3, json\n\
-             c = boto3.client('logs', endpoint_url='http://127.0.0.1:{}', region_name='us-east-1',\n\
-                 aws_access_key_id='t', aws_secret_access_key='t')\n\
-             ev = c.get_log_events(logGroupName='{group}', logStreamName='{stream}', startFromHead=True)['events']\n\
-             print(json.dumps([e['message'] for e in ev]))\n",
-            self.port
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "boto3: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn summary_line<'a>(stderr: &'a str, output: &str) -> &'a str {

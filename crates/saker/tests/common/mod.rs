@@ -26,8 +26,8 @@ use serde_json::Value;
 pub use metrics::{find, parse_metrics, Sample};
 pub use saker_testkit::podman::{image, PODMAN_LIMITS};
 pub use saker_testkit::{
-    have, ok, probe_lock, repo_root, require_live, require_root, shared_dir, skip_without_tools,
-    token, Alert, RemoveOnDrop, Scratch,
+    free_port, have, ok, probe_lock, repo_root, require_live, require_root, shared_dir,
+    skip_without_tools, token, Alert, RemoveOnDrop, Scratch,
 };
 pub use session::{Finished, Saker, Session, START_TIMEOUT};
 
@@ -193,12 +193,6 @@ pub fn python() -> &'static str {
 /// A loopback TCP listener for connect behaviour; returns its port.
 pub fn tcp_listener() -> u16 {
     listener("127.0.0.1:0")
-}
-
-/// A free loopback port (bound and released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A minimal HTTP/1.0 GET: (status code, body).
