@@ -1,4 +1,4 @@
-//! Issue #14, live (root and BTF; skipped with a SKIPPED line otherwise): Falco's drop alert
+//! Issue #14, live (root and BTF; `#[ignore = "needs root"]`, run by `make test`): Falco's drop alert
 //! through `syscall_event_drops.simulate_drops`, the `exit` action, `watch_config_files`, and
 //! the dashboard's series with data from a real run.
 
