@@ -153,6 +153,41 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Waits until something accepts connections on the loopback `port`; fails after `within`.
+pub fn wait_for_port(port: u16, what: &str, within: std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < within,
+            "{what} did not listen on port {port} within {within:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// POSTs a JSON body with curl (a real HTTP client); returns the HTTP status code as text.
+pub fn curl_post_json(url: &str, body: &str) -> String {
+    use std::io::Write;
+    let o = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+            url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(body.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Asserts that a command succeeded, with its output in the message.
 pub fn ok(out: &Output, what: &str) {
     assert!(

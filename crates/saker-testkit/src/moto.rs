@@ -34,11 +34,7 @@ impl Moto {
             child: Some(child),
             port,
         };
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        crate::wait_for_port(port, "moto", Duration::from_secs(90));
         m
     }
 

@@ -26,8 +26,8 @@ use serde_json::Value;
 pub use metrics::{find, parse_metrics, Sample};
 pub use saker_testkit::podman::{image, PODMAN_LIMITS};
 pub use saker_testkit::{
-    free_port, have, ok, probe_lock, repo_root, require_live, require_root, shared_dir,
-    skip_without_tools, token, Alert, RemoveOnDrop, Scratch,
+    curl_post_json, free_port, have, ok, probe_lock, repo_root, require_live, require_root,
+    shared_dir, skip_without_tools, token, wait_for_port, Alert, RemoveOnDrop, Scratch,
 };
 pub use session::{Finished, Saker, Session, START_TIMEOUT};
 
