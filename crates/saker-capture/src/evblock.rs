@@ -8,9 +8,9 @@ use crate::block::{Cur, Put};
 const NOTIFICATION_E: u16 = 280;
 const INFRA_E: u16 = 286;
 
-/// Header size of a v1 / v2 event.
-pub const HDR_V1: usize = 22;
-pub const HDR_V2: usize = 26;
+use saker_event::wire::EvtHdr;
+/// Header size of a v1 / v2 event (saker_event::wire, shared with the probe).
+pub use saker_event::wire::{HDR_LEN as HDR_V2, HDR_V1_LEN as HDR_V1};
 
 /// An event as stored in the block, before conversion.
 pub struct RawEvent {
@@ -44,17 +44,20 @@ pub fn parse(
             evb.len()
         ));
     }
-    let mut h = Cur::new(evb);
-    let ts = h.u64().unwrap_or_default();
-    let tid = h.u64().unwrap_or_default() as i64;
-    let mut len = h.u32().unwrap_or_default() as usize;
-    let etype = h.u16().unwrap_or_default();
+    let h = if v2 {
+        EvtHdr::parse_v2(evb)
+    } else {
+        EvtHdr::parse_v1(evb)
+    }
+    .unwrap_or_default();
+    let (ts, tid, etype) = (h.ts, h.tid, h.etype);
+    let mut len = h.len as usize;
     if etype >= EVENT_MAX {
         return Ok(None);
     }
     let lw = if large(etype) { 4 } else { 2 };
     let nparams = if v2 {
-        let n = h.u32().unwrap_or_default() as usize;
+        let n = h.nparams as usize;
         if len < HDR_V2 || len > evb.len() {
             return Err(format!(
                 "event length {len} outside [{HDR_V2}, {}]",
@@ -147,11 +150,14 @@ pub fn encode_v2(ev: &Event, out: &mut Vec<u8>) -> Result<(), String> {
     let n = ev.nparams();
     let len = HDR_V2 + n * lw + ev.buf.len();
     let len32 = u32::try_from(len).map_err(|_| format!("event of {len} bytes is too large"))?;
-    out.put_u64(ev.ts);
-    out.put_u64(ev.tid as u64);
-    out.put_u32(len32);
-    out.put_u16(ev.etype);
-    out.put_u32(n as u32);
+    EvtHdr {
+        ts: ev.ts,
+        tid: ev.tid,
+        len: len32,
+        etype: ev.etype,
+        nparams: n as u32,
+    }
+    .write_v2(out);
     for i in 0..n {
         let pl = ev.param(i).map_or(0, <[u8]>::len);
         if lw == 2 {

@@ -844,7 +844,7 @@ impl Default for ModernEbpf {
             disable_iterators: false,
             generic_fallback: true,
             attach: "auto".into(),
-            prefilter: false,
+            prefilter: true,
         }
     }
 }

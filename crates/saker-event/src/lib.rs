@@ -16,5 +16,7 @@ pub mod decode;
 /// PPM constant values (open/clone/exe flags, socket families, fcntl commands, …).
 pub mod ppm;
 pub mod render;
+/// The event header shared by the probe and capture files.
+pub mod wire;
 pub use decode::ParamValue;
 pub use render::{render_param_raw, Style};

@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include "wire.h"
 
 /* Event area: every write index is masked with EV_MASK, so the area is twice
  * the maximum event size to give the verifier a provable bound. */
@@ -15,26 +16,12 @@
 
 #define MAX_EV 0x10000
 #define EV_MASK 0xFFFF
-#define HDR_LEN 26
 #define MAX_STR 4096
 #define MAX_ARGS 4096
 /* Path assembly area (dentry names are written backwards from TMP_END). */
 #define TMP_SIZE 4096
 #define TMP_MASK (TMP_SIZE - 1)
 #define TMP_END (TMP_SIZE - 1)
-
-/* Counter families (index into `counters`); the first three go to the state ring. */
-enum fam {
-	FAM_CLONE = 0,
-	FAM_EXEC = 1,
-	FAM_EXIT = 2,
-	FAM_OPEN = 3,
-	FAM_CLOSE = 4,
-	FAM_NET = 5,
-	FAM_FILEOP = 6,
-	FAM_OTHER = 7,
-	FAM_MAX = 8,
-};
 
 /* Walk state lives in the map value, not on the stack, so the verifier sees
  * unknown scalars each bpf_loop iteration and the callback converges. */
@@ -60,26 +47,6 @@ struct aux {
 	u8 tmp[TMP_SIZE + 512];
 	u8 sa[256];
 };
-
-/* Layouts read and written by user space (src/loader.rs `Counters`,
- * `Settings`): the asserts keep the two sides in step. */
-struct counter {
-	u64 events;       /* events built (delivered or dropped) */
-	u64 drops_buffer; /* ring buffer full */
-	u64 drops_size;   /* over MAX_EV */
-	u64 filtered;     /* dropped by the prefilter: not needed by any rule or state */
-};
-_Static_assert(sizeof(struct counter) == 32, "counter layout");
-
-struct settings {
-	u64 boot_ts;    /* epoch ns at boot, written by userspace after load */
-	u32 clone_mask; /* fexit mode: child-side events wanted for clone(1) fork(2) vfork(4) clone3(8) */
-	u8 pf_any;      /* prefilter: open classes that pass whatever the path */
-	u8 pf_close;    /* prefilter: drop closes of fds whose open was dropped */
-	u16 pad;
-};
-_Static_assert(sizeof(struct settings) == 16, "settings layout");
-_Static_assert(__builtin_offsetof(struct settings, pf_any) == 12, "settings layout");
 
 /* Prefilter switch, set in .rodata before load: when off the verifier
  * prunes every prefilter branch, so "off" runs the same code as before. */
@@ -161,10 +128,6 @@ struct evb {
 	u16 type;
 	u16 flags; /* ORed into the cpu trailer: CPU_STATE_ONLY */
 };
-
-/* Cpu trailer bit: the event is for the state engine only, not for rules
- * (a prefilter re-announcement; saker_event::Event::is_state_only). */
-#define CPU_STATE_ONLY 0x8000
 
 static __always_inline int ev_start(struct evb *b, u16 type, u32 nparams, u32 fam)
 {
@@ -278,7 +241,12 @@ static __always_inline u8 *pf_slot(long fd, int create)
 	}
 	if (!s)
 		return NULL;
-	return &s->dropped[fd & (PF_FDS - 1)];
+	/* The helper calls above spill `fd`; 5.10/6.1 verifiers forget a spilled
+	 * scalar's bounds, so mask it again after the reload, behind a barrier
+	 * that stops clang from dropping the "redundant" mask. */
+	u64 idx = fd;
+	asm volatile("" : "+r"(idx));
+	return &s->dropped[idx & (PF_FDS - 1)];
 }
 
 /* A reported event created `fd`: a later close of it must pass. */
@@ -313,11 +281,13 @@ static __always_inline int ev_submit(struct evb *b)
 		count(b->fam, 0, 1);
 		return 0;
 	}
-	*(u64 *)&ev[0] = boot_ts() + bpf_ktime_get_boot_ns();
-	*(u64 *)&ev[8] = (u32)bpf_get_current_pid_tgid();
-	*(u32 *)&ev[16] = (u32)size;
-	*(u16 *)&ev[20] = b->type;
-	*(u32 *)&ev[22] = b->nparams;
+	/* Word stores at the struct's offsets: through a packed pointer clang
+	 * would split every field into byte stores. */
+	*(u64 *)&ev[HDR_OFF(ts)] = boot_ts() + bpf_ktime_get_boot_ns();
+	*(u64 *)&ev[HDR_OFF(tid)] = (u32)bpf_get_current_pid_tgid();
+	*(u32 *)&ev[HDR_OFF(len)] = (u32)size;
+	*(u16 *)&ev[HDR_OFF(type)] = b->type;
+	*(u32 *)&ev[HDR_OFF(nparams)] = b->nparams;
 	/* Mask again after a compiler barrier: clang knows size < MAX_EV and would
 	 * drop the mask, and verifiers before 6.x lose the bound of the copy it
 	 * reloads from the stack. */

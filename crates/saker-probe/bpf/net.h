@@ -136,10 +136,10 @@ static __always_inline void push_tuple(struct evb *b, struct sock *sk, int outbo
 }
 
 /* bind (21): res, addr, fd */
-static __always_inline int h_bind(long ret, struct pt_regs *regs)
+static __always_inline int h_bind(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 21, 3, FAM_NET))
+	if (!ev_start(&b, type, 3, FAM_NET))
 		return 0;
 	push_u64(&b, ret);
 	push_sockaddr(&b, (void *)sc_arg(regs, 1), sc_arg(regs, 2));
@@ -148,10 +148,10 @@ static __always_inline int h_bind(long ret, struct pt_regs *regs)
 }
 
 /* connect (23): res, tuple, fd, addr */
-static __always_inline int h_connect(long ret, struct pt_regs *regs)
+static __always_inline int h_connect(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 23, 4, FAM_NET))
+	if (!ev_start(&b, type, 4, FAM_NET))
 		return 0;
 	long fd = (int)sc_arg(regs, 0);
 	push_u64(&b, ret);
@@ -165,10 +165,10 @@ static __always_inline int h_connect(long ret, struct pt_regs *regs)
 }
 
 /* accept (247) / accept4 (389): fd, tuple, queuepct, queuelen, queuemax[, flags] */
-static __always_inline int h_accept(long ret, struct pt_regs *regs, int four)
+static __always_inline int h_accept(long ret, struct pt_regs *regs, u16 type, int four)
 {
 	struct evb b;
-	if (!ev_start(&b, four ? 389 : 247, four ? 6 : 5, FAM_NET))
+	if (!ev_start(&b, type, four ? 6 : 5, FAM_NET))
 		return 0;
 	struct task_struct *t = cur_task();
 	pf_reported_fd(ret);
@@ -186,10 +186,10 @@ static __always_inline int h_accept(long ret, struct pt_regs *regs, int four)
 }
 
 /* sendto (31): res, data, fd, size, tuple — data is not captured. */
-static __always_inline int h_sendto(long ret, struct pt_regs *regs)
+static __always_inline int h_sendto(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 31, 5, FAM_NET))
+	if (!ev_start(&b, type, 5, FAM_NET))
 		return 0;
 	long fd = (int)sc_arg(regs, 0);
 	push_u64(&b, ret);
@@ -201,10 +201,10 @@ static __always_inline int h_sendto(long ret, struct pt_regs *regs)
 }
 
 /* sendmsg (49): res, data, fd, size, tuple */
-static __always_inline int h_sendmsg(long ret, struct pt_regs *regs)
+static __always_inline int h_sendmsg(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 49, 5, FAM_NET))
+	if (!ev_start(&b, type, 5, FAM_NET))
 		return 0;
 	long fd = (int)sc_arg(regs, 0);
 	struct user_msghdr mh = {};

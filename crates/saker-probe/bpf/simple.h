@@ -29,25 +29,23 @@ enum kind {
 #define D5(a, b, c, d, e) (D4(a, b, c, d) | (e) << 32)
 #define D6(a, b, c, d, e, f) (D5(a, b, c, d, e) | (f) << 40)
 
-static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u32 fam, u32 n,
-				    u64 desc)
+/* What a syscall does with fds, for the prefilter (bpf/syscalls.def). */
+#define FD_NEW 1   /* returns a new fd (dup*, socket, memfd_create...) */
+#define FD_READ 2  /* its first argument is an fd user space names (or a dirfd AT_EMPTY_PATH may use) */
+#define FD_CLOSE 4 /* close */
+
+static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u32 roles, u32 fam,
+				    u32 n, u64 desc)
 {
 	struct evb b;
-	/* Event types that return a new fd (dup*, memfd_create, socket,
-	 * userfaultfd, bpf): constant per program, so this folds away. */
-	if (type == 367 || type == 363 || type == 365 || type == 405 || type == 19 || type == 321 ||
-	    type == 369)
+	/* `roles` is constant per program: these fold away. */
+	if (roles & FD_NEW)
 		pf_reported_fd(ret);
-	if (type == 5 && pf_drop_close((long)(int)sc_arg(regs, 0))) {
+	if ((roles & FD_CLOSE) && pf_drop_close((long)(int)sc_arg(regs, 0))) {
 		count_filtered(FAM_CLOSE);
 		return 0;
 	}
-	/* Syscalls whose first argument is an fd that user space names: dup (367),
-	 * dup2 (363), dup3 (365), fchdir (97), fchmod (317), fchown (383), setns (241),
-	 * finit_module (413), and the *at calls whose dirfd may be a file with
-	 * AT_EMPTY_PATH: fchmodat (313), fchownat (385), linkat (311). */
-	if (type == 367 || type == 363 || type == 365 || type == 97 || type == 317 || type == 383 ||
-	    type == 241 || type == 413 || type == 313 || type == 385 || type == 311)
+	if (roles & FD_READ)
 		pf_reannounce((long)(int)sc_arg(regs, 0));
 	if (!ev_start(&b, type, n, fam))
 		return 0;
@@ -83,12 +81,11 @@ static __always_inline int h_simple(long ret, struct pt_regs *regs, u16 type, u3
 }
 
 /* kind: 0 open, 1 openat, 2 openat2, 3 creat */
-static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
+static __always_inline int h_open(long ret, struct pt_regs *regs, u16 type, int kind)
 {
-	static const u16 types[] = {3, 307, 327, 59};
 	static const u8 np[] = {6, 7, 8, 6};
 	struct evb b;
-	if (!ev_start(&b, types[kind], np[kind], FAM_OPEN))
+	if (!ev_start(&b, type, np[kind], FAM_OPEN))
 		return 0;
 	struct file *f = ret >= 0 ? fd_file(cur_task(), ret) : NULL;
 	u32 flags = 0, mode = 0, resolve = 0;
@@ -152,10 +149,10 @@ static __always_inline int h_open(long ret, struct pt_regs *regs, int kind)
 }
 
 /* pipe (61) / pipe2 (393): res, fd1, fd2, ino[, flags] */
-static __always_inline int h_pipe(long ret, struct pt_regs *regs, int two)
+static __always_inline int h_pipe(long ret, struct pt_regs *regs, u16 type, int two)
 {
 	struct evb b;
-	if (!ev_start(&b, two ? 393 : 61, two ? 5 : 4, FAM_OTHER))
+	if (!ev_start(&b, type, two ? 5 : 4, FAM_OTHER))
 		return 0;
 	int fds[2] = {-1, -1};
 	if (ret == 0)
@@ -175,10 +172,10 @@ static __always_inline int h_pipe(long ret, struct pt_regs *regs, int two)
 }
 
 /* capset (353): res and the caller's capabilities after the call. */
-static __always_inline int h_capset(long ret, struct pt_regs *regs)
+static __always_inline int h_capset(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 353, 4, FAM_OTHER))
+	if (!ev_start(&b, type, 4, FAM_OTHER))
 		return 0;
 	const struct cred *c = BPF_CORE_READ(cur_task(), cred);
 	push_u64(&b, ret);
@@ -189,10 +186,10 @@ static __always_inline int h_capset(long ret, struct pt_regs *regs)
 }
 
 /* prctl (401): res, option, arg2_str (PR_SET_NAME/PR_GET_NAME), arg2_int. */
-static __always_inline int h_prctl(long ret, struct pt_regs *regs)
+static __always_inline int h_prctl(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 401, 4, FAM_OTHER))
+	if (!ev_start(&b, type, 4, FAM_OTHER))
 		return 0;
 	u32 opt = sc_arg(regs, 0);
 	u64 arg2 = sc_arg(regs, 1);
@@ -227,10 +224,10 @@ static __always_inline u16 ptrace_req_to_ppm(u64 r)
 }
 
 /* ptrace (169): res, addr:dyn, data:dyn, request, pid. dyn = u8 index 0 + u64. */
-static __always_inline int h_ptrace(long ret, struct pt_regs *regs)
+static __always_inline int h_ptrace(long ret, struct pt_regs *regs, u16 type)
 {
 	struct evb b;
-	if (!ev_start(&b, 169, 5, FAM_OTHER))
+	if (!ev_start(&b, type, 5, FAM_OTHER))
 		return 0;
 	push_u64(&b, ret);
 	u8 *d = ev_cur(&b);

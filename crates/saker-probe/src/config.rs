@@ -18,134 +18,8 @@ pub struct SyscallDef {
     pub event: u16,
 }
 
-macro_rules! sc {
-    ($name:literal, $tp:literal, $nr:expr, $ev:expr) => {
-        SyscallDef {
-            name: $name,
-            prog: concat!("x_", $name),
-            tracepoint: $tp,
-            nr: $nr,
-            event: $ev,
-        }
-    };
-    ($name:literal, $nr:expr, $ev:expr) => {
-        sc!($name, $name, $nr, $ev)
-    };
-}
-
-/// Every syscall the probe implements (x86-64 numbering).
-pub const SYSCALLS: &[SyscallDef] = &[
-    sc!("clone", 56, 223),
-    sc!("fork", 57, 225),
-    sc!("vfork", 58, 227),
-    sc!("clone3", 435, 335),
-    sc!("execve", 59, 293),
-    sc!("execveat", 322, 331),
-    sc!("open", 2, 3),
-    sc!("openat", 257, 307),
-    sc!("openat2", 437, 327),
-    sc!("creat", 85, 59),
-    sc!("close", 3, 5),
-    sc!("dup", 32, 367),
-    sc!("dup2", 33, 363),
-    sc!("dup3", 292, 365),
-    sc!("pipe", 22, 61),
-    sc!("pipe2", 293, 393),
-    sc!("chdir", 80, 95),
-    sc!("fchdir", 81, 97),
-    sc!("memfd_create", 319, 405),
-    sc!("symlink", 88, 179),
-    sc!("symlinkat", 266, 181),
-    sc!("link", 86, 309),
-    sc!("linkat", 265, 311),
-    sc!("rename", 82, 175),
-    sc!("renameat", 264, 177),
-    sc!("renameat2", 316, 319),
-    sc!("unlink", 87, 301),
-    sc!("unlinkat", 263, 303),
-    sc!("mkdir", 83, 277),
-    sc!("mkdirat", 258, 305),
-    sc!("rmdir", 84, 279),
-    sc!("chmod", 90, 315),
-    sc!("fchmod", 91, 317),
-    sc!("fchmodat", 268, 313),
-    sc!("chown", 92, 379),
-    sc!("lchown", 94, 381),
-    sc!("fchown", 93, 383),
-    sc!("fchownat", 260, 385),
-    sc!("mount", 165, 257),
-    sc!("umount2", "umount", 166, 391),
-    sc!("setuid", 105, 199),
-    sc!("setgid", 106, 201),
-    sc!("setresuid", 117, 193),
-    sc!("setresgid", 119, 195),
-    sc!("setreuid", 113, 427),
-    sc!("setregid", 114, 429),
-    sc!("setsid", 112, 275),
-    sc!("setpgid", 109, 295),
-    sc!("capset", 126, 353),
-    sc!("unshare", 272, 285),
-    sc!("setns", 308, 241),
-    sc!("prctl", 157, 401),
-    sc!("ptrace", 101, 169),
-    sc!("kill", 62, 129),
-    sc!("tkill", 200, 131),
-    sc!("tgkill", 234, 133),
-    sc!("bpf", 321, 369),
-    sc!("userfaultfd", 323, 321),
-    sc!("init_module", 175, 411),
-    sc!("finit_module", 313, 413),
-    sc!("delete_module", 176, 425),
-    sc!("socket", 41, 19),
-    sc!("listen", 50, 25),
-    sc!("bind", 49, 21),
-    sc!("connect", 42, 23),
-    sc!("accept", 43, 247),
-    sc!("accept4", 288, 389),
-    sc!("sendto", 44, 31),
-    sc!("sendmsg", 46, 49),
-];
-
-/// The part of Falco's state set (§3.4) this probe implements: process
-/// lifecycle, fd table, cwd, credentials and session changes.
-pub const STATE_SET: &[&str] = &[
-    "accept",
-    "accept4",
-    "bind",
-    "capset",
-    "chdir",
-    "clone",
-    "clone3",
-    "close",
-    "connect",
-    "creat",
-    "dup",
-    "dup2",
-    "dup3",
-    "execve",
-    "execveat",
-    "fchdir",
-    "fork",
-    "memfd_create",
-    "mount",
-    "open",
-    "openat",
-    "openat2",
-    "pipe",
-    "pipe2",
-    "prctl",
-    "setgid",
-    "setregid",
-    "setresgid",
-    "setresuid",
-    "setreuid",
-    "setsid",
-    "setuid",
-    "socket",
-    "umount2",
-    "userfaultfd",
-    "vfork",
-];
+// SYSCALLS and STATE_SET, generated from bpf/syscalls.def by build.rs.
+include!(concat!(env!("OUT_DIR"), "/syscalls.rs"));
 
 pub fn lookup(name: &str) -> Option<&'static SyscallDef> {
     let name = match name {
@@ -336,6 +210,31 @@ mod tests {
         let (defs, _) = bare.selected();
         assert_eq!(defs.len(), 1);
         assert_eq!(defs[0].event, 169);
+    }
+
+    /// A SIMPLE entry's parameter count is the event table's: the probe
+    /// would otherwise emit events user space rejects (caught here, not by a
+    /// root test).
+    #[test]
+    fn simple_entries_match_the_event_table() {
+        let def = include_str!("../bpf/syscalls.def");
+        let mut checked = 0;
+        for line in def.lines().filter(|l| l.starts_with("SC(")) {
+            let f: Vec<&str> = line[3..].splitn(6, ',').map(str::trim).collect();
+            let Some(simple) = f[5].strip_prefix("SIMPLE(") else {
+                continue;
+            };
+            let n: usize = simple.split(',').nth(2).unwrap().trim().parse().unwrap();
+            let ev: u16 = f[3].parse().unwrap();
+            let info = saker_event::info(ev).expect("event id in the table");
+            assert_eq!(info.params.len(), n, "{line}");
+            checked += 1;
+        }
+        assert!(checked > 40, "only {checked} SIMPLE entries found");
+        assert_eq!(
+            SYSCALLS.len(),
+            def.lines().filter(|l| l.starts_with("SC(")).count()
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod error;
 mod loader;
 pub mod procfs;
 mod record;
+mod wire;
 
 pub use config::{
     lookup, AttachMode, Prefilter, ProbeConfig, SyscallDef, Variant, PREFILTER_KEY_MAX, STATE_SET,
@@ -23,6 +24,7 @@ pub use config::{
 };
 pub use error::{ProbeError, RecordError};
 pub use loader::{
-    check_environment, has_exit_tracepoint, kernel_release, Counters, Family, Probe, ProbeStats,
+    check_environment, has_exit_tracepoint, kernel_release, Family, Probe, ProbeStats,
 };
 pub use record::{parse_record, validate};
+pub use wire::Counters;

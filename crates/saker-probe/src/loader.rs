@@ -71,45 +71,7 @@ impl Family {
     }
 }
 
-/// One family's counters on one CPU: `struct counter` in bpf/common.h, read
-/// as is from the per-CPU map (the C side asserts the same size).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Events the probe tried to emit (delivered or dropped).
-    pub events: u64,
-    /// Lost because the ring buffer was full.
-    pub drops_buffer: u64,
-    /// Lost because the event exceeded 64 KiB.
-    pub drops_size: u64,
-    /// Not emitted: the prefilter found no rule or state need for them.
-    pub filtered: u64,
-}
-const _: () = assert!(std::mem::size_of::<Counters>() == 32);
-
-/// `struct settings` in bpf/common.h (the C side asserts size and offsets).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-struct Settings {
-    boot_ts: u64,
-    clone_mask: u32,
-    pf_any: u8,
-    pf_close: u8,
-    pad: u16,
-}
-const _: () = assert!(std::mem::size_of::<Settings>() == 16);
-const _: () = assert!(std::mem::offset_of!(Settings, pf_any) == 12);
-
-impl Settings {
-    fn bytes(&self) -> [u8; 16] {
-        let mut v = [0u8; 16];
-        v[..8].copy_from_slice(&self.boot_ts.to_ne_bytes());
-        v[8..12].copy_from_slice(&self.clone_mask.to_ne_bytes());
-        v[12] = self.pf_any;
-        v[13] = self.pf_close;
-        v
-    }
-}
+use crate::wire::{Counters, Record, Settings};
 
 /// Offset of a `const volatile` variable in the object's `.rodata`, from its BTF.
 fn rodata_offset(object: &[u8], var: &str) -> Option<usize> {
@@ -637,7 +599,7 @@ impl Probe {
             pad: 0,
         };
         settings
-            .update(&0u32.to_ne_bytes(), &value.bytes(), MapFlags::ANY)
+            .update(&0u32.to_ne_bytes(), value.as_bytes(), MapFlags::ANY)
             .map_err(ProbeError::bpf("writing settings"))?;
         if let Some(pf) = pf {
             let map = pf_paths.ok_or_else(|| missing_map("pf_paths"))?;
@@ -736,7 +698,7 @@ impl Probe {
         };
         let write = |s: &Settings| -> Result<(), ProbeError> {
             map("settings")?
-                .update(&0u32.to_ne_bytes(), &s.bytes(), MapFlags::ANY)
+                .update(&0u32.to_ne_bytes(), s.as_bytes(), MapFlags::ANY)
                 .map_err(ProbeError::bpf("writing settings"))
         };
         let open = Settings {
@@ -840,18 +802,7 @@ impl Probe {
                 per_cpu.resize(vals.len(), [Counters::default(); 8]);
             }
             for (cpu, v) in vals.iter().enumerate() {
-                let word = |i: usize| {
-                    v.get(i * 8..i * 8 + 8)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_ne_bytes)
-                        .unwrap_or(0)
-                };
-                per_cpu[cpu][fam as usize] = Counters {
-                    events: word(0),
-                    drops_buffer: word(1),
-                    drops_size: word(2),
-                    filtered: word(3),
-                };
+                per_cpu[cpu][fam as usize] = Counters::from_bytes(v);
             }
         }
         Ok(ProbeStats {

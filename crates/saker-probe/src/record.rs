@@ -4,17 +4,12 @@
 use crate::error::RecordError;
 use saker_event::Event;
 
-pub const HDR_LEN: usize = 26;
+use saker_event::wire::EvtHdr;
+pub use saker_event::wire::HDR_LEN;
 pub const MAX_PARAMS: u32 = 32;
 
 fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
-}
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
 }
 
 /// Parses one record. `num` is left at 0 (the consumer numbers events after
@@ -29,14 +24,11 @@ pub fn parse_record(rec: &[u8]) -> Result<Event, RecordError> {
 /// On error `ev` is left cleared.
 pub fn parse_record_into(rec: &[u8], ev: &mut Event) -> Result<(), RecordError> {
     ev.clear();
-    if rec.len() < HDR_LEN {
+    let Some(h) = EvtHdr::parse_v2(rec) else {
         return Err(RecordError::Short(rec.len()));
-    }
-    let ts = u64_at(rec, 0);
-    let tid = u64_at(rec, 8) as i64;
-    let len = u32_at(rec, 16) as usize;
-    let etype = u16_at(rec, 20);
-    let nparams = u32_at(rec, 22);
+    };
+    let (ts, tid, etype, nparams) = (h.ts, h.tid, h.etype, h.nparams);
+    let len = h.len as usize;
     if len > rec.len() || len < HDR_LEN {
         return Err(RecordError::LenTooBig {
             len,
