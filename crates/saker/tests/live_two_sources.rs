@@ -4,7 +4,6 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
