@@ -4,7 +4,6 @@
 //! reported in /metrics. Needs root, BTF and podman (CI has them).
 
 mod common;
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,13 +12,6 @@ use std::time::{Duration, Instant};
 use common::{Container, Saker, Scratch};
 
 const RULE: &str = "Saker capture scope shell";
-
-fn podman_available() -> bool {
-    Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn exec_shell(c: &Container, script: &str) {
     let out = Command::new("podman")
@@ -53,15 +45,14 @@ fn scap_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn capture_holds_the_alerting_container_only() {
-    if common::should_skip("capture_holds_the_alerting_container_only") {
+    let test = "capture_holds_the_alerting_container_only";
+    common::require_live(test);
+    if common::skip_without_tools(test, &["podman"]) {
         return;
     }
-    if !podman_available() && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED capture_holds_the_alerting_container_only: podman is not installed");
-        return;
-    }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("capscope");
     let scratch = Scratch::new(&tok);
     let rules = scratch.file("rules.yaml");
@@ -79,7 +70,7 @@ fn capture_holds_the_alerting_container_only() {
     let caps = scratch.file("caps");
     let alerting = Container::background(&format!("{tok}-a"));
     let other = Container::background(&format!("{tok}-b"));
-    let port = support::free_port();
+    let port = common::free_port();
     let opts = [
         "capture.enabled=true".to_string(),
         format!("capture.path_prefix={}/alert", caps.display()),
@@ -106,9 +97,9 @@ fn capture_holds_the_alerting_container_only() {
     // The recorder's memory is in /metrics while it runs.
     let deadline = Instant::now() + Duration::from_secs(20);
     let recorder = loop {
-        let (code, body) = support::http_get(port, "/metrics");
+        let (code, body) = common::http_get(port, "/metrics");
         assert_eq!(code, 200, "/metrics: {body}");
-        let v = support::parse_metrics(&body)
+        let v = common::parse_metrics(&body)
             .unwrap_or_else(|e| panic!("/metrics does not parse: {e}"))
             .into_iter()
             .find(|x| x.name == "saker_capture_recorder_bytes")
