@@ -15,8 +15,11 @@ run: build
 	$(SAKER) run
 
 # The whole suite: unit, replay-vs-sysdig, live probe, containers, outputs, deploy.
+# Root/kernel tests are #[ignore = "needs root"] (a plain `cargo test` lists them as ignored);
+# here they run too, and SAKER_TEST_STRICT=1 makes a missing tool a failure, never a skip.
+test: export SAKER_TEST_STRICT = 1
 test: build
-	$(CARGO) test --release --workspace -- --test-threads=2
+	$(CARGO) test --release --workspace -- --include-ignored --test-threads=2
 	$(MAKE) rule-tests
 	python3 -m pytest -q -p no:cacheprovider tests/deploy
 	$(MAKE) fuzz-smoke

@@ -77,4 +77,4 @@ echo "exit=$?"
 umount /sys/kernel/btf
 
 echo "== probe_tests"
-cd /tmp && /bin/live --test-threads=1 2>&1
+cd /tmp && /bin/live --include-ignored --test-threads=1 2>&1

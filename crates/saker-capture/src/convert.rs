@@ -11,7 +11,6 @@
 //!   of the same pair, and anything else is left empty;
 //! * old tracepoint/meta versions (procexit, switch, container) are upgraded the same way.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use saker_event::table::{self, Dir, ParamType, EC_SYSCALL, EVENT_MAX};
@@ -63,7 +62,7 @@ pub fn current_id(etype: u16) -> u16 {
 #[derive(Default)]
 pub struct Converter {
     /// Last stored enter event per thread.
-    enters: HashMap<i64, Event>,
+    enters: rustc_hash::FxHashMap<i64, Event>,
     scratch: Event,
 }
 

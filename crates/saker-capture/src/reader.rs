@@ -174,15 +174,14 @@ impl Reader {
                 format!("block length {total} is invalid"),
             ));
         }
-        self.body.clear();
         let want = total - 8;
-        let n = (&mut self.src)
-            .take(want)
-            .read_to_end(&mut self.body)
-            .map_err(|source| CaptureError::Io {
-                offset: off,
-                source,
-            })?;
+        // Sized once and filled in place (read_to_end probes and grows per block, and
+        // every event is a block of its own).
+        self.body.resize(want as usize, 0);
+        let n = read_full(&mut self.src, &mut self.body).map_err(|source| CaptureError::Io {
+            offset: off,
+            source,
+        })?;
         if (n as u64) < want {
             return Err(CaptureError::Truncated {
                 offset: off,

@@ -329,6 +329,14 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Some(scope) = &c.capture.scope {
+        if !matches!(scope.as_str(), "host" | "container" | "process_tree") {
+            return Err(bad(
+                "capture.scope",
+                format!("'{scope}' is not a valid scope (host, container, process_tree)"),
+            ));
+        }
+    }
     let p = c.engine.modern_ebpf.buf_size_preset;
     if !(1..=10).contains(&p) {
         return Err(bad(

@@ -849,6 +849,10 @@ pub struct Capture {
     pub pre_trigger_ms: u64,
     /// Saker: memory bound of the flight recorder, in MiB.
     pub recorder_max_mb: u64,
+    /// Saker: which events a capture holds: `host` (all), `container` (the alert's container;
+    /// the host's own processes for a host alert) or `process_tree` (the alerting process and
+    /// its descendants). Unset: `container` for an alert in a container, `host` otherwise.
+    pub scope: Option<String>,
 }
 
 impl Default for Capture {
@@ -861,6 +865,7 @@ impl Default for Capture {
             max_file_size_mb: 0,
             pre_trigger_ms: 5000,
             recorder_max_mb: 64,
+            scope: None,
         }
     }
 }

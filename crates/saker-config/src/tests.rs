@@ -358,6 +358,18 @@ fn falco_values_refused_or_checked() {
         e.contains("capture.mode") && e.contains("'some' is not a valid mode (rules, all_rules)"),
         "{e}"
     );
+    let e = load_str("capture: {enabled: true, scope: pod}\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("capture.scope")
+            && e.contains("'pod' is not a valid scope (host, container, process_tree)"),
+        "{e}"
+    );
+    let c = load_str("capture: {scope: process_tree}\n", &[])
+        .unwrap()
+        .config;
+    assert_eq!(c.capture.scope.as_deref(), Some("process_tree"));
     // Inert when the feature is off, as in Falco.
     assert!(load_str(
         "capture: {enabled: false}\nhttp_output: {max_consecutive_timeouts: 5}\n",

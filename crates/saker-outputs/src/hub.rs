@@ -237,7 +237,7 @@ impl Outputs {
             let ctx = add("stdout", cfg.stdout_output.min_priority, local, false)?;
             tasks.push(rt.spawn(sinks::stdout::run(
                 ctx,
-                tokio::io::stdout(),
+                sinks::stdout::RawStdout::new(),
                 cfg.buffered_outputs,
             )));
         }

@@ -235,6 +235,8 @@ pub struct Metrics {
     pub alerts_held: Counter,
     /// Held alerts sent without their container's metadata because the wait was over.
     pub alerts_hold_expired: Counter,
+    /// Bytes of events the capture-on-alert flight recorder holds (`capture.recorder_max_mb`).
+    pub capture_recorder_bytes: IGauge,
     pub output_queue_depth: GaugeFamily,
     pub output_sent: CounterFamily,
     pub output_failures: CounterFamily,
@@ -351,6 +353,12 @@ impl Metrics {
             "saker_alerts_hold_expired",
             "Held alerts sent without their container's metadata because container_engines.hold_ms was over",
             alerts_hold_expired.clone(),
+        );
+        let capture_recorder_bytes = IGauge::default();
+        r.register(
+            "saker_capture_recorder_bytes",
+            "Bytes of events the capture-on-alert flight recorder holds (bounded by capture.recorder_max_mb)",
+            capture_recorder_bytes.clone(),
         );
         let output_queue_depth = gf(
             &mut r,
@@ -639,6 +647,7 @@ impl Metrics {
             output_retries,
             output_drops_by_reason,
             output_spool_bytes,
+            capture_recorder_bytes,
             rules_loaded,
             reloads,
             falco_rules_matches,

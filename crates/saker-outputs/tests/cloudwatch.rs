@@ -3,63 +3,18 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
+use common::moto::{dummy_credentials, Moto};
 use common::*;
 use saker_outputs::{Metrics, Outputs};
 use saker_rules::Priority;
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let port = free_port();
-    let p = port.to_string();
-    // The console script if it is on PATH, else the module (pip may put scripts elsewhere).
-    let child = Command::new("moto_server")
-        .args(["-p", &p])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .or_else(|_| {
-            Command::new("python3")
-                .args(["-m", "moto.server", "-p", &p])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-        })
-        .expect("moto is not installed: pip install 'moto[server]'");
-    let moto = Moto { child, port };
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    moto
-}
-
-fn dummy_credentials() {
-    // Every test sets the same values, so concurrent setting is harmless.
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
 
 #[derive(Debug, Clone)]
 struct Put {
@@ -224,7 +179,7 @@ fn read_stream(
 #[test]
 fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
     dummy_credentials();
-    let moto = start_moto();
+    let moto = Moto::start();
     let rt = test_runtime();
     let (proxy, pport) = start_proxy(&rt, moto.port, 0);
     let mut cfg = cw_config(pport, "/saker/batching");
@@ -328,7 +283,7 @@ fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
 #[test]
 fn cloudwatch_retries_throttling_and_respects_min_priority() {
     dummy_credentials();
-    let moto = start_moto();
+    let moto = Moto::start();
     let rt = test_runtime();
     let (proxy, pport) = start_proxy(&rt, moto.port, 3);
     let mut cfg = cw_config(pport, "/saker/throttle");
@@ -365,7 +320,7 @@ fn cloudwatch_retries_throttling_and_respects_min_priority() {
 #[test]
 fn cloudwatch_caps_batches_at_10000_events() {
     dummy_credentials();
-    let moto = start_moto();
+    let moto = Moto::start();
     let rt = test_runtime();
     let (proxy, pport) = start_proxy(&rt, moto.port, 0);
     let mut cfg = cw_config(pport, "/saker/count");

@@ -114,15 +114,6 @@ fn program_output_passes_alerts_on_stdin_only() {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        .unwrap_or(false)
-}
-
 struct Mount(PathBuf);
 
 impl Drop for Mount {
@@ -134,11 +125,10 @@ impl Drop for Mount {
 /// File output on a full filesystem (a 64 KiB tmpfs): writes fail with
 /// ENOSPC and are counted and logged; once space is freed, alerts land again.
 #[test]
+#[ignore = "needs root"]
 fn file_output_on_a_full_filesystem() {
-    if !is_root() {
-        eprintln!("SKIPPED file_output_on_a_full_filesystem: not running as root (needs mount)");
-        return;
-    }
+    // Root for the tmpfs mount.
+    saker_testkit::require_root("file_output_on_a_full_filesystem");
     let _l = logs::capture();
     for keep_alive in [false, true] {
         let d = tempfile::tempdir().unwrap();

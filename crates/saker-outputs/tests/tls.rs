@@ -14,6 +14,28 @@ use saker_rules::Priority;
 
 struct Server(Child);
 
+impl Server {
+    /// Runs a Python TLS server script (`SCRIPT PORT CERT_DIR OUT_FILE`) and waits for its port.
+    fn start(script: &str, certs: &Path, port: u16, out_file: &Path) -> Server {
+        let child = Command::new("python3")
+            .args(["-c", script, &port.to_string()])
+            .arg(certs)
+            .arg(out_file)
+            .spawn()
+            .expect("python3");
+        let server = Server(child);
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "TLS server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -122,26 +144,7 @@ fn https_with_client_certificate() {
     make_certs(d);
     let port = free_port();
     let out_file = d.join("received.txt");
-    let _server = Server(
-        Command::new("python3")
-            .args([
-                "-c",
-                SERVER_PY,
-                &port.to_string(),
-                d.to_str().unwrap(),
-                out_file.to_str().unwrap(),
-            ])
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "TLS server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = Server::start(SERVER_PY, d, port, &out_file);
     let mut cfg = quiet_config();
     cfg.json_output = true;
     cfg.http_output.enabled = true;
@@ -216,26 +219,7 @@ fn https_trusts_ca_path() {
     std::fs::write(capath.join("notes.txt"), "not a certificate").unwrap();
     let port = free_port();
     let out_file = d.join("received.txt");
-    let _server = Server(
-        Command::new("python3")
-            .args([
-                "-c",
-                PLAIN_SERVER_PY,
-                &port.to_string(),
-                d.to_str().unwrap(),
-                out_file.to_str().unwrap(),
-            ])
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "TLS server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = Server::start(PLAIN_SERVER_PY, d, port, &out_file);
     let mut cfg = quiet_config();
     cfg.json_output = true;
     cfg.http_output.enabled = true;

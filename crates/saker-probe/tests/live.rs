@@ -1,6 +1,6 @@
 //! Live tests: load the probe, cause real syscalls, check the events.
-//! They need root and kernel BTF; they skip (with a printed reason) only when
-//! one of those is really absent.
+//! They need root and kernel BTF: marked `#[ignore = "needs root"]`, run by `make test`
+//! (`--include-ignored`), and failing with the reason where root or BTF is absent.
 
 use saker_event::Event;
 use saker_probe::{check_environment, AttachMode, Family, Probe, ProbeConfig, ProbeError, Variant};
@@ -9,23 +9,24 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn probe(syscalls: &[&str]) -> Option<Probe> {
+fn probe(syscalls: &[&str]) -> Probe {
     probe_with(ProbeConfig {
         state_set: false,
         ..ProbeConfig::for_event_types(syscalls.iter().copied())
     })
 }
 
-fn probe_with(cfg: ProbeConfig) -> Option<Probe> {
-    match check_environment() {
-        Err(e @ (ProbeError::NotRoot | ProbeError::NoBtf { .. })) => {
-            eprintln!("SKIP: {e}");
-            return None;
-        }
-        Err(e) => panic!("{e}"),
-        Ok(()) => {}
+fn probe_with(cfg: ProbeConfig) -> Probe {
+    ready();
+    Probe::load(&cfg).unwrap_or_else(|e| panic!("load: {e}"))
+}
+
+/// These tests are `#[ignore = "needs root"]`: asked for (`make test` runs them as root) on a
+/// machine that cannot run them, they fail with the reason instead of passing.
+fn ready() {
+    if let Err(e) = check_environment() {
+        panic!("the live probe tests need root and kernel BTF: {e}");
     }
-    Some(Probe::load(&cfg).unwrap_or_else(|e| panic!("load: {e}")))
 }
 
 /// Polls until `done` holds on the events collected so far (or 5 s pass).
@@ -79,10 +80,9 @@ fn cstr(s: &std::path::Path) -> CString {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn openat_reports_caller_path_dirfd_flags_and_inode() {
-    let Some(mut p) = probe(&["openat"]) else {
-        return;
-    };
+    let mut p = probe(&["openat"]);
     let dir = tmpdir("openat");
     let cdir = cstr(&dir);
     // SAFETY: valid C strings; fds closed below.
@@ -141,10 +141,9 @@ fn openat_reports_caller_path_dirfd_flags_and_inode() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exec_clone_and_procexit_of_a_child() {
-    let Some(mut p) = probe(&["execve", "clone", "clone3", "fork", "vfork"]) else {
-        return;
-    };
+    let mut p = probe(&["execve", "clone", "clone3", "fork", "vfork"]);
     let me = std::process::id() as i64;
     // ptid is the kernel's real_parent: the thread that spawned the child.
     let spawner = gettid();
@@ -225,10 +224,9 @@ fn exec_clone_and_procexit_of_a_child() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn failed_execve_is_reported_from_sys_exit() {
-    let Some(mut p) = probe(&["execve"]) else {
-        return;
-    };
+    let mut p = probe(&["execve"]);
     let r = std::process::Command::new("/nonexistent-saker/prog")
         .arg("x")
         .spawn();
@@ -247,10 +245,9 @@ fn failed_execve_is_reported_from_sys_exit() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn symlink_and_chmod_carry_their_arguments() {
-    let Some(mut p) = probe(&["symlink", "chmod"]) else {
-        return;
-    };
+    let mut p = probe(&["symlink", "chmod"]);
     let dir = tmpdir("symlink");
     let link = dir.join("lnk");
     let file = dir.join("file");
@@ -288,10 +285,9 @@ fn symlink_and_chmod_carry_their_arguments() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn connect_and_accept_carry_the_tuple() {
-    let Some(mut p) = probe(&["connect", "accept", "accept4", "socket"]) else {
-        return;
-    };
+    let mut p = probe(&["connect", "accept", "accept4", "socket"]);
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -340,10 +336,9 @@ fn connect_and_accept_carry_the_tuple() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unshare_and_setns_report_ppm_clone_flags() {
-    let Some(mut p) = probe(&["unshare", "setns"]) else {
-        return;
-    };
+    let mut p = probe(&["unshare", "setns"]);
     let tid = std::thread::spawn(|| {
         let own = std::fs::File::open("/proc/thread-self/ns/uts").unwrap();
         use std::os::fd::AsRawFd;
@@ -374,10 +369,9 @@ fn unshare_and_setns_report_ppm_clone_flags() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn memfd_and_finit_module_fallback() {
-    let Some(mut p) = probe(&["memfd_create", "finit_module"]) else {
-        return;
-    };
+    let mut p = probe(&["memfd_create", "finit_module"]);
     // SAFETY: valid C string; fd closed below.
     let fd = unsafe { libc::memfd_create(c"saker-test".as_ptr(), libc::MFD_CLOEXEC) };
     assert!(fd >= 0);
@@ -407,10 +401,9 @@ fn memfd_and_finit_module_fallback() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn unselected_syscalls_run_no_program() {
-    let Some(mut p) = probe(&["openat"]) else {
-        return;
-    };
+    let mut p = probe(&["openat"]);
     let openat = if p.attach_mode() == AttachMode::Fexit {
         "f_openat"
     } else {
@@ -446,11 +439,9 @@ fn unselected_syscalls_run_no_program() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
-    if let Err(e) = check_environment() {
-        eprintln!("SKIP: {e}");
-        return;
-    }
+    ready();
     let cfg = ProbeConfig {
         state_set: false,
         main_ring_bytes: 8192,
@@ -488,7 +479,7 @@ fn drops_are_counted_per_cpu_and_spare_the_state_ring() {
 
 /// Every syscall selected, in generic mode (the module syscalls need the
 /// generic hook here) and with per-syscall tracepoints only.
-fn all_syscalls(generic: bool) -> Option<Probe> {
+fn all_syscalls(generic: bool) -> Probe {
     let all: Vec<&str> = saker_probe::SYSCALLS.iter().map(|d| d.name).collect();
     let p = probe_with(ProbeConfig {
         state_set: false,
@@ -499,7 +490,7 @@ fn all_syscalls(generic: bool) -> Option<Probe> {
             AttachMode::Tracepoint
         },
         ..ProbeConfig::for_event_types(all)
-    })?;
+    });
     let no_tp: Vec<String> = saker_probe::SYSCALLS
         .iter()
         .filter(|d| !saker_probe::has_exit_tracepoint(d.tracepoint))
@@ -521,23 +512,23 @@ fn all_syscalls(generic: bool) -> Option<Probe> {
         assert_eq!(unavailable, no_tp, "only syscalls without a tracepoint");
         assert!(!p.attached().contains(&"sys_exit_dispatch".to_string()));
     }
-    Some(p)
+    p
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_program_loads_and_emits_table_conformant_events() {
     every_program(true);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_classic_program_loads_and_emits_table_conformant_events() {
     every_program(false);
 }
 
 fn every_program(generic: bool) {
-    let Some(mut p) = all_syscalls(generic) else {
-        return;
-    };
+    let mut p = all_syscalls(generic);
     let dir = tmpdir("all");
     let script = "mkdir d && ln -s /etc/passwd d/l && ln d/l d/h && mv d/h d/h2 && chmod 600 d/h2 \
                   && chown 0:0 d/h2 && rm d/h2 d/l && rmdir d";
@@ -634,10 +625,9 @@ impl Drop for Overlay {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn exec_flags_tell_overlay_upper_from_lower_layer() {
-    let Some(mut p) = probe(&["execve"]) else {
-        return;
-    };
+    let mut p = probe(&["execve"]);
     let ovl = Overlay::new();
     let mut pids = Vec::new();
     for exe in ["up-true", "low-true"] {
@@ -774,7 +764,9 @@ impl Concat for (Run, Run) {
 /// attach mode this kernel allows (fexit, per-syscall tracepoints, generic),
 /// including the child side of clone, which fexit reports from schedule_tail.
 #[test]
+#[ignore = "needs root"]
 fn every_object_and_attach_mode_emit_identical_events() {
+    ready();
     let dir = tmpdir("modes");
     let file = dir.join("f");
     std::fs::write(&file, b"x").unwrap();
@@ -798,9 +790,6 @@ fn every_object_and_attach_mode_emit_identical_events() {
                 variant: Some(variant),
                 ..ProbeConfig::for_event_types(["openat", "close", "fchmod", "dup2", "clone"])
             };
-            if check_environment().is_err() {
-                return probe_with(cfg).map(drop).unwrap_or(());
-            }
             let mut p = match Probe::load(&cfg) {
                 Ok(p) => p,
                 Err(e @ ProbeError::AttachUnavailable { .. }) => {
@@ -839,6 +828,7 @@ fn every_object_and_attach_mode_emit_identical_events() {
 /// rest with their closes, counting them; a dup of a dropped fd re-announces
 /// its open (state only) and both closes then pass.
 #[test]
+#[ignore = "needs root"]
 fn prefilter_drops_unneeded_opens_and_their_closes() {
     for variant in [Variant::Modern, Variant::Core] {
         if variant == Variant::Modern && !modern_kernel() {
@@ -852,7 +842,7 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
         std::fs::write(keep_dir.join("a"), "a").unwrap();
         let mut prefix = keep_dir.as_os_str().as_encoded_bytes().to_vec();
         prefix.push(b'/');
-        let Some(mut p) = probe_with(ProbeConfig {
+        let mut p = probe_with(ProbeConfig {
             state_set: false,
             variant: Some(variant),
             prefilter: Some(saker_probe::Prefilter {
@@ -868,9 +858,7 @@ fn prefilter_drops_unneeded_opens_and_their_closes() {
                 ],
             }),
             ..ProbeConfig::for_event_types(["openat", "close", "dup"])
-        }) else {
-            return;
-        };
+        });
         let me = gettid();
         let open = |path: &Path, flags: i32| {
             let c = cstr(path);

@@ -76,7 +76,7 @@ fn ids_for_name(name: &str) -> Option<Vec<u16>> {
 /// Evaluation lists per event type, in enable order; "all types" rules are in every list.
 #[derive(Debug, Default, Clone)]
 struct Index {
-    by_id: HashMap<u16, Vec<RuleIdx>>,
+    by_id: rustc_hash::FxHashMap<u16, Vec<RuleIdx>>,
     by_name: HashMap<String, Vec<RuleIdx>>,
     any: Vec<RuleIdx>,
     /// Rules of other (plugin) sources, in enable order: syscall events never see them.

@@ -2,32 +2,26 @@
 //! `saker run` (webhook, EKS CloudWatch Logs), which run on their own threads and hand events
 //! to the event loop over a channel.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use saker_k8saudit::AuditEvent;
 use saker_rules::Alert;
 
 use crate::cmd::replay::ReplayArgs;
-use crate::pipeline::Detector;
+use crate::pipeline::{Detector, Flow, Source, Stage, Until};
 
-/// Numbers audit events and runs the `k8s_audit` rules over them.
+/// Runs the `k8s_audit` rules over audit events (numbered by their source).
 #[derive(Default)]
 pub struct AuditStream {
-    num: u64,
     first_ns: Option<u64>,
     matches: Vec<usize>,
 }
 
 impl AuditStream {
     /// Evaluates one audit event; syscall rules never see it.
-    pub fn on_event(
-        &mut self,
-        det: &mut Detector,
-        mut ev: AuditEvent,
-        emit: &mut dyn FnMut(Alert),
-    ) {
-        self.num += 1;
-        ev.num = self.num;
+    pub fn on_event(&mut self, det: &mut Detector, ev: &AuditEvent, emit: &mut dyn FnMut(Alert)) {
         let first = *self.first_ns.get_or_insert(ev.time_ns);
         det.stats.events += 1;
         self.matches.clear();
@@ -59,27 +53,114 @@ pub fn replay(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Result<i32> 
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
-    let max = crate::audit::max_event_size(&cfg)?;
-    let mut det = Detector::new(
+    let mut src = AuditFile {
+        path: a.file.to_path_buf(),
+        max: max_event_size(&cfg)?,
+        num: 0,
+        result: None,
+    };
+    let mut stage = AuditStage::new(audit_detector(&cfg, rules.ruleset), &outputs, None);
+    crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
+    let summary = stage.det.stats.summary();
+    drop(stage);
+    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+    if let Some(Err(e)) = src.result {
+        anyhow::bail!("reading {}: {e}", a.file.display());
+    }
+    eprint!("{summary}");
+    eprint!("{report}");
+    Ok(0)
+}
+
+/// A detector for audit events only (no syscall state).
+fn audit_detector(cfg: &saker_config::Config, ruleset: saker_rules::ruleset::Ruleset) -> Detector {
+    Detector::new(
         saker_state::State::new(saker_state::Config::default()),
-        Arc::new(rules.ruleset),
-        crate::outputs_cfg::hostname(&cfg),
+        Arc::new(ruleset),
+        crate::outputs_cfg::hostname(cfg),
         saker_rules::ruleset::AlertOptions {
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
-    );
-    let mut stream = AuditStream::default();
-    let res = saker_k8saudit::reader::read_path(
-        a.file,
-        max,
-        &mut |ev| stream.on_event(&mut det, ev, &mut |al| outputs.send(Arc::new(al))),
-        &mut |e| log_drop(&e),
-    );
-    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
-    res.map_err(|e| anyhow::anyhow!("reading {}: {e}", a.file.display()))?;
-    eprint!("{}", det.stats.summary());
-    eprint!("{report}");
-    Ok(0)
+    )
+}
+
+/// An audit file or directory, read in one batch.
+struct AuditFile {
+    path: std::path::PathBuf,
+    max: usize,
+    num: u64,
+    /// Set once read.
+    result: Option<std::io::Result<()>>,
+}
+
+impl Source for AuditFile {
+    type Event = AuditEvent;
+
+    fn poll<F: FnMut(&AuditEvent)>(
+        &mut self,
+        _wait: Duration,
+        mut f: F,
+    ) -> anyhow::Result<Option<usize>> {
+        if self.result.is_some() {
+            return Ok(None);
+        }
+        let start = self.num;
+        let num = &mut self.num;
+        self.result = Some(saker_k8saudit::reader::read_path(
+            &self.path,
+            self.max,
+            &mut |mut ev| {
+                *num += 1;
+                ev.num = *num;
+                f(&ev)
+            },
+            &mut |e| log_drop(&e),
+        ));
+        Ok(Some((self.num - start) as usize))
+    }
+}
+
+/// Audit detection as a pipeline stage (replay, and `saker run` without the syscall source).
+pub struct AuditStage<'a> {
+    pub det: Detector,
+    stream: AuditStream,
+    outputs: &'a saker_outputs::Outputs,
+    /// SIGUSR1's flag: reopen output files.
+    reopen: Option<Arc<AtomicBool>>,
+}
+
+impl<'a> AuditStage<'a> {
+    fn new(
+        det: Detector,
+        outputs: &'a saker_outputs::Outputs,
+        reopen: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        AuditStage {
+            det,
+            stream: AuditStream::default(),
+            outputs,
+            reopen,
+        }
+    }
+}
+
+impl<S: Source<Event = AuditEvent>> Stage<S> for AuditStage<'_> {
+    fn event(&mut self, ev: &AuditEvent) {
+        let outputs = self.outputs;
+        self.stream
+            .on_event(&mut self.det, ev, &mut |a| outputs.send(Arc::new(a)));
+    }
+
+    fn after_batch(&mut self, _src: &mut S, _n: usize) -> anyhow::Result<Flow> {
+        if self
+            .reopen
+            .as_ref()
+            .is_some_and(|r| r.swap(false, Ordering::Relaxed))
+        {
+            self.outputs.reopen_files();
+        }
+        Ok(Flow::Continue)
+    }
 }
 
 /// `maxEventSize` of the configured k8saudit plugin's `init_config` (default 262144).
@@ -94,7 +175,8 @@ pub struct AuditInputs {
     webhook: Option<saker_k8saudit::webhook::Webhook>,
     eks: Option<saker_k8saudit::eks::EksPoller>,
     reader: Option<std::thread::JoinHandle<()>>,
-    stream: AuditStream,
+    /// The last event number given.
+    num: u64,
     /// The input ended (a file read to its end).
     pub ended: bool,
 }
@@ -121,7 +203,7 @@ impl AuditInputs {
             webhook: None,
             eks: None,
             reader: None,
-            stream: AuditStream::default(),
+            num: 0,
             ended: false,
         };
         match input {
@@ -181,44 +263,36 @@ impl AuditInputs {
         Ok(Some(me))
     }
 
-    /// Evaluates what has arrived, without waiting.
-    pub fn drain(&mut self, det: &mut Detector, emit: &mut dyn FnMut(Alert)) {
+    /// Numbers and hands over one batch.
+    fn deliver<F: FnMut(&AuditEvent)>(&mut self, batch: Vec<AuditEvent>, f: &mut F) -> usize {
+        let n = batch.len();
+        for mut ev in batch {
+            self.num += 1;
+            ev.num = self.num;
+            f(&ev);
+        }
+        n
+    }
+
+    /// Hands over what has arrived, without waiting.
+    fn drain_into<F: FnMut(&AuditEvent)>(&mut self, f: &mut F) -> usize {
         use std::sync::mpsc::TryRecvError;
+        let mut n = 0;
         loop {
             match self.rx.try_recv() {
-                Ok(batch) => batch
-                    .into_iter()
-                    .for_each(|ev| self.stream.on_event(det, ev, emit)),
-                Err(TryRecvError::Empty) => return,
+                Ok(batch) => n += self.deliver(batch, f),
+                Err(TryRecvError::Empty) => return n,
                 Err(TryRecvError::Disconnected) => {
                     self.ended = true;
-                    return;
+                    return n;
                 }
             }
         }
     }
 
-    /// Waits up to `timeout` for events, then evaluates everything that arrived.
-    pub fn wait(
-        &mut self,
-        timeout: std::time::Duration,
-        det: &mut Detector,
-        emit: &mut dyn FnMut(Alert),
-    ) {
-        use std::sync::mpsc::RecvTimeoutError;
-        match self.rx.recv_timeout(timeout) {
-            Ok(batch) => batch
-                .into_iter()
-                .for_each(|ev| self.stream.on_event(det, ev, emit)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => self.ended = true,
-        }
-        self.drain(det, emit);
-    }
-
-    /// Stops the inputs (the webhook gracefully), evaluates what they had queued, and logs
+    /// Stops the inputs (the webhook gracefully), hands over what they had queued, and logs
     /// their counters.
-    pub fn stop(mut self, det: &mut Detector, emit: &mut dyn FnMut(Alert)) {
+    pub fn stop<F: FnMut(&AuditEvent)>(mut self, mut f: F) {
         if let Some(w) = self.webhook.take() {
             let summary = w.counters.summary();
             drop(w);
@@ -227,70 +301,72 @@ impl AuditInputs {
         if let Some(e) = self.eks.take() {
             e.stop();
         }
-        self.drain(det, emit);
+        self.drain_into(&mut f);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        self.drain(det, emit);
+        self.drain_into(&mut f);
+    }
+}
+
+/// Waits up to `wait` for a batch, then hands over everything that arrived; `None` once the
+/// input has ended (a file read to its end).
+impl Source for AuditInputs {
+    type Event = AuditEvent;
+
+    fn poll<F: FnMut(&AuditEvent)>(
+        &mut self,
+        wait: Duration,
+        mut f: F,
+    ) -> anyhow::Result<Option<usize>> {
+        use std::sync::mpsc::RecvTimeoutError;
+        if self.ended {
+            return Ok(None);
+        }
+        let mut n = 0;
+        if !wait.is_zero() {
+            match self.rx.recv_timeout(wait) {
+                Ok(batch) => n += self.deliver(batch, &mut f),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.ended = true,
+            }
+        }
+        n += self.drain_into(&mut f);
+        Ok(Some(n))
     }
 }
 
 /// `saker run` without the syscall source (`--disable-source syscall`, `engine.kind:
 /// nodriver`): only the audit input runs, e.g. the chart's single-replica EKS Deployment.
 pub fn run_audit_only(
-    opts: &crate::cli::RulesOpts,
+    opts: &crate::setup::Inputs,
     cfg: saker_config::Config,
     duration: Option<f64>,
 ) -> anyhow::Result<i32> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant};
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
-    let outputs = crate::outputs_cfg::start(&cfg, metrics.clone())?;
-    let health = Arc::new(AtomicBool::new(false));
-    let _web = if cfg.webserver.enabled {
-        let addr = crate::outputs_cfg::web_addr(&cfg)?;
-        let wo = crate::outputs_cfg::web_options(&cfg);
-        Some(saker_outputs::web::WebServer::start(
-            addr,
-            metrics.clone(),
-            health.clone(),
-            wo,
-        )?)
-    } else {
-        None
-    };
-    let signals = crate::cmd::run::Signals::install()?;
+    let services = crate::setup::Services::start(&cfg, metrics)?;
+    let signals = crate::setup::Signals::install()?;
     let n_rules = loaded.ruleset.enabled_in(saker_k8saudit::SOURCE).len();
-    let mut det = Detector::new(
-        saker_state::State::new(saker_state::Config::default()),
-        Arc::new(loaded.ruleset),
-        crate::outputs_cfg::hostname(&cfg),
-        saker_rules::ruleset::AlertOptions {
-            time_format_iso_8601: cfg.time_format_iso_8601,
-        },
-    );
+    let det = audit_detector(&cfg, loaded.ruleset);
     let Some(mut inputs) = AuditInputs::start(&cfg)? else {
         anyhow::bail!("the syscall source is disabled and no k8s_audit input is configured (plugins: k8saudit or k8saudit-eks): nothing to detect");
     };
-    health.store(true, Ordering::Relaxed);
+    services.health.store(true, Ordering::Relaxed);
     tracing::info!("started: {n_rules} k8s_audit rules, syscall source disabled");
-    let deadline = duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let send = |a: Alert| outputs.send(Arc::new(a));
-    let mut emit = send;
-    while !signals.stop.load(Ordering::Relaxed)
-        && deadline.is_none_or(|d| Instant::now() < d)
-        && !inputs.ended
-    {
-        inputs.wait(Duration::from_millis(100), &mut det, &mut emit);
-        if signals.reopen.swap(false, Ordering::Relaxed) {
-            outputs.reopen_files();
-        }
-    }
-    inputs.stop(&mut det, &mut emit);
-    health.store(false, Ordering::Relaxed);
-    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
-    eprint!("{}", det.stats.summary());
+    let outputs = &services.outputs;
+    let mut stage = AuditStage::new(det, outputs, Some(signals.reopen.clone()));
+    crate::pipeline::drive(
+        &mut inputs,
+        &mut stage,
+        &Until::new(&signals.stop, duration),
+    )?;
+    inputs.stop(|ev| Stage::<AuditInputs>::event(&mut stage, ev));
+    services.health.store(false, Ordering::Relaxed);
+    let summary = stage.det.stats.summary();
+    drop(stage);
+    let report = services.shutdown(cfg.outputs.shutdown_timeout);
+    eprint!("{summary}");
     eprint!("{report}");
     Ok(0)
 }

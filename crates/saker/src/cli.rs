@@ -1,6 +1,6 @@
 //! Command-line surface: Saker's subcommands, and Falco's flags with Falco's meaning (`saker`
 //! with Falco's flags and no subcommand behaves like `saker run`). Each subcommand lives in its
-//! own module under `cmd/`.
+//! own module under `cmd/` (`cmd::dispatch` picks it); this module only parses.
 
 use std::path::PathBuf;
 
@@ -215,52 +215,17 @@ pub enum Command {
     },
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    match cli.cmd {
-        None => crate::cmd::falco::run(&cli.run),
-        Some(Command::Run(args)) => crate::cmd::falco::run(&args),
-        Some(Command::ListFields { json, source }) => crate::cmd::list_fields::run(json, &source),
-        Some(Command::Validate {
-            json,
-            prefilter,
-            files,
-        }) => crate::cmd::validate::run(&files, json, prefilter),
-        Some(Command::Replay {
-            rules,
-            file,
-            filter,
-            format,
-            no_progress,
-            prefilter,
-            explain,
-        }) => crate::cmd::replay::run(crate::cmd::replay::ReplayArgs {
-            rules: &rules,
-            file: &file,
-            filter: filter.as_deref(),
-            format: format.as_deref(),
-            progress: !no_progress,
-            prefilter,
-            explain,
-        }),
-        Some(Command::Test {
-            rules,
-            fixtures,
-            json,
-            junit,
-            coverage,
-            explain,
-        }) => crate::cmd::test::run(crate::cmd::test::TestArgs {
-            rules: &rules,
-            fixtures: &fixtures,
-            json,
-            junit: junit.as_deref(),
-            coverage,
-            explain,
-        }),
-        Some(Command::Capture {
-            file,
-            duration,
-            rules,
-        }) => crate::cmd::capture::run(&file, duration, &rules),
+impl RulesOpts {
+    /// The plain form the commands take.
+    pub fn inputs(&self) -> crate::setup::Inputs {
+        crate::setup::Inputs {
+            config: self.config.clone(),
+            rules: self.rules.clone(),
+            options: self.options.clone(),
+            enable_rule: self.enable_rule.clone(),
+            disable_rule: self.disable_rule.clone(),
+            disable_tag: self.disable_tag.clone(),
+            enable_tag: self.enable_tag.clone(),
+        }
     }
 }

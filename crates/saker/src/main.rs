@@ -9,18 +9,20 @@ mod cli;
 mod cmd;
 mod flight;
 mod hold;
+mod live;
 mod logging;
 mod outputs_cfg;
 mod pipeline;
 mod prefilter_twin;
 mod rules;
+mod setup;
 mod stats;
 mod watch;
 
 fn main() {
     logging::init();
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    match cmd::dispatch(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("saker: {e:#}");

@@ -8,7 +8,7 @@ use saker_config::{Config, RuleMatching as CfgMatching, RuleSelection};
 use saker_rules::engine::{AppendOutput, Engine, ExtraField, LoadOptions, RuleMatching, Selection};
 use saker_rules::ruleset::Ruleset;
 
-use crate::cli::RulesOpts;
+use crate::setup::Inputs;
 
 /// Saker's own ruleset, shipped inside the binary.
 pub const BUILTIN_RULES: &str = include_str!("../../../rules/saker_rules.yaml");
@@ -27,7 +27,7 @@ pub struct Loaded {
     pub folders: Vec<PathBuf>,
 }
 
-pub fn load_options(cfg: &Config, opts: &RulesOpts) -> LoadOptions {
+pub fn load_options(cfg: &Config, opts: &Inputs) -> LoadOptions {
     let mut selections = Vec::new();
     for s in &cfg.rules {
         let (sel, enable) = match s {
@@ -105,7 +105,7 @@ fn append_output(a: &saker_config::AppendOutput) -> Option<AppendOutput> {
 /// Loads the rules a run uses. `-r` replaces the configured files. A missing `-r` path is an
 /// error (as Falco's "Could not open file"); a missing `rules_files` entry of the config is
 /// skipped with a warning (Falco skips it silently).
-pub fn load(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<Loaded> {
+pub fn load(cfg: &Config, opts: &Inputs) -> anyhow::Result<Loaded> {
     let mut lo = load_options(cfg, opts);
     // `static.<name>` fields for conditions and outputs.
     lo.static_fields = cfg.static_fields.clone();
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn builtin_rules_load_when_the_installed_copy_is_absent() {
         let cfg = Config::default();
-        let l = load(&cfg, &RulesOpts::default()).unwrap();
+        let l = load(&cfg, &Inputs::default()).unwrap();
         assert_eq!(l.sources[0], "builtin");
         assert!(
             l.ruleset.enabled().len() >= 20,
@@ -261,13 +261,13 @@ mod tests {
         )
         .unwrap()
         .config;
-        let l = load(&cfg, &RulesOpts::default()).unwrap();
+        let l = load(&cfg, &Inputs::default()).unwrap();
         assert_eq!(l.sources, vec![f.display().to_string()]);
         assert_eq!(l.files, vec![f.clone()]);
         let none = saker_config::from_yaml_str("rules_files: [/nonexistent/x.yaml]\n", "t", &[])
             .unwrap()
             .config;
-        let e = load(&none, &RulesOpts::default()).err().unwrap();
+        let e = load(&none, &Inputs::default()).err().unwrap();
         assert!(e.to_string().contains("no rules file to load"), "{e}");
     }
 
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_missing_rules_file_named_by_the_user_is_an_error() {
-        let opts = RulesOpts {
+        let opts = Inputs {
             rules: vec!["/nonexistent/rules.yaml".into()],
             ..Default::default()
         };
@@ -304,7 +304,7 @@ mod tests {
         )
         .unwrap()
         .config;
-        let lo = load_options(&cfg, &RulesOpts::default());
+        let lo = load_options(&cfg, &Inputs::default());
         assert_eq!(lo.append_output.len(), 1);
         assert_eq!(lo.append_output[0].match_rule.as_deref(), Some("A"));
         assert_eq!(
@@ -324,7 +324,7 @@ mod tests {
              - rule: B\n  desc: b\n  condition: evt.type=close\n  output: b\n  priority: INFO\n",
         )
         .unwrap();
-        let opts = RulesOpts {
+        let opts = Inputs {
             rules: vec![f],
             enable_rule: vec!["B".into()],
             ..Default::default()

@@ -232,7 +232,7 @@ fn num_cpus() -> u64 {
 }
 
 fn boot_ts_ns() -> u64 {
-    let up = std::fs::read_to_string(crate::cmd::run::host_root().join("proc/uptime"))
+    let up = std::fs::read_to_string(crate::setup::host_root().join("proc/uptime"))
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or(0.0);
@@ -668,7 +668,7 @@ pub struct ProcessSampler;
 
 impl ProcessSampler {
     pub fn sample(&mut self) -> ProcessSample {
-        ProcessSample::read(&crate::cmd::run::host_root())
+        ProcessSample::read(&crate::setup::host_root())
     }
 }
 

@@ -25,10 +25,9 @@ fn release() -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn an_unknown_attach_mode_is_refused_by_name() {
-    if common::should_skip("an_unknown_attach_mode_is_refused_by_name") {
-        return;
-    }
+    common::require_live("an_unknown_attach_mode_is_refused_by_name");
     let (ok, err) = saker_run(&["-o", "engine.modern_ebpf.attach=kprobe"]);
     assert!(!ok, "{err}");
     assert!(
@@ -38,11 +37,10 @@ fn an_unknown_attach_mode_is_refused_by_name() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn each_attach_mode_starts_and_says_which_it_took() {
-    if common::should_skip("each_attach_mode_starts_and_says_which_it_took") {
-        return;
-    }
-    let _g = common::live_lock();
+    common::require_live("each_attach_mode_starts_and_says_which_it_took");
+    let _g = common::probe_lock();
     // (mode, generic fallback, mode expected). This kernel refuses trampolines and compiles the
     // module syscalls out (no tracepoint): with the fallback on, the generic hook then serves
     // every selected syscall; with it off, per-syscall tracepoints stay.
@@ -76,11 +74,10 @@ fn each_attach_mode_starts_and_says_which_it_took() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn forcing_fexit_where_the_kernel_refuses_it_names_kernel_and_reason() {
-    if common::should_skip("forcing_fexit_where_the_kernel_refuses_it_names_kernel_and_reason") {
-        return;
-    }
-    let _g = common::live_lock();
+    common::require_live("forcing_fexit_where_the_kernel_refuses_it_names_kernel_and_reason");
+    let _g = common::probe_lock();
     let (ok, err) = saker_run(&["-o", "engine.modern_ebpf.attach=fexit"]);
     assert!(!ok, "{err}");
     let line = err
@@ -93,10 +90,9 @@ fn forcing_fexit_where_the_kernel_refuses_it_names_kernel_and_reason() {
 /// Without BTF (hidden by a tmpfs over /sys/kernel/btf in a private mount namespace), saker
 /// stops at once with one line naming the kernel and what is missing.
 #[test]
+#[ignore = "needs root"]
 fn without_btf_saker_stops_with_one_line() {
-    if common::should_skip("without_btf_saker_stops_with_one_line") {
-        return;
-    }
+    common::require_live("without_btf_saker_stops_with_one_line");
     let script = format!(
         "mount -t tmpfs none /sys/kernel/btf && exec {} run --duration 1",
         common::saker_bin().display()

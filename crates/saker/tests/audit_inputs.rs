@@ -8,15 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-const RULE: &str = "- rule: Every audit event\n  desc: d\n  condition: ka.auditid exists\n  output: id=%ka.auditid verb=%ka.verb\n  priority: NOTICE\n  source: k8s_audit\n";
+use saker_testkit::moto::Moto;
+use saker_testkit::{free_port, wait_for_port};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const RULE: &str = "- rule: Every audit event\n  desc: d\n  condition: ka.auditid exists\n  output: id=%ka.auditid verb=%ka.verb\n  priority: NOTICE\n  source: k8s_audit\n";
 
 struct Saker {
     child: Child,
@@ -141,84 +136,20 @@ fn webhook_input_of_saker_run() {
     let cfg = format!("plugins:\n  - name: k8saudit\n    library_path: libk8saudit.so\n    init_config:\n      webhookMaxBatchSize: 100000\n    open_params: \"http://127.0.0.1:{port}/k8s-audit\"\n  - name: json\n    library_path: libjson.so\n    init_config: \"\"\nload_plugins: [k8saudit, json]\n");
     let s = Saker::start(dir.path(), &cfg, &[]);
     let url = format!("http://127.0.0.1:{port}/k8s-audit");
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "webhook did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_port(port, "the webhook", Duration::from_secs(20));
     let now = 1_714_557_600_000;
     let list = format!(
         r#"{{"kind":"EventList","items":[{},{}]}}"#,
         event("w1", now),
         event("w2", now + 1)
     );
-    let curl = |body: &str| {
-        let o = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                "@-",
-                &url,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(body.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).to_string()
-    };
+    let curl = |body: &str| saker_testkit::curl_post_json(&url, body);
     assert_eq!(curl(&list), "200");
     assert_eq!(curl(&event("w3", now + 2)), "200");
     assert_eq!(curl("{oops"), "400");
     assert_eq!(curl(&"x".repeat(200_000)), "413");
     assert_eq!(s.ids(3, Duration::from_secs(20)), ["w1", "w2", "w3"]);
     assert!(s.stop().is_empty());
-}
-
-struct Moto(Child, u16);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_moto() -> Moto {
-    let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .or_else(|_| {
-            Command::new("python3")
-                .args(["-m", "moto.server", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-        })
-        .expect("moto is not installed: pip install 'moto[server]'");
-    let m = Moto(child, port);
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    m
 }
 
 fn aws_env(port: u16) -> Vec<(&'static str, String)> {
@@ -265,13 +196,13 @@ fn now_ms() -> i64 {
 
 #[test]
 fn eks_polling_resumes_after_a_restart_without_loss_or_duplicates() {
-    let moto = start_moto();
+    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let a = "kube-apiserver-audit-0a1b";
     let b = "kube-apiserver-audit-9f8e";
     let t = now_ms();
     boto(
-        moto.1,
+        moto.port,
         &format!(
             "c.create_log_group(logGroupName=G)\nfor s in ['{a}', '{b}', 'authenticator-0a1b']:\n    c.create_log_stream(logGroupName=G, logStreamName=s)\n{}\n{}\n{}\n",
             puts(a, &[("a1", t - 3000), ("a2", t - 2000), ("a3", t - 2000)]),
@@ -285,19 +216,19 @@ fn eks_polling_resumes_after_a_restart_without_loss_or_duplicates() {
         "plugins:\n  - name: k8saudit-eks\n    library_path: libk8saudit-eks.so\n    init_config:\n      polling_interval: 1\n      shift: 30\n      buffer_size: 4\n      checkpoint_file: {}\n    open_params: prod\n  - name: json\n    library_path: libjson.so\nload_plugins: [k8saudit-eks, json]\n",
         ckpt.display()
     );
-    let env = aws_env(moto.1);
+    let env = aws_env(moto.port);
     let s = Saker::start(dir.path(), &cfg, &env);
     let mut seen = s.ids(4, Duration::from_secs(30));
     // A few more polls see the same events again (the boundary upstream re-sends).
     std::thread::sleep(Duration::from_millis(2500));
-    boto(moto.1, &puts(b, &[("b2", t - 1000)]));
+    boto(moto.port, &puts(b, &[("b2", t - 1000)]));
     seen.extend(s.ids(1, Duration::from_secs(20)));
     seen.extend(s.stop());
     assert!(ckpt.exists(), "the checkpoint is written");
 
     // Down: events keep arriving, some at the very millisecond of the last one seen.
     boto(
-        moto.1,
+        moto.port,
         &format!(
             "{}\n{}\n",
             puts(a, &[("a4", t - 2000), ("a5", t + 500)]),
@@ -306,7 +237,7 @@ fn eks_polling_resumes_after_a_restart_without_loss_or_duplicates() {
     );
     let s = Saker::start(dir.path(), &cfg, &env);
     seen.extend(s.ids(4, Duration::from_secs(30)));
-    boto(moto.1, &puts(a, &[("a6", t + 1000)]));
+    boto(moto.port, &puts(a, &[("a6", t + 1000)]));
     seen.extend(s.ids(1, Duration::from_secs(20)));
     std::thread::sleep(Duration::from_millis(2500));
     seen.extend(s.stop());

@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -13,30 +13,10 @@ const HELLO_C: &str = r#"#include <stdio.h>
 int main(void) { printf("hello from saker benign test\n"); return 0; }
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "web server did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
+#[ignore = "needs root"]
 fn benign_workloads_raise_no_alerts() {
-    if should_skip("benign_workloads_raise_no_alerts") {
-        return;
-    }
+    require_live("benign_workloads_raise_no_alerts");
     let tok = token("benign");
     let dir = Scratch::new(&tok);
     let d = dir.path.to_string_lossy().to_string();
@@ -75,7 +55,7 @@ fn benign_workloads_raise_no_alerts() {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null()),
             );
-            wait_for_port(port);
+            wait_for_port(port, "the web server", Duration::from_secs(20));
             let out = s.sh(&format!(
                 "for i in 1 2 3 4 5; do curl -sf http://127.0.0.1:{port}/index.html >/dev/null || exit 1; done; true"
             ));

@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::{Alert, Container, Saker, Scratch};
+use saker_testkit::podman::Service;
 
 const RULE: &str = "Saker test shell in container";
 
@@ -20,43 +20,6 @@ fn rules(tok: &str) -> String {
   priority: WARNING
 "#
     )
-}
-
-/// `podman system service` on a private socket, killed on drop.
-struct Service(Child);
-
-impl Service {
-    fn start(sock: &Path) -> Service {
-        let child = Command::new("podman")
-            .args(["system", "service", "--time=0"])
-            .arg(format!("unix://{}", sock.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn podman system service");
-        // Connectable, not just present: a killed service leaves its socket file behind.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(sock).is_err() {
-            assert!(Instant::now() < deadline, "podman socket did not appear");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Service(child)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn podman_available() -> bool {
-    Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 fn start_container(name: &str, extra: &[&str]) -> Container {
@@ -100,15 +63,13 @@ fn check(a: &Alert, c: &Container, privileged: bool, pod: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn alerts_carry_podman_metadata() {
-    if common::should_skip("alerts_carry_podman_metadata") {
+    common::require_live("alerts_carry_podman_metadata");
+    if common::skip_without_tools("alerts_carry_podman_metadata", &["podman"]) {
         return;
     }
-    if !podman_available() && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED alerts_carry_podman_metadata: podman is not installed");
-        return;
-    }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("ctr");
     let scratch = Scratch::new(&tok);
     let rules_file = scratch.file("rules.yaml");
@@ -194,15 +155,16 @@ fn alerts_carry_podman_metadata() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn podman_service_restart_keeps_metadata_for_new_containers() {
-    if common::should_skip("podman_service_restart_keeps_metadata_for_new_containers") {
+    common::require_live("podman_service_restart_keeps_metadata_for_new_containers");
+    if common::skip_without_tools(
+        "podman_service_restart_keeps_metadata_for_new_containers",
+        &["podman"],
+    ) {
         return;
     }
-    if !podman_available() && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED podman_service_restart_keeps_metadata_for_new_containers: no podman");
-        return;
-    }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("pmrs");
     let scratch = Scratch::new(&tok);
     let rules_file = scratch.file("rules.yaml");

@@ -7,10 +7,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{Alert, Saker, Scratch};
+use saker_testkit::containerd::{Containerd, Mode, Pod};
+use saker_testkit::podman;
 
 const SHELL_RULE: &str = "Saker test shell in containerd container";
 const ETC_RULE: &str = "Saker test write below etc in containerd container";
@@ -35,124 +37,10 @@ fn rules(tok: &str) -> String {
     )
 }
 
-/// A private containerd, killed on drop. Containers must be dropped before it.
-struct Containerd {
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Containerd {
-    fn sock(dir: &Path) -> PathBuf {
-        dir.join("containerd.sock")
-    }
-
-    /// Starts containerd with root, state and sockets below `dir` and waits until it answers.
-    fn start(dir: &Path) -> Containerd {
-        std::fs::create_dir_all(dir).expect("containerd dir");
-        let config = dir.join("config.toml");
-        let d = dir.display();
-        // The CRI plugin is not needed for the native API and would want CNI.
-        let text = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{d}/containerd.sock\"\n\
-             [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-             [debug]\n  address = \"{d}/debug.sock\"\n"
-        );
-        // A test may have written its own config (the CRI test); a restart keeps it.
-        if !config.exists() {
-            std::fs::write(&config, text).expect("containerd config");
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("containerd.log"))
-            .expect("containerd log");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn containerd");
-        let c = Containerd {
-            dir: dir.to_path_buf(),
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let up = Command::new("ctr")
-                .arg("--address")
-                .arg(Containerd::sock(dir))
-                .arg("version")
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if up {
-                return c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not answer within 30 s; log:\n{}",
-                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn ctr(&self, ns: &str) -> Command {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("--address")
-            .arg(Containerd::sock(&self.dir))
-            .args(["-n", ns]);
-        cmd
-    }
-
-    /// Imports the test image (built with podman from busybox-static) into namespace `ns`.
-    fn import_image(&self, ns: &str, archive: &Path) {
-        let out = self
-            .ctr(ns)
-            .args(["images", "import"])
-            .arg(archive)
-            .output()
-            .expect("ctr images import");
-        common::ok(&out, "ctr images import");
-    }
-
-    /// Stops the daemon and starts it again on the same socket path (a new socket file);
-    /// running containers keep running under their shims meanwhile.
-    fn restart(&mut self) {
-        self.stop();
-        std::thread::sleep(Duration::from_millis(500));
-        let mut fresh = Containerd::start(&self.dir);
-        self.child = fresh.child.take();
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// The test image as an OCI archive, for `ctr images import`.
 fn image_archive(scratch: &Scratch) -> PathBuf {
-    let image = common::image();
     let archive = scratch.file("image.tar");
-    let out = Command::new("podman")
-        .args(["save", "--format", "oci-archive", "-o"])
-        .arg(&archive)
-        .arg(image)
-        .output()
-        .expect("podman save");
-    common::ok(&out, "podman save");
+    podman::save_oci(common::image(), &archive);
     archive
 }
 
@@ -176,7 +64,7 @@ impl CtrContainer {
             .expect("ctr run");
         common::ok(&out, "ctr run");
         CtrContainer {
-            address: Containerd::sock(&d.dir),
+            address: d.sock(),
             ns: ns.into(),
             id: id.into(),
         }
@@ -195,7 +83,7 @@ impl CtrContainer {
             .expect("ctr run --rm");
         common::ok(&out, "ctr run --rm");
         CtrContainer {
-            address: Containerd::sock(&d.dir),
+            address: d.sock(),
             ns: ns.into(),
             id: id.into(),
         }
@@ -312,22 +200,10 @@ fn check(alerts: &[Alert], c: &CtrContainer, privileged: bool, pod: Option<(&str
     }
 }
 
-/// Skips (with the reason) when the machine cannot run this test; CI must have containerd.
+/// Fails without root; skips when containerd is absent, except in CI and `make test`.
 fn skip(test: &str) -> bool {
-    if common::should_skip(test) {
-        return true;
-    }
-    let have = |bin: &str| {
-        Command::new(bin)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !(have("containerd") && have("ctr") && have("podman")) && std::env::var_os("CI").is_none() {
-        eprintln!("SKIPPED {test}: containerd, ctr or podman is not installed");
-        return true;
-    }
-    false
+    common::require_live(test);
+    common::skip_without_tools(test, &["containerd", "ctr", "podman"])
 }
 
 /// A container id: unique in its first 12 characters (container.id) within a test.
@@ -350,18 +226,19 @@ fn pod_labels(pod: &str, ns: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn alerts_carry_containerd_metadata() {
     if skip("alerts_carry_containerd_metadata") {
         return;
     }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("ctrd");
     let scratch = Scratch::new(&tok);
     let rules_file = scratch.file("rules.yaml");
     std::fs::write(&rules_file, rules(&tok)).expect("write rules");
     let archive = image_archive(&scratch);
     let cd_dir = scratch.file("containerd");
-    let daemon = Containerd::start(&cd_dir);
+    let daemon = Containerd::start(&cd_dir, Mode::Native);
     for ns in ["default", "k8s.io"] {
         daemon.import_image(ns, &archive);
     }
@@ -414,18 +291,19 @@ fn alerts_carry_containerd_metadata() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn containerd_restart_keeps_metadata_for_new_containers() {
     if skip("containerd_restart_keeps_metadata_for_new_containers") {
         return;
     }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("ctrdrs");
     let scratch = Scratch::new(&tok);
     let rules_file = scratch.file("rules.yaml");
     std::fs::write(&rules_file, rules(&tok)).expect("write rules");
     let archive = image_archive(&scratch);
     let cd_dir = scratch.file("containerd");
-    let mut daemon = Containerd::start(&cd_dir);
+    let mut daemon = Containerd::start(&cd_dir, Mode::Native);
     daemon.import_image("k8s.io", &archive);
     let config = saker_config(&scratch, &cd_dir);
 
@@ -462,228 +340,27 @@ fn containerd_restart_keeps_metadata_for_new_containers() {
 
 const PAUSE_IMAGE: &str = "localhost/saker-rstest-pause:1";
 
-/// An OCI archive of a busybox image whose default command sleeps (the pod sandbox image).
-fn pause_archive(scratch: &Scratch) -> PathBuf {
-    let root = scratch.file("pause-rootfs");
-    for sub in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(sub)).expect("rootfs dirs");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    for a in ["sh", "sleep", "cat", "echo"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("applet link");
-    }
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
-    let tar = scratch.file("pause-rootfs.tar");
-    let out = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .output()
-        .expect("tar");
-    common::ok(&out, "tar");
-    let out = Command::new("podman")
-        .args(["import", "--change", "CMD [\"/bin/sleep\",\"100000\"]"])
-        .arg(&tar)
-        .arg(PAUSE_IMAGE)
-        .output()
-        .expect("podman import");
-    common::ok(&out, "podman import");
-    let archive = scratch.file("pause.tar");
-    let out = Command::new("podman")
-        .args(["save", "--format", "oci-archive", "-o"])
-        .arg(&archive)
-        .arg(PAUSE_IMAGE)
-        .output()
-        .expect("podman save");
-    common::ok(&out, "podman save");
-    archive
-}
-
-/// containerd's config with the CRI plugin: no CNI config (the pod uses the host network), and
-/// `restrict_oom_score_adj` because root lacks CAP_SYS_RESOURCE here (no negative OOM scores).
-fn write_cri_config(dir: &Path) {
-    let d = dir.display();
-    std::fs::create_dir_all(dir.join("cni")).expect("cni dir");
-    let text = format!(
-        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-         [grpc]\n  address = \"{d}/containerd.sock\"\n\
-         [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-         [debug]\n  address = \"{d}/debug.sock\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  \
-         stream_server_address = \"127.0.0.1\"\n  stream_server_port = \"0\"\n  \
-         disable_apparmor = true\n  restrict_oom_score_adj = true\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"/usr/lib/cni\"\n  \
-         conf_dir = \"{d}/cni\"\n"
-    );
-    std::fs::write(dir.join("config.toml"), text).expect("containerd config");
-}
-
-mod cri_pod {
-    use std::collections::HashMap;
-    use std::path::Path;
-    use std::time::Duration;
-
-    use saker_container::grpc::Grpc;
-    use saker_container::k8s_cri::v1 as cri;
-    use saker_container::k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-
-    use super::PAUSE_IMAGE;
-
-    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn ns() -> cri::NamespaceOption {
-        // Host network: no CNI needed. Pid and ipc stay the pod's.
-        cri::NamespaceOption {
-            network: 2,
-            ..cri::NamespaceOption::default()
-        }
-    }
-
-    /// Pod `web-0` in namespace `shop` with containers `app` and `admin` (privileged);
-    /// returns (sandbox id, app id, admin id).
-    pub fn run(sock: &Path, uid: &str) -> (String, String, String) {
-        let mut g = Grpc::new(Duration::from_secs(60)).expect("grpc runtime");
-        let uid = uid.to_string();
-        let kubelet = move |extra: &[(&str, &str)]| {
-            let mut m = map(&[
-                ("io.kubernetes.pod.name", "web-0"),
-                ("io.kubernetes.pod.namespace", "shop"),
-                ("io.kubernetes.pod.uid", &uid),
-            ]);
-            m.extend(map(extra));
-            m
-        };
-        let uid = kubelet(&[])["io.kubernetes.pod.uid"].clone();
-        g.call(sock, move |ch| async move {
-            let mut rs = RuntimeServiceClient::new(ch);
-            let sandbox = cri::PodSandboxConfig {
-                metadata: Some(cri::PodSandboxMetadata {
-                    name: "web-0".into(),
-                    uid: uid.clone(),
-                    namespace: "shop".into(),
-                    attempt: 0,
-                }),
-                labels: kubelet(&[("app", "web")]),
-                linux: Some(cri::LinuxPodSandboxConfig {
-                    cgroup_parent: format!("/kubepods/besteffort/pod{uid}"),
-                    security_context: Some(cri::LinuxSandboxSecurityContext {
-                        namespace_options: Some(ns()),
-                        privileged: true,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
-            let pod = rs
-                .run_pod_sandbox(cri::RunPodSandboxRequest {
-                    config: Some(sandbox.clone()),
-                    runtime_handler: String::new(),
-                })
-                .await
-                .map_err(|e| ("RunPodSandbox", e))?
-                .into_inner()
-                .pod_sandbox_id;
-            let mut ids = Vec::new();
-            for (name, privileged) in [("app", false), ("admin", true)] {
-                let config = cri::ContainerConfig {
-                    metadata: Some(cri::ContainerMetadata {
-                        name: name.into(),
-                        attempt: 0,
-                    }),
-                    image: Some(cri::ImageSpec {
-                        image: PAUSE_IMAGE.into(),
-                        ..Default::default()
-                    }),
-                    command: vec!["/bin/sleep".into(), "300".into()],
-                    labels: kubelet(&[("io.kubernetes.container.name", name)]),
-                    linux: Some(cri::LinuxContainerConfig {
-                        security_context: Some(cri::LinuxContainerSecurityContext {
-                            privileged,
-                            namespace_options: Some(ns()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
-                let id = rs
-                    .create_container(cri::CreateContainerRequest {
-                        pod_sandbox_id: pod.clone(),
-                        config: Some(config),
-                        sandbox_config: Some(sandbox.clone()),
-                    })
-                    .await
-                    .map_err(|e| ("CreateContainer", e))?
-                    .into_inner()
-                    .container_id;
-                rs.start_container(cri::StartContainerRequest {
-                    container_id: id.clone(),
-                })
-                .await
-                .map_err(|e| ("StartContainer", e))?;
-                ids.push(id);
-            }
-            Ok((pod, ids[0].clone(), ids[1].clone()))
-        })
-        .unwrap_or_else(|e| panic!("running the pod over CRI: {e}"))
-    }
-
-    /// Stops and removes the pod and its containers.
-    pub fn remove(sock: &Path, pod: &str) {
-        let Ok(mut g) = Grpc::new(Duration::from_secs(60)) else {
-            return;
-        };
-        let pod = pod.to_string();
-        let _ = g.call(sock, move |ch| async move {
-            let mut rs = RuntimeServiceClient::new(ch);
-            rs.stop_pod_sandbox(cri::StopPodSandboxRequest {
-                pod_sandbox_id: pod.clone(),
-            })
-            .await
-            .map_err(|e| ("StopPodSandbox", e))?;
-            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-                pod_sandbox_id: pod,
-            })
-            .await
-            .map_err(|e| ("RemovePodSandbox", e))?;
-            Ok(())
-        });
-    }
-}
-
-/// Removes the pod on drop, before the daemon goes.
-struct PodGuard<'a>(&'a Path, String);
-
-impl Drop for PodGuard<'_> {
-    fn drop(&mut self) {
-        cri_pod::remove(self.0, &self.1);
-    }
-}
-
 #[test]
+#[ignore = "needs root"]
 fn alerts_carry_cri_pod_metadata() {
     if skip("alerts_carry_cri_pod_metadata") {
         return;
     }
-    let _guard = common::live_lock();
+    let _guard = common::probe_lock();
     let tok = common::token("cri");
     let scratch = Scratch::new(&tok);
     let rules_file = scratch.file("rules.yaml");
     std::fs::write(&rules_file, rules(&tok)).expect("write rules");
-    let archive = pause_archive(&scratch);
+    let archive = podman::sandbox_archive(&scratch.path, PAUSE_IMAGE);
     let cd_dir = scratch.file("containerd");
-    write_cri_config(&cd_dir);
-    let daemon = Containerd::start(&cd_dir);
+    let daemon = Containerd::start(
+        &cd_dir,
+        Mode::Cri {
+            sandbox_image: PAUSE_IMAGE.into(),
+        },
+    );
     daemon.import_image("k8s.io", &archive);
-    let sock = Containerd::sock(&cd_dir);
+    let sock = daemon.sock();
     // Only the CRI engine: the metadata must come from the runtime service.
     let config = scratch.file("saker.yaml");
     std::fs::write(
@@ -701,8 +378,8 @@ fn alerts_carry_cri_pod_metadata() {
         rules_file.as_os_str(),
     ]);
     let uid = format!("uid-{}", &tok[tok.len().saturating_sub(20)..]);
-    let (pod, app, admin) = cri_pod::run(&sock, &uid);
-    let _pod = PodGuard(&sock, pod.clone());
+    let pod = Pod::run(&daemon, &uid, PAUSE_IMAGE);
+    let (app, admin) = (pod.app.clone(), pod.admin.clone());
     std::thread::sleep(Duration::from_millis(1500));
     for id in [&app, &admin] {
         act_in(&sock, "k8s.io", id, &tok);
@@ -728,6 +405,6 @@ fn alerts_carry_cri_pod_metadata() {
             assert_eq!(f("k8s.ns.name"), "shop", "{rule}");
         }
     }
-    drop(_pod);
+    drop(pod);
     drop(daemon);
 }

@@ -22,10 +22,9 @@ fn rules(tok: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn short_lived_container_alerts_carry_name_and_image() {
-    if should_skip("short_lived_container_alerts_carry_name_and_image") {
-        return;
-    }
+    require_live("short_lived_container_alerts_carry_name_and_image");
     let tok = token("short");
     let dir = Scratch::new(&tok);
     let rules_file = dir.file("short.yaml");
@@ -107,11 +106,10 @@ fn short_lived_container_alerts_carry_name_and_image() {
 /// `saker capture` records the container metadata it learns as container events, so a replay of
 /// the file renders the container fields live detection had.
 #[test]
+#[ignore = "needs root"]
 fn captured_container_metadata_replays() {
-    if should_skip("captured_container_metadata_replays") {
-        return;
-    }
-    let _g = live_lock();
+    require_live("captured_container_metadata_replays");
+    let _g = probe_lock();
     let tok = token("capctr");
     let dir = Scratch::new(&tok);
     let rules_file = dir.file("cap.yaml");
@@ -119,7 +117,10 @@ fn captured_container_metadata_replays() {
     let scap = dir.file("ctr.scap");
     let image = image();
     let mut cap = Command::new(saker_bin())
-        .env("SAKER_CONTAINER_SOCKETS", podman_api_dir())
+        .env(
+            "SAKER_CONTAINER_SOCKETS",
+            saker_testkit::podman::shared_api_dir(),
+        )
         .arg("capture")
         .arg("-w")
         .arg(&scap)

@@ -1,13 +1,13 @@
-//! Issue #14, live (root and BTF; skipped with a SKIPPED line otherwise): Falco's drop alert
+//! Issue #14, live (root and BTF; `#[ignore = "needs root"]`, run by `make test`): Falco's drop alert
 //! through `syscall_event_drops.simulate_drops`, the `exit` action, `watch_config_files`, and
 //! the dashboard's series with data from a real run.
 
-mod support;
+mod common;
 
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use support::*;
+use common::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -27,10 +27,9 @@ fn rules(dir: &Scratch, name: &str, trigger: &std::path::Path) -> std::path::Pat
 }
 
 #[test]
+#[ignore = "needs root"]
 fn simulated_drops_raise_falcos_internal_alert_at_the_configured_rate() {
-    if skip("simulated_drops_raise_falcos_internal_alert_at_the_configured_rate") {
-        return;
-    }
+    require_live("simulated_drops_raise_falcos_internal_alert_at_the_configured_rate");
     let _g = probe_lock();
     let tok = token("drops");
     let dir = Scratch::new(&tok);
@@ -98,10 +97,9 @@ fn simulated_drops_raise_falcos_internal_alert_at_the_configured_rate() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_exit_drop_action_stops_saker_with_status_1() {
-    if skip("the_exit_drop_action_stops_saker_with_status_1") {
-        return;
-    }
+    require_live("the_exit_drop_action_stops_saker_with_status_1");
     let _g = probe_lock();
     let tok = token("dropexit");
     let dir = Scratch::new(&tok);
@@ -126,10 +124,9 @@ fn the_exit_drop_action_stops_saker_with_status_1() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn watch_config_files_reloads_changed_rules() {
-    if skip("watch_config_files_reloads_changed_rules") {
-        return;
-    }
+    require_live("watch_config_files_reloads_changed_rules");
     let _g = probe_lock();
     let tok = token("watch");
     let dir = Scratch::new(&tok);
@@ -159,10 +156,9 @@ fn watch_config_files_reloads_changed_rules() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn dashboard_series_have_data_from_a_live_run() {
-    if skip("dashboard_series_have_data_from_a_live_run") {
-        return;
-    }
+    require_live("dashboard_series_have_data_from_a_live_run");
     let _g = probe_lock();
     let tok = token("dash");
     let dir = Scratch::new(&tok);

@@ -2,17 +2,16 @@
 //! read of /etc/shadow, a write below /etc, a symlink to /etc, unshare, setns, chmod, connect)
 //! and prints alerts with the right process, parent, file and user fields.
 
-mod support;
+mod common;
 
 use std::ffi::OsStr;
 
-use support::*;
+use common::*;
 
 #[test]
+#[ignore = "needs root"]
 fn live_alerts_carry_process_parent_file_and_user() {
-    if skip("live_alerts_carry_process_parent_file_and_user") {
-        return;
-    }
+    require_live("live_alerts_carry_process_parent_file_and_user");
     let _g = probe_lock();
     let tok = token("live");
     let dir = Scratch::new(&tok);
@@ -34,7 +33,7 @@ fn live_alerts_carry_process_parent_file_and_user() {
         OsStr::new("-r"),
         rules.as_os_str(),
     ]);
-    perform_behaviours(&tok, &dir.0, port);
+    perform_behaviours(&tok, &dir.path, port);
     s.wait_alerts(
         "every behaviour alert",
         std::time::Duration::from_secs(30),
@@ -120,7 +119,7 @@ fn live_alerts_carry_process_parent_file_and_user() {
     );
     assert_eq!(
         one("E2E chmod").field("evt.arg.filename"),
-        Some(format!("{}/f", dir.0.display()))
+        Some(format!("{}/f", dir.path.display()))
     );
     let conn = one("E2E connect").field("fd.name").unwrap_or_default();
     assert!(

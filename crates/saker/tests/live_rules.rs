@@ -19,10 +19,9 @@ fn builtin() -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn terminal_shell_in_container() {
-    if should_skip("terminal_shell_in_container") {
-        return;
-    }
+    require_live("terminal_shell_in_container");
     let tok = token("tty");
     let ctr = Container::background(&tok);
     let mut scope = Scope::with_token(&tok);
@@ -50,10 +49,9 @@ fn terminal_shell_in_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn shell_spawned_by_server_process() {
-    if should_skip("shell_spawned_by_server_process") {
-        return;
-    }
+    require_live("shell_spawned_by_server_process");
     let tok = token("websh");
     let dir = Scratch::new(&tok);
     let nginx = dir.file("nginx");
@@ -81,10 +79,9 @@ fn shell_spawned_by_server_process() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn shell_binary_run_from_unusual_location() {
-    if should_skip("shell_binary_run_from_unusual_location") {
-        return;
-    }
+    require_live("shell_binary_run_from_unusual_location");
     let tok = token("oddsh");
     let dir = Scratch::new(&tok);
     let sh = dir.file("sh");
@@ -114,10 +111,9 @@ fn shell_binary_run_from_unusual_location() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn privileged_container_started() {
-    if should_skip("privileged_container_started") {
-        return;
-    }
+    require_live("privileged_container_started");
     let tok = token("priv");
     let ctr = Container::create(&tok, &["--privileged"], "echo up; true");
     let (alerts, scope) = live(
@@ -135,10 +131,9 @@ fn privileged_container_started() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn host_escape_tool_in_privileged_container() {
-    if should_skip("host_escape_tool_in_privileged_container") {
-        return;
-    }
+    require_live("host_escape_tool_in_privileged_container");
     let tok = token("escape");
     let ctr = Container::create(
         &tok,
@@ -162,10 +157,9 @@ fn host_escape_tool_in_privileged_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn process_entered_another_namespace() {
-    if should_skip("process_entered_another_namespace") {
-        return;
-    }
+    require_live("process_entered_another_namespace");
     let tok = token("setns");
     let me = std::process::id().to_string();
     let (alerts, scope) = live(
@@ -188,10 +182,9 @@ fn process_entered_another_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn process_created_new_namespaces() {
-    if should_skip("process_created_new_namespaces") {
-        return;
-    }
+    require_live("process_created_new_namespaces");
     let tok = token("unshare");
     let (alerts, scope) = live(
         &builtin(),
@@ -220,10 +213,9 @@ fn process_created_new_namespaces() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn sensitive_file_read_by_untrusted_program() {
-    if should_skip("sensitive_file_read_by_untrusted_program") {
-        return;
-    }
+    require_live("sensitive_file_read_by_untrusted_program");
     let tok = token("shadow");
     let (alerts, scope) = live(
         &builtin(),
@@ -244,10 +236,9 @@ fn sensitive_file_read_by_untrusted_program() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cloud_credentials_file_read() {
-    if should_skip("cloud_credentials_file_read") {
-        return;
-    }
+    require_live("cloud_credentials_file_read");
     let tok = token("awscreds");
     let dir = Scratch::new(&tok);
     std::fs::create_dir_all(dir.file(".aws")).unwrap();
@@ -278,10 +269,9 @@ fn cloud_credentials_file_read() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cloud_metadata_service_contacted_from_container() {
-    if should_skip("cloud_metadata_service_contacted_from_container") {
-        return;
-    }
+    require_live("cloud_metadata_service_contacted_from_container");
     let tok = token("imds");
     // Busybox applets run by path: its shell otherwise re-executes /proc/self/exe (comm "exe").
     // The metadata address is made local to the container's own network namespace, so the
@@ -333,42 +323,37 @@ fn touch_case(dir: &str, rule: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn file_written_below_etc() {
-    if should_skip("file_written_below_etc") {
-        return;
-    }
+    require_live("file_written_below_etc");
     touch_case("/etc", "File written below /etc");
 }
 
 #[test]
+#[ignore = "needs root"]
 fn file_written_below_binary_directory() {
-    if should_skip("file_written_below_binary_directory") {
-        return;
-    }
+    require_live("file_written_below_binary_directory");
     touch_case("/usr/local/bin", "File written below a binary directory");
 }
 
 #[test]
+#[ignore = "needs root"]
 fn file_written_below_library_directory() {
-    if should_skip("file_written_below_library_directory") {
-        return;
-    }
+    require_live("file_written_below_library_directory");
     touch_case("/usr/lib", "File written below a library or boot directory");
 }
 
 #[test]
+#[ignore = "needs root"]
 fn file_written_below_root() {
-    if should_skip("file_written_below_root") {
-        return;
-    }
+    require_live("file_written_below_root");
     touch_case("/root", "File written below /root");
 }
 
 #[test]
+#[ignore = "needs root"]
 fn core_system_binary_modified() {
-    if should_skip("core_system_binary_modified") {
-        return;
-    }
+    require_live("core_system_binary_modified");
     let tok = token("login");
     // The image's /bin/login is a regular file; the host's binaries are never touched.
     let ctr = Container::create(&tok, &[], "echo '# changed' >> /bin/login; true");
@@ -391,10 +376,9 @@ fn core_system_binary_modified() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn symlink_created_to_sensitive_file() {
-    if should_skip("symlink_created_to_sensitive_file") {
-        return;
-    }
+    require_live("symlink_created_to_sensitive_file");
     let tok = token("symlink");
     let dir = Scratch::new(&tok);
     let link = dir.file("link").to_string_lossy().to_string();
@@ -417,10 +401,9 @@ fn symlink_created_to_sensitive_file() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hardlink_created_to_sensitive_file() {
-    if should_skip("hardlink_created_to_sensitive_file") {
-        return;
-    }
+    require_live("hardlink_created_to_sensitive_file");
     let tok = token("hardlink");
     let dir = Scratch::new(&tok);
     let link = dir.file("hard").to_string_lossy().to_string();
@@ -445,10 +428,9 @@ fn hardlink_created_to_sensitive_file() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn symlink_created_to_sensitive_directory() {
-    if should_skip("symlink_created_to_sensitive_directory") {
-        return;
-    }
+    require_live("symlink_created_to_sensitive_directory");
     let tok = token("dirlink");
     let dir = Scratch::new(&tok);
     let link = dir.file("etc-link").to_string_lossy().to_string();
@@ -471,10 +453,9 @@ fn symlink_created_to_sensitive_directory() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hardlink_created_to_file_in_sensitive_directory() {
-    if should_skip("hardlink_created_to_file_in_sensitive_directory") {
-        return;
-    }
+    require_live("hardlink_created_to_file_in_sensitive_directory");
     let tok = token("binlink");
     let dir = Scratch::new(&tok);
     // The attempt is what counts: the rule fires even if /tmp is another filesystem (EXDEV).
@@ -500,10 +481,9 @@ fn hardlink_created_to_file_in_sensitive_directory() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn setuid_bit_set_on_file() {
-    if should_skip("setuid_bit_set_on_file") {
-        return;
-    }
+    require_live("setuid_bit_set_on_file");
     let tok = token("setuid");
     let dir = Scratch::new(&tok);
     let file = dir.file("tool");
@@ -528,10 +508,9 @@ fn setuid_bit_set_on_file() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn permissions_or_owner_of_sensitive_file_changed() {
-    if should_skip("permissions_or_owner_of_sensitive_file_changed") {
-        return;
-    }
+    require_live("permissions_or_owner_of_sensitive_file_changed");
     let tok = token("shadowattr");
     // Re-apply the current mode and owner: the syscalls happen, nothing changes.
     let meta = std::fs::metadata("/etc/shadow").expect("stat /etc/shadow");
@@ -572,10 +551,9 @@ fn permissions_or_owner_of_sensitive_file_changed() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn outbound_connection_from_container_by_network_tool() {
-    if should_skip("outbound_connection_from_container_by_network_tool") {
-        return;
-    }
+    require_live("outbound_connection_from_container_by_network_tool");
     let tok = token("outbound");
     let port = listener("0.0.0.0:0");
     let script = format!(
@@ -603,10 +581,9 @@ fn outbound_connection_from_container_by_network_tool() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn raw_packet_socket_opened_in_container() {
-    if should_skip("raw_packet_socket_opened_in_container") {
-        return;
-    }
+    require_live("raw_packet_socket_opened_in_container");
     let tok = token("packet");
     let script =
         "gw=$(ip route | awk '/default/ {print $3}'); /bin/arping -c 1 -w 1 -I eth0 $gw; true";
@@ -632,10 +609,9 @@ fn raw_packet_socket_opened_in_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn shell_streams_redirected_to_network_connection() {
-    if should_skip("shell_streams_redirected_to_network_connection") {
-        return;
-    }
+    require_live("shell_streams_redirected_to_network_connection");
     let tok = token("revshell");
     let port = listener("127.0.0.1:0");
     let script = format!("exec 1<>/dev/tcp/127.0.0.1/{port}; echo hi");
@@ -667,10 +643,9 @@ fn shell_streams_redirected_to_network_connection() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn ssh_client_tool_run_in_container() {
-    if should_skip("ssh_client_tool_run_in_container") {
-        return;
-    }
+    require_live("ssh_client_tool_run_in_container");
     let tok = token("ssh");
     // busybox has no ssh applet: the exec itself is what the rule sees.
     let ctr = Container::create(&tok, &[], "ssh -V 2>/dev/null; true");
@@ -691,10 +666,9 @@ fn ssh_client_tool_run_in_container() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn user_or_password_management_tool_run() {
-    if should_skip("user_or_password_management_tool_run") {
-        return;
-    }
+    require_live("user_or_password_management_tool_run");
     let tok = token("pwck");
     let (alerts, scope) = live(
         &builtin(),
@@ -718,10 +692,9 @@ fn user_or_password_management_tool_run() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn log_file_cleared_or_deleted() {
-    if should_skip("log_file_cleared_or_deleted") {
-        return;
-    }
+    require_live("log_file_cleared_or_deleted");
     let tok = token("log");
     let log = PathBuf::from("/var/log").join(format!("{tok}.log"));
     let _cleanup = RemoveOnDrop(log.clone());
@@ -753,10 +726,9 @@ fn log_file_cleared_or_deleted() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn secure_deletion_tool_run() {
-    if should_skip("secure_deletion_tool_run") {
-        return;
-    }
+    require_live("secure_deletion_tool_run");
     let tok = token("shred");
     let dir = Scratch::new(&tok);
     let file = dir.file("secret");
@@ -784,10 +756,9 @@ fn secure_deletion_tool_run() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[ignore = "needs root"]
 fn fileless_execution_from_memory() {
-    if should_skip("fileless_execution_from_memory") {
-        return;
-    }
+    require_live("fileless_execution_from_memory");
     let tok = token("memfd");
     let script = "import os, sys\n\
                   fd = os.memfd_create('saker-payload')\n\
@@ -813,10 +784,9 @@ fn fileless_execution_from_memory() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn program_run_from_dev_shm() {
-    if should_skip("program_run_from_dev_shm") {
-        return;
-    }
+    require_live("program_run_from_dev_shm");
     let tok = token("shm");
     let exe = PathBuf::from("/dev/shm").join(&tok);
     let _cleanup = RemoveOnDrop(exe.clone());
@@ -837,10 +807,9 @@ fn program_run_from_dev_shm() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kernel_module_load_attempted() {
-    if should_skip("kernel_module_load_attempted") {
-        return;
-    }
+    require_live("kernel_module_load_attempted");
     let tok = token("kmod");
     // finit_module on /dev/null: refused (or ENOSYS without module support), but attempted.
     let script = "import ctypes, os\n\
@@ -867,10 +836,9 @@ fn kernel_module_load_attempted() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn process_attached_with_ptrace() {
-    if should_skip("process_attached_with_ptrace") {
-        return;
-    }
+    require_live("process_attached_with_ptrace");
     let tok = token("ptrace");
     let script = "import ctypes, os, signal, time\n\
                   libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -931,18 +899,16 @@ fn custom_case(program: &str, path: &str, rule: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn custom_rule_whoami_in_container() {
-    if should_skip("custom_rule_whoami_in_container") {
-        return;
-    }
+    require_live("custom_rule_whoami_in_container");
     custom_case("whoami", "/bin/whoami", "whoami run in a container");
 }
 
 #[test]
+#[ignore = "needs root"]
 fn custom_rule_locate_in_container() {
-    if should_skip("custom_rule_locate_in_container") {
-        return;
-    }
+    require_live("custom_rule_locate_in_container");
     custom_case("locate", "/usr/bin/locate", "locate run in a container");
 }
 

@@ -1,19 +1,17 @@
 //! Two sources in one `saker run`: the live probe's syscall alerts and the k8s_audit webhook's
 //! alerts on the same stdout, each with its `source`. Needs root and the probe (live test).
 
-mod support;
+mod common;
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use common::*;
 
 #[test]
+#[ignore = "needs root"]
 fn syscall_and_audit_alerts_on_one_stdout() {
-    if skip("syscall_and_audit_alerts_on_one_stdout") {
-        return;
-    }
+    require_live("syscall_and_audit_alerts_on_one_stdout");
     let _g = probe_lock();
     let tok = token("twosrc");
     let dir = Scratch::new(&tok);
@@ -53,23 +51,8 @@ fn syscall_and_audit_alerts_on_one_stdout() {
     let event = format!(
         r#"{{"kind":"EventList","items":[{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"{tok}","stage":"ResponseComplete","verb":"get","user":{{"username":"alice"}},"stageTimestamp":"2024-05-01T10:00:00Z"}}]}}"#
     );
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &event,
-        ])
-        .arg(format!("http://127.0.0.1:{port}/k8s-audit"))
-        .stdout(Stdio::piped())
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let code = curl_post_json(&format!("http://127.0.0.1:{port}/k8s-audit"), &event);
+    assert_eq!(code, "200");
     s.wait_alerts(
         "a syscall and an audit alert",
         Duration::from_secs(30),

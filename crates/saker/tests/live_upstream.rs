@@ -12,7 +12,7 @@ use common::*;
 /// Runs `act` under `saker run` with the upstream file and `rule_matching: all` (with Falco's
 /// default `first`, one event shows only the first of several matching rules).
 fn session(act: impl FnOnce(&mut Scope), scope: Scope) -> Vec<Alert> {
-    let _guard = live_lock();
+    let _guard = probe_lock();
     let rules = upstream();
     let saker = Saker::start(&[
         "-o".as_ref(),
@@ -60,10 +60,9 @@ fn has(a: &Alert, key: &str, part: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn host_behaviours_raise_the_upstream_alerts() {
-    if should_skip("host_behaviours_raise_the_upstream_alerts") {
-        return;
-    }
+    require_live("host_behaviours_raise_the_upstream_alerts");
     let tok = token("uph");
     let dir = Scratch::new(&tok);
     let d = dir.path.display().to_string();
@@ -179,10 +178,9 @@ os.waitpid(pid, 0)
 }
 
 #[test]
+#[ignore = "needs root"]
 fn container_behaviours_raise_the_upstream_alerts() {
-    if should_skip("container_behaviours_raise_the_upstream_alerts") {
-        return;
-    }
+    require_live("container_behaviours_raise_the_upstream_alerts");
     let tok = token("upc");
     let port = listener("127.0.0.1:0");
     // Paths with a slash make busybox's shell exec the applet under its own name (otherwise it

@@ -38,11 +38,10 @@ fn summary(alerts: &[Alert], scope: &Scope) -> BTreeMap<(String, String), usize>
 }
 
 #[test]
+#[ignore = "needs root"]
 fn prefilter_on_and_off_raise_the_same_alerts() {
-    if should_skip("prefilter_on_and_off_raise_the_same_alerts") {
-        return;
-    }
-    let _guard = live_lock();
+    require_live("prefilter_on_and_off_raise_the_same_alerts");
+    let _guard = probe_lock();
     let tok = token("prefilter");
     let dir = Scratch::new(&tok);
     let file = dir.file("plain");
@@ -106,11 +105,10 @@ with open("{f}.out", "w") as x: x.write("y")
 /// `saker run --stats` prints, per rule, the estimated evaluation time and the
 /// events its syscalls admitted; a rule on opens admits the opens done here.
 #[test]
+#[ignore = "needs root"]
 fn run_stats_reports_per_rule_cost() {
-    if should_skip("run_stats_reports_per_rule_cost") {
-        return;
-    }
-    let _guard = live_lock();
+    require_live("run_stats_reports_per_rule_cost");
+    let _guard = probe_lock();
     let tok = token("cost");
     let dir = Scratch::new(&tok);
     let rules = dir.file("rules.yaml");

@@ -4,17 +4,17 @@
 //! disk spool outlives SIGKILL, and a stdout reader that stops reading cannot
 //! hold Saker past `outputs.shutdown_timeout`.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::webhook::Webhook;
-use support::*;
+use common::webhook::Webhook;
+use common::*;
+use saker_testkit::moto::Moto;
 
 fn saker() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_saker"));
@@ -45,70 +45,13 @@ const NONE_RULE: &str = "- rule: Reliab nothing\n  desc: never\n  \
     condition: proc.name = no-such-process-here\n  output: \"never\"\n  priority: NOTICE\n";
 
 fn rules(dir: &Scratch, name: &str, text: &str) -> PathBuf {
-    let p = dir.0.join(name);
+    let p = dir.path.join(name);
     std::fs::write(&p, text).unwrap();
     p
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let p = port.to_string();
-        let child = Command::new("moto_server")
-            .args(["-p", &p])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .or_else(|_| {
-                Command::new("python3")
-                    .args(["-m", "moto.server", "-p", &p])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-            })
-            .expect("moto is not installed: pip install 'moto[server]'");
-        let t0 = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Moto { child, port }
-    }
-
-    /// Messages of one stream, read back with boto3 (installed with moto).
-    fn messages(&self, group: &str, stream: &str) -> Vec<String> {
-        let script = format!(
-            "import boto3, json\n\
-             c = boto3.client('logs', endpoint_url='http://127.0.0.1:{}', region_name='us-east-1',\n\
-                 aws_access_key_id='t', aws_secret_access_key='t')\n\
-             ev = c.get_log_events(logGroupName='{group}', logStreamName='{stream}', startFromHead=True)['events']\n\
-             print(json.dumps([e['message'] for e in ev]))\n",
-            self.port
-        );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "boto3: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn summary_line<'a>(stderr: &'a str, output: &str) -> &'a str {
@@ -234,7 +177,7 @@ fn spooled_alerts_survive_sigkill() {
     let dir = Scratch::new(&token("spool"));
     let r = rules(&dir, "open.yaml", OPEN_RULE);
     let none = rules(&dir, "none.yaml", NONE_RULE);
-    let spool = dir.0.join("spool");
+    let spool = dir.path.join("spool");
     let port = free_port();
     let common = |c: &mut Command| {
         c.args(["replay", "--no-progress"])
@@ -582,18 +525,16 @@ fn http_outage(label: &str, outage: u64, spool: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn live_http_outage_of_60s_loses_nothing_silently() {
-    if skip("live_http_outage_of_60s_loses_nothing_silently") {
-        return;
-    }
+    require_live("live_http_outage_of_60s_loses_nothing_silently");
     http_outage("outage", env_secs("SAKER_OUTAGE_SECS", 60), false);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn live_http_outage_with_spool_loses_nothing() {
-    if skip("live_http_outage_with_spool_loses_nothing") {
-        return;
-    }
+    require_live("live_http_outage_with_spool_loses_nothing");
     http_outage(
         "outage-spool",
         env_secs("SAKER_OUTAGE_SECS", 60).min(20),
@@ -646,10 +587,9 @@ fn vm_rss_kb(pid: u32, key: &str) -> u64 {
 /// A bad SIGHUP reload while a syscall storm runs and alerts flow to a webhook: the running
 /// rules keep firing, every alert still arrives, and Saker exits cleanly.
 #[test]
+#[ignore = "needs root"]
 fn live_bad_reload_under_load() {
-    if skip("live_bad_reload_under_load") {
-        return;
-    }
+    require_live("live_bad_reload_under_load");
     let _g = probe_lock();
     let tok = token("badreload");
     let dir = Scratch::new(&tok);
@@ -726,10 +666,9 @@ const STORM_RSS_BOUND_MB: u64 = 256;
 /// stays under the documented bound (the queues are bounded), output drops are counted, and
 /// kernel drops, if the storm causes any, are counted and raise the drop alert.
 #[test]
+#[ignore = "needs root"]
 fn live_event_storm_keeps_memory_bounded_and_counts_drops() {
-    if skip("live_event_storm_keeps_memory_bounded_and_counts_drops") {
-        return;
-    }
+    require_live("live_event_storm_keeps_memory_bounded_and_counts_drops");
     let _g = probe_lock();
     let tok = token("storm");
     let dir = Scratch::new(&tok);
@@ -910,10 +849,9 @@ fn term(child: &mut Child) {
 /// still knows the files and executables of another user's processes that started before it.
 /// Without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH it starts too, and says what is lost.
 #[test]
+#[ignore = "needs root"]
 fn live_least_privilege_capability_set() {
-    if skip("live_least_privilege_capability_set") {
-        return;
-    }
+    require_live("live_least_privilege_capability_set");
     let _g = probe_lock();
     let tok = token("leastpriv");
     let dir = Scratch::new(&tok);

@@ -2,14 +2,14 @@
 //! the live run. `saker run` and `saker capture` watch the same behaviour at the same time with
 //! the same rules; `saker replay` of the capture must then report the same alerts.
 
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::process::Command;
 use std::time::Duration;
 
-use support::*;
+use common::*;
 
 /// (rule, proc.name, proc.pname, fd.name, user.name) of the alerts that belong to the test.
 type Key = (String, String, String, String, String);
@@ -32,10 +32,9 @@ fn keys(alerts: &[Alert], tok: &str) -> BTreeSet<Key> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn replay_of_a_live_capture_gives_the_live_alerts() {
-    if skip("replay_of_a_live_capture_gives_the_live_alerts") {
-        return;
-    }
+    require_live("replay_of_a_live_capture_gives_the_live_alerts");
     let _g = probe_lock();
     let tok = token("rt");
     let dir = Scratch::new(&tok);
@@ -58,7 +57,7 @@ fn replay_of_a_live_capture_gives_the_live_alerts() {
         OsStr::new("-r"),
         rules.as_os_str(),
     ]);
-    perform_behaviours(&tok, &dir.0, port);
+    perform_behaviours(&tok, &dir.path, port);
     live.wait_alerts("every behaviour alert", Duration::from_secs(30), |a| {
         BEHAVIOURS
             .iter()

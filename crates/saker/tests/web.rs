@@ -1,18 +1,17 @@
 //! Issue #6: the web server answers `/healthz`, and `/metrics` is valid Prometheus text with
 //! events by type and alerts by rule and priority as labels.
 
-mod support;
+mod common;
 
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
-use support::*;
+use common::*;
 
 #[test]
+#[ignore = "needs root"]
 fn healthz_and_metrics_with_events_and_alerts_as_labels() {
-    if skip("healthz_and_metrics_with_events_and_alerts_as_labels") {
-        return;
-    }
+    require_live("healthz_and_metrics_with_events_and_alerts_as_labels");
     let _g = probe_lock();
     let tok = token("web");
     let dir = Scratch::new(&tok);

@@ -1,7 +1,7 @@
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod logs;
-pub mod moto;
+pub use saker_testkit::moto;
 
 use saker_rules::{Alert, OutputValue, Priority};
 
@@ -37,13 +37,7 @@ pub fn quiet_config() -> saker_outputs::OutputsOptions {
     c
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use saker_testkit::free_port;
 
 pub fn test_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -1,76 +1,94 @@
-//! `saker capture`: record live events into a scap file for `saker replay`.
+//! `saker capture`: record live events into a scap file for `saker replay`. The probe feeds a
+//! recording stage through the pipeline's loop.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use saker_capture::{FileSink, Writer};
 use saker_event::Event;
 use saker_probe::{Probe, ProbeConfig};
 
-use crate::cli::RulesOpts;
-use crate::cmd::run::{load_config, probe_config, watcher_config, Signals};
+use crate::pipeline::{Flow, Stage, Until};
+use crate::setup::{self, Inputs, Signals};
 
-pub fn run(file: &Path, duration: Option<f64>, opts: &RulesOpts) -> anyhow::Result<i32> {
+pub fn run(file: &Path, duration: Option<f64>, opts: &Inputs) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     // Record what the configured rules need (plus the state set), so a replay
     // of the file sees what live detection saw; with no rules at all, everything.
-    let cfg = load_config(opts)?;
+    let cfg = setup::load_config(opts)?;
     let pc = if opts.rules.is_empty() && opts.config.is_none() {
         let mut pc = ProbeConfig::for_event_types(saker_probe::SYSCALLS.iter().map(|d| d.name));
-        pc.attach = super::run::attach_mode(&cfg)?;
+        pc.attach = setup::attach_mode(&cfg)?;
         pc
     } else {
         // A capture records what the rules select, unfiltered: it is replayed later,
         // possibly with other rules.
-        let mut pc = probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?;
+        let mut pc = setup::probe_config(&crate::rules::load(&cfg, opts)?.ruleset, &cfg)?;
         pc.prefilter = None;
         pc
     };
     // Container metadata is recorded as container events, as live detection would know it.
-    let mut containers = saker_container::Watcher::start(watcher_config(&cfg))
+    let containers = saker_container::Watcher::start(setup::watcher_config(&cfg))
         .context("starting the container metadata thread")?;
     let signals = Signals::install()?;
     let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
-    let snapshot = saker_probe::procfs::scan(&super::run::host_root());
-    let mut w = saker_capture::Writer::create(file, &snapshot)
+    let snapshot = saker_probe::procfs::scan(&setup::host_root());
+    let w = saker_capture::Writer::create(file, &snapshot)
         .with_context(|| format!("cannot write {}", file.display()))?;
     eprintln!("saker: started: capturing to {}", file.display());
-    let deadline = duration.map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let mut n = 0u64;
-    let mut err = None;
-    while !signals.stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        probe.poll(Duration::from_millis(100), |ev| {
-            if err.is_none() {
-                match w.write_event(ev) {
-                    Ok(()) => n += 1,
-                    Err(e) => err = Some(e),
-                }
-            }
-            request_container(&mut containers, ev);
-        })?;
-        while let Some((id, meta)) = containers.try_recv() {
-            if let Err(e) = w.write_event(&container_event(&id, &meta)) {
-                err = Some(e);
-            }
-        }
-        if let Some(e) = err.take() {
-            return Err(e.into());
-        }
+    let mut rec = Record {
+        w,
+        containers,
+        n: 0,
+        err: None,
+    };
+    crate::pipeline::drive(&mut probe, &mut rec, &Until::new(&signals.stop, duration))?;
+    if let Some(e) = rec.err.take() {
+        return Err(e.into());
     }
-    probe.poll(Duration::from_millis(50), |ev| {
-        if w.write_event(ev).is_ok() {
-            n += 1;
-        }
-    })?;
-    w.finish()?;
+    rec.w.finish()?;
     let ps = probe.stats().unwrap_or_default();
     eprintln!(
-        "saker: captured {n} events ({} dropped) to {}",
+        "saker: captured {} events ({} dropped) to {}",
+        rec.n,
         ps.drops(),
         file.display()
     );
     Ok(0)
+}
+
+/// The recording stage: every event into the file, and the metadata of the containers that
+/// start, as container events.
+struct Record {
+    w: Writer<FileSink>,
+    containers: saker_container::Watcher,
+    n: u64,
+    /// The first write error; it ends the capture after the batch.
+    err: Option<saker_capture::CaptureError>,
+}
+
+impl Stage<Probe> for Record {
+    fn event(&mut self, ev: &Event) {
+        if self.err.is_none() {
+            match self.w.write_event(ev) {
+                Ok(()) => self.n += 1,
+                Err(e) => self.err = Some(e),
+            }
+        }
+        request_container(&mut self.containers, ev);
+    }
+
+    fn after_batch(&mut self, _probe: &mut Probe, _n: usize) -> anyhow::Result<Flow> {
+        while let Some((id, meta)) = self.containers.try_recv() {
+            if let Err(e) = self.w.write_event(&container_event(&id, &meta)) {
+                self.err = Some(e);
+            }
+        }
+        match self.err.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(Flow::Continue),
+        }
+    }
 }
 
 /// Asks for the container of a process that starts or execs (from the event's own cgroups:

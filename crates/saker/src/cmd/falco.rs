@@ -10,8 +10,8 @@ use saker_rules::errors::results_to_json;
 use saker_rules::ruleset::Ruleset;
 use serde_json::json;
 
-use crate::cli::{FalcoFlags, RulesOpts, RunArgs};
-use crate::cmd::run::load_config;
+use crate::cli::{FalcoFlags, RunArgs};
+use crate::setup::{load_config, Inputs};
 
 /// The Falco release whose rules language, falco.yaml keys and CLI Saker follows.
 pub const FALCO_COMPAT_VERSION: &str = "0.44.0";
@@ -29,7 +29,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
             "-A has no effect: the events ignored by default (-i) are not captured by Saker's probe"
         );
     }
-    let mut opts = a.rules.clone();
+    let mut opts = a.rules.inputs();
     if f.unbuffered {
         opts.options.push("buffered_outputs=false".into());
     }
@@ -189,7 +189,7 @@ fn print_ignored() {
 fn validate(
     files: &[PathBuf],
     cfg: &Config,
-    opts: &RulesOpts,
+    opts: &Inputs,
     f: &FalcoFlags,
     json: bool,
 ) -> anyhow::Result<i32> {
@@ -351,7 +351,7 @@ pub fn kernel_release() -> String {
 
 /// `--support`: one JSON document with versions, kernel, command line, the merged config and
 /// every loaded rules file (content and sha256).
-fn support(cfg: &Config, opts: &RulesOpts, rules_files: &[PathBuf]) -> anyhow::Result<String> {
+fn support(cfg: &Config, opts: &Inputs, rules_files: &[PathBuf]) -> anyhow::Result<String> {
     let loaded = saker_config::load(opts.config.as_deref(), &opts.options)?;
     let mut config_files = Vec::new();
     for p in &loaded.files {
@@ -386,9 +386,9 @@ fn support(cfg: &Config, opts: &RulesOpts, rules_files: &[PathBuf]) -> anyhow::R
 
 /// `--dry-run`: config and rules are loaded and checked, the probe selection computed, and
 /// nothing is opened (no root needed).
-fn dry_run(cfg: &Config, opts: &RulesOpts) -> anyhow::Result<i32> {
+fn dry_run(cfg: &Config, opts: &Inputs) -> anyhow::Result<i32> {
     let loaded = crate::rules::load(cfg, opts)?;
-    let pc = crate::cmd::run::probe_config(&loaded.ruleset, cfg)?;
+    let pc = crate::setup::probe_config(&loaded.ruleset, cfg)?;
     let (sel, missing) = pc.selected();
     if cfg.webserver.enabled {
         crate::outputs_cfg::web_addr(cfg)?;

@@ -1,26 +1,26 @@
 //! `saker replay`: run rules over a capture file, or print the events that
-//! match a filter (like `sysdig -r FILE -p FORMAT FILTER`).
+//! match a filter (like `sysdig -r FILE -p FORMAT FILTER`). The file feeds the pipeline's loop.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use saker_capture::Reader;
 use saker_event::Event;
 use saker_rules::format::OutputFormat;
 use saker_rules::ruleset::AlertOptions;
+use saker_rules::Alert;
 use saker_state::State;
 
-use crate::cli::RulesOpts;
-use crate::pipeline::Detector;
+use crate::pipeline::{Detect, Detector, FileSource, Flow, Stage, Until};
+use crate::setup::Inputs;
 
 /// sysdig's default line format.
 const DEFAULT_FORMAT: &str =
     "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.args";
 
 pub struct ReplayArgs<'a> {
-    pub rules: &'a RulesOpts,
+    pub rules: &'a Inputs,
     pub file: &'a Path,
     pub filter: Option<&'a str>,
     pub format: Option<&'a str>,
@@ -29,13 +29,6 @@ pub struct ReplayArgs<'a> {
     pub prefilter: bool,
     /// Print why each alert's rule fired (stderr).
     pub explain: bool,
-}
-
-fn open(file: &Path) -> anyhow::Result<(Reader, State)> {
-    let reader = Reader::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut state = State::new(saker_state::Config::default());
-    state.seed(reader.snapshot());
-    Ok((reader, state))
 }
 
 fn progress_bar(file: &Path, enabled: bool) -> Option<indicatif::ProgressBar> {
@@ -69,27 +62,58 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
         saker_rules::compile::compile(&expr).map_err(|e| anyhow!("filter: {e}"))?;
     let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
         .map_err(|e| anyhow!("format: {e}"))?;
-    let (mut reader, mut state) = open(a.file)?;
+    let mut src = FileSource::open(a.file)?;
     let out = std::io::stdout();
-    let mut out = std::io::BufWriter::new(out.lock());
-    let mut ev = Event::default();
-    let mut line = String::new();
-    while reader.next_event(&mut ev)? {
+    let mut stage = Print {
+        state: src.state(),
+        compiled,
+        fmt,
+        out: std::io::BufWriter::new(out.lock()),
+        line: String::new(),
+        closed: false,
+    };
+    crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
+    stage.out.flush().ok();
+    Ok(0)
+}
+
+/// `--filter`: prints the events the filter matches.
+struct Print<W: Write> {
+    state: State,
+    compiled: saker_rules::eval::Filter,
+    fmt: OutputFormat,
+    out: W,
+    line: String,
+    /// The reader went away (e.g. `| head`): stop quietly.
+    closed: bool,
+}
+
+impl<W: Write> Stage<FileSource> for Print<W> {
+    fn event(&mut self, ev: &Event) {
+        if self.closed {
+            return;
+        }
         {
-            let ctx = state.process(&ev);
-            if !is_internal(&ev) && compiled.eval(&ctx) {
-                line.clear();
-                fmt.render(&ctx, &mut line);
-                line.push('\n');
-                if out.write_all(line.as_bytes()).is_err() {
-                    return Ok(0); // closed pipe (e.g. `| head`)
+            let ctx = self.state.process(ev);
+            if !is_internal(ev) && self.compiled.eval(&ctx) {
+                self.line.clear();
+                self.fmt.render(&ctx, &mut self.line);
+                self.line.push('\n');
+                if self.out.write_all(self.line.as_bytes()).is_err() {
+                    self.closed = true;
                 }
             }
         }
-        state.finish();
+        self.state.finish();
     }
-    out.flush().ok();
-    Ok(0)
+
+    fn after_batch(&mut self, _src: &mut FileSource, _n: usize) -> anyhow::Result<Flow> {
+        Ok(if self.closed {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
+    }
 }
 
 /// `--explain`: the condition tree of `rule` on the event that fired it.
@@ -122,7 +146,7 @@ fn is_internal(ev: &Event) -> bool {
 }
 
 fn run_rules(a: &ReplayArgs) -> anyhow::Result<i32> {
-    let cfg = crate::cmd::run::load_config(a.rules)?;
+    let cfg = crate::setup::load_config(a.rules)?;
     run_rules_with(cfg, a)
 }
 
@@ -137,79 +161,120 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
-    let (mut reader, state) = open(a.file)?;
-    let mut twin = a.prefilter.then(|| {
+    let mut src = FileSource::open(a.file)?;
+    let twin = a.prefilter.then(|| {
         crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
     });
-    let hostname = reader
-        .snapshot()
+    let snap = src.reader.snapshot().clone();
+    let hostname = snap
         .hostname
         .clone()
         .unwrap_or_else(|| crate::outputs_cfg::hostname(&cfg));
-    let mut det = Detector::new(
-        state,
+    let det = Detector::new(
+        src.state(),
         Arc::new(rules.ruleset),
         hostname,
         AlertOptions {
             time_format_iso_8601: cfg.time_format_iso_8601,
         },
     );
-    let snap = reader.snapshot().clone();
-    let mut flight = crate::flight::Flight::new(&cfg.capture, Box::new(move || snap.clone()));
-    let pb = progress_bar(a.file, a.progress);
-    let mut ev = Event::default();
-    let mut n = 0u64;
-    let started = std::time::Instant::now();
+    let flight = crate::flight::Flight::new(&cfg.capture, Box::new(move || snap.clone()));
     // Alerts go to the outputs in bursts: one per alert woke the output thread for each
     // (a third of the CPU of a replay with thousands of alerts). Below the queue capacity;
     // with --explain each goes out at once, next to its explanation.
     let burst_len = if a.explain { 1 } else { 512 };
-    let mut burst: Vec<saker_rules::Alert> = Vec::with_capacity(burst_len);
-    let mut injected: Vec<Event> = Vec::new();
-    while reader.next_event(&mut ev)? {
-        if let Some(t) = twin.as_mut() {
-            let keep = t.filter(&ev, &det.state, &mut |e| injected.push(e.clone()));
-            for e in injected.drain(..) {
-                crate::flight::detect(&mut flight, &mut det, &e, &mut |alert| burst.push(alert));
+    let mut stage = Replay {
+        detect: Detect::new(det, flight),
+        twin,
+        injected: Vec::new(),
+        burst: Vec::with_capacity(burst_len),
+        burst_len,
+        explain: a.explain,
+        outputs: &outputs,
+        pb: progress_bar(a.file, a.progress),
+        n: 0,
+        started: std::time::Instant::now(),
+    };
+    crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
+    stage.flush();
+    if let Some(pb) = stage.pb.take() {
+        pb.finish_and_clear();
+    }
+    stage.detect.finish();
+    let filtered = stage.twin.as_ref().map(|t| t.filtered);
+    let summary = stage.detect.det.stats.summary();
+    drop(stage);
+    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
+    if let Some(n) = filtered {
+        eprintln!("Prefilter: {n} events dropped");
+    }
+    eprint!("{summary}");
+    eprint!("{report}");
+    Ok(0)
+}
+
+/// Rules over a capture: the prefilter's twin (`--prefilter`), detection, alerts in bursts.
+struct Replay<'a> {
+    detect: Detect,
+    twin: Option<crate::prefilter_twin::Twin>,
+    /// Events the twin injects before the current one.
+    injected: Vec<Event>,
+    burst: Vec<Alert>,
+    burst_len: usize,
+    explain: bool,
+    outputs: &'a saker_outputs::Outputs,
+    pb: Option<indicatif::ProgressBar>,
+    n: u64,
+    started: std::time::Instant,
+}
+
+impl Replay<'_> {
+    fn flush(&mut self) {
+        self.burst
+            .drain(..)
+            .for_each(|a| self.outputs.send(Arc::new(a)));
+    }
+}
+
+impl Stage<FileSource> for Replay<'_> {
+    #[inline]
+    fn event(&mut self, ev: &Event) {
+        if let Some(t) = self.twin.as_mut() {
+            let injected = &mut self.injected;
+            let keep = t.filter(ev, &self.detect.det.state, &mut |e| {
+                injected.push(e.clone())
+            });
+            for e in self.injected.drain(..) {
+                let burst = &mut self.burst;
+                self.detect.on_event(&e, &mut |alert| burst.push(alert));
             }
             if !keep {
-                continue;
+                return;
             }
         }
         let mut fired = Vec::new();
-        crate::flight::detect(&mut flight, &mut det, &ev, &mut |alert| {
-            if a.explain {
+        let (burst, explain) = (&mut self.burst, self.explain);
+        self.detect.on_event(ev, &mut |alert| {
+            if explain {
                 fired.push(alert.rule.clone());
             }
             burst.push(alert)
         });
-        if burst.len() >= burst_len {
-            burst.drain(..).for_each(|a| outputs.send(Arc::new(a)));
+        if self.burst.len() >= self.burst_len {
+            self.flush();
         }
         for rule in fired {
-            explain_alert(&det, &ev, &rule);
+            explain_alert(&self.detect.det, ev, &rule);
         }
-        n += 1;
-        if let Some(pb) = &pb {
-            if n.is_multiple_of(4096) {
-                pb.set_position(reader.offset());
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                pb.set_message(format!("{:.0} events/s", n as f64 / secs));
-            }
+        self.n += 1;
+    }
+
+    fn after_batch(&mut self, src: &mut FileSource, _n: usize) -> anyhow::Result<Flow> {
+        if let Some(pb) = &self.pb {
+            pb.set_position(src.reader.offset());
+            let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+            pb.set_message(format!("{:.0} events/s", self.n as f64 / secs));
         }
+        Ok(Flow::Continue)
     }
-    burst.drain(..).for_each(|a| outputs.send(Arc::new(a)));
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    if let Some(f) = flight.as_mut() {
-        f.close();
-    }
-    let report = outputs.shutdown(cfg.outputs.shutdown_timeout);
-    if let Some(t) = &twin {
-        eprintln!("Prefilter: {} events dropped", t.filtered);
-    }
-    eprint!("{}", det.stats.summary());
-    eprint!("{report}");
-    Ok(0)
 }

@@ -13,13 +13,13 @@ use saker_rules::{Alert, OutputValue};
 use saker_state::State;
 use saker_synth::{Built, ExpectFire, Fixture};
 
-use crate::cli::RulesOpts;
-use crate::pipeline::Detector;
+use crate::pipeline::{Detector, Slice, Stage, Until};
+use crate::setup::Inputs;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_fixtures.rs"));
 
 pub struct TestArgs<'a> {
-    pub rules: &'a RulesOpts,
+    pub rules: &'a Inputs,
     pub fixtures: &'a [PathBuf],
     pub json: bool,
     pub junit: Option<&'a Path>,
@@ -53,7 +53,7 @@ impl CaseResult {
 
 /// Runs fixtures (the built-in ones when `a.fixtures` is empty); returns the exit code.
 pub fn run(a: TestArgs) -> anyhow::Result<i32> {
-    let cfg = crate::cmd::run::load_config(a.rules)?;
+    let cfg = crate::setup::load_config(a.rules)?;
     let rules = crate::rules::load(&cfg, a.rules)?;
     let ruleset = Arc::new(rules.ruleset);
     let fixtures = load_fixtures(a.fixtures)?;
@@ -134,11 +134,29 @@ pub fn replay_built(
     for (id, meta) in &built.containers {
         state.set_container_meta(id, meta.clone());
     }
-    let mut det = Detector::new(state, ruleset.clone(), built.hostname.clone(), *opts);
-    for ev in &built.events {
+    let mut stage = FixtureRun {
+        det: Detector::new(state, ruleset.clone(), built.hostname.clone(), *opts),
+        each,
+    };
+    // Fixture events cannot fail to read: the loop's only error source is the input.
+    let _ = crate::pipeline::drive(
+        &mut Slice::new(&built.events),
+        &mut stage,
+        &Until::default(),
+    );
+}
+
+/// A fixture's events through detection, each with the alerts it raised.
+struct FixtureRun<'a> {
+    det: Detector,
+    each: &'a mut dyn FnMut(&saker_event::Event, Vec<Alert>),
+}
+
+impl<'s> Stage<Slice<'s, saker_event::Event>> for FixtureRun<'_> {
+    fn event(&mut self, ev: &saker_event::Event) {
         let mut alerts = Vec::new();
-        det.on_event(ev, &mut |a| alerts.push(a));
-        each(ev, alerts);
+        self.det.on_event(ev, &mut |a| alerts.push(a));
+        (self.each)(ev, alerts);
     }
 }
 

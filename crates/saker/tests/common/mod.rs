@@ -1,37 +1,41 @@
-//! Helpers for the live rule tests: start `saker run` with JSON output, perform real behaviour in
-//! attributable processes, stop it and look at the alerts.
+//! The one harness of the `saker` binary's integration tests: start `saker run`/`capture` as a
+//! child, perform real behaviour in attributable processes, stop it and look at the alerts.
+//! What is not specific to the binary (root checks, tokens, scratch dirs, the alert type,
+//! podman and containerd) comes from the `saker-testkit` crate.
 //!
 //! The machine is shared (other tests, builds and containers run at the same time), so every
 //! alert is *attributed* before assertions: it belongs to a test when its process group is one we
 //! created, when one of its string fields contains the test's unique token, or when it comes from
 //! one of the test's containers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod metrics;
+pub mod session;
+pub mod webhook;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
-/// Only one probe session at a time per test binary: concurrent sessions would see each other's
-/// behaviour and double the kernel load.
-static LIVE_LOCK: Mutex<()> = Mutex::new(());
+pub use metrics::{find, parse_metrics, Sample};
+pub use saker_testkit::podman::{image, PODMAN_LIMITS};
+pub use saker_testkit::{
+    curl_post_json, free_port, have, ok, probe_lock, repo_root, require_live, require_root,
+    shared_dir, skip_without_tools, token, wait_for_port, Alert, RemoveOnDrop, Scratch,
+};
+pub use session::{Finished, Saker, Session, START_TIMEOUT};
 
-pub fn live_lock() -> MutexGuard<'static, ()> {
-    LIVE_LOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The binary under test; SAKER_BIN points the tests at another build.
+pub fn saker_bin() -> PathBuf {
+    std::env::var_os("SAKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_saker")))
 }
 
 pub fn builtin_rules() -> PathBuf {
@@ -40,138 +44,6 @@ pub fn builtin_rules() -> PathBuf {
 
 pub fn custom_rules_example() -> PathBuf {
     repo_root().join("examples/custom-rules.yaml")
-}
-
-pub fn saker_bin() -> PathBuf {
-    std::env::var_os("SAKER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_saker")))
-}
-
-/// Why live tests cannot run here, if they cannot. Only missing root or BTF count.
-pub fn skip_reason() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("");
-    if euid != "0" {
-        return Some(format!("not running as root (euid {euid})"));
-    }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return Some("kernel has no BTF (/sys/kernel/btf/vmlinux missing)".into());
-    }
-    None
-}
-
-/// Returns true (after printing why) when the calling test must be skipped.
-pub fn should_skip(test: &str) -> bool {
-    match skip_reason() {
-        Some(why) => {
-            eprintln!("SKIPPED {test}: {why}");
-            true
-        }
-        None => false,
-    }
-}
-
-/// A unique token for one test run; it goes into file names and command lines.
-pub fn token(label: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "saker-rstest-{label}-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A scratch directory below /tmp named after the token, removed on drop.
-pub struct Scratch {
-    pub path: PathBuf,
-}
-
-impl Scratch {
-    pub fn new(tok: &str) -> Scratch {
-        let path = PathBuf::from("/tmp").join(tok);
-        std::fs::create_dir_all(&path).expect("create scratch dir");
-        Scratch { path }
-    }
-
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-/// Removes a path on drop (files the tests create in system directories).
-pub struct RemoveOnDrop(pub PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub rule: String,
-    pub priority: String,
-    pub output: String,
-    pub fields: serde_json::Map<String, Value>,
-    pub tags: Vec<String>,
-}
-
-impl Alert {
-    pub fn parse(line: &str) -> Option<Alert> {
-        let v: Value = serde_json::from_str(line.trim()).ok()?;
-        let obj = v.as_object()?;
-        Some(Alert {
-            rule: obj.get("rule")?.as_str()?.to_string(),
-            priority: obj
-                .get("priority")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into(),
-            output: obj
-                .get("output")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into(),
-            fields: obj
-                .get("output_fields")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-            tags: obj
-                .get("tags")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|t| t.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-    }
-
-    /// A field rendered as text (numbers and booleans included), None when absent or null.
-    pub fn field(&self, key: &str) -> Option<String> {
-        match self.fields.get(key)? {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
-    }
 }
 
 /// What belongs to one test: its tokens, process groups and containers.
@@ -235,102 +107,9 @@ impl Scope {
     }
 }
 
-/// A running `saker run -o json_output=true` session.
-pub struct Saker {
-    child: Child,
-    stdout: JoinHandle<Vec<String>>,
-    stderr: JoinHandle<Vec<String>>,
-}
-
-impl Saker {
-    /// Starts Saker with the given extra arguments (e.g. `-r FILE`) and waits for `saker: started`.
-    pub fn start(extra: &[&std::ffi::OsStr]) -> Saker {
-        Saker::start_with_env(extra, &[])
-    }
-
-    /// Like [`Saker::start`], with environment variables that win over the defaults.
-    pub fn start_with_env(extra: &[&std::ffi::OsStr], env: &[(&str, &std::ffi::OsStr)]) -> Saker {
-        let mut child = Command::new(saker_bin())
-            .env("SAKER_CONTAINER_SOCKETS", podman_api_dir())
-            .envs(env.iter().copied())
-            .arg("run")
-            .args(["-o", "json_output=true"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn saker run");
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        let stdout = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
-        let (tx, rx) = mpsc::channel();
-        let stderr = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if line.contains("saker: started") {
-                    let _ = tx.send(());
-                }
-                lines.push(line);
-            }
-            lines
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let err = stderr.join().unwrap_or_default().join("\n");
-                panic!("saker run exited before starting ({status}):\n{err}");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let err = stderr.join().unwrap_or_default().join("\n");
-                panic!("saker run did not print 'saker: started' within 120 s:\n{err}");
-            }
-        }
-        Saker {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Lets in-flight events drain, stops Saker with SIGINT and returns every alert it printed.
-    pub fn stop(mut self) -> Vec<Alert> {
-        std::thread::sleep(Duration::from_millis(2000));
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.wait();
-        let lines = self.stdout.join().unwrap_or_default();
-        let err = self.stderr.join().unwrap_or_default();
-        eprintln!("saker stderr (last lines):\n{}", tail(&err, 15));
-        lines.iter().filter_map(|l| Alert::parse(l)).collect()
-    }
-}
-
-fn tail(lines: &[String], n: usize) -> String {
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Runs one live case: start Saker (built-in rules unless `rules` is given), act, stop.
 pub fn live(rules: &[PathBuf], act: impl FnOnce(&mut Scope), scope: Scope) -> (Vec<Alert>, Scope) {
-    let _guard = live_lock();
+    let _guard = probe_lock();
     let mut args: Vec<&std::ffi::OsStr> = Vec::new();
     for r in rules {
         args.push("-r".as_ref());
@@ -389,15 +168,6 @@ pub fn assert_fired(
     );
 }
 
-pub fn ok(out: &std::process::Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A TCP listener that accepts and drains connections in the background.
 pub fn listener(addr: &str) -> u16 {
     let l = std::net::TcpListener::bind(addr).expect("bind listener");
@@ -420,74 +190,125 @@ pub fn python() -> &'static str {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Containers
-// ---------------------------------------------------------------------------------------------
-
-const IMAGE: &str = "localhost/saker-rstest:2";
-pub const PODMAN_LIMITS: [&str; 6] = [
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
-    "--runtime",
-    "runc",
-];
-
-/// A busybox image built once per test run from the host's static busybox.
-pub fn image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exists = Command::new("podman")
-            .args(["image", "exists", IMAGE])
-            .status();
-        if exists.is_ok_and(|s| s.success()) {
-            return;
-        }
-        let dir = PathBuf::from("/tmp").join(token("image"));
-        let root = dir.join("rootfs");
-        for sub in ["bin", "etc", "tmp", "usr/bin", "root"] {
-            std::fs::create_dir_all(root.join(sub)).expect("rootfs dirs");
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-            .expect("busybox-static is installed");
-        let applets = [
-            "sh", "cat", "whoami", "ls", "nc", "sleep", "echo", "true", "arping", "nsenter",
-            "mount", "ip", "awk", "wget", "ssh", "scp", "sftp", "id",
-        ];
-        for a in applets {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("applet link");
-        }
-        std::os::unix::fs::symlink("../../bin/busybox", root.join("usr/bin/locate"))
-            .expect("locate");
-        // A regular file standing for a login binary, so a test can modify it.
-        std::fs::write(root.join("bin/login"), "#!/bin/sh\nexit 0\n").expect("login stub");
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
-        let tar = dir.join("rootfs.tar");
-        let ok = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "tar of the test rootfs failed");
-        let out = Command::new("podman")
-            .arg("import")
-            .arg(&tar)
-            .arg(IMAGE)
-            .output()
-            .expect("podman");
-        assert!(
-            out.status.success(),
-            "podman import: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    });
-    IMAGE
+/// A loopback TCP listener for connect behaviour; returns its port.
+pub fn tcp_listener() -> u16 {
+    listener("127.0.0.1:0")
 }
+
+/// A minimal HTTP/1.0 GET: (status code, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to web server");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad HTTP status line in {head:?}"));
+    (code, body.to_string())
+}
+
+/// Runs `sh -c SCRIPT TOKEN` so that every process the script starts has the token in its parent
+/// command line. Scripts end with `; true` so the shell forks instead of exec'ing the last command.
+pub fn sh(script: &str, tok: &str) -> Output {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .arg(tok)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "workload `{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The behaviours of issue #4, one custom rule each, every rule scoped to the token.
+pub fn behaviour_rules(tok: &str, port: u16) -> String {
+    let out = "proc.name=%proc.name proc.pname=%proc.pname user.name=%user.name fd.name=%fd.name \
+               target=%evt.arg.target file=%evt.arg.filename pcmdline=%proc.pcmdline";
+    let rules = [
+        (
+            "E2E shell spawned",
+            "evt.type in (execve, execveat) and evt.rawres = 0 and proc.name = sh".to_string(),
+        ),
+        (
+            "E2E shadow opened",
+            "evt.type in (open, openat, openat2) and fd.name = /etc/shadow".to_string(),
+        ),
+        (
+            "E2E write below etc",
+            "evt.type in (open, openat, openat2) and evt.is_open_write = true \
+             and fd.name startswith /etc/"
+                .to_string(),
+        ),
+        (
+            "E2E symlink to etc",
+            "evt.type in (symlink, symlinkat) and evt.arg.target startswith /etc/".to_string(),
+        ),
+        (
+            "E2E unshare",
+            "evt.type = unshare and evt.rawres = 0".to_string(),
+        ),
+        (
+            "E2E setns",
+            "evt.type = setns and evt.rawres = 0".to_string(),
+        ),
+        (
+            "E2E chmod",
+            "evt.type in (chmod, fchmod, fchmodat) and evt.rawres = 0".to_string(),
+        ),
+        (
+            "E2E connect",
+            format!("evt.type = connect and fd.sport = {port}"),
+        ),
+    ];
+    let mut y = String::new();
+    for (name, cond) in rules {
+        y.push_str(&format!(
+            "- rule: {name}\n  desc: end-to-end test rule\n  condition: >\n    {cond}\n    \
+             and proc.pcmdline contains {tok}\n  output: \"{name}: {out}\"\n  priority: WARNING\n  \
+             tags: [e2e]\n\n"
+        ));
+    }
+    y
+}
+
+/// Performs the behaviours once, from `sh -c ... TOKEN` (so every process has the token in its
+/// parent command line). Files go to `dir`; the file below /etc is removed again.
+pub fn perform_behaviours(tok: &str, dir: &Path, port: u16) {
+    let etc_file = PathBuf::from("/etc").join(format!("{tok}.conf"));
+    let _cleanup = RemoveOnDrop(etc_file.clone());
+    let d = dir.display();
+    let script = format!(
+        "sh -c true; cat /etc/shadow >/dev/null; touch {etc}; ln -sf /etc/shadow {d}/link; \
+         unshare -U true; nsenter -t $$ -m true; touch {d}/f; chmod u+s {d}/f; \
+         /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", \
+         int(sys.argv[1]))).close()' {port}; true",
+        etc = etc_file.display()
+    );
+    sh(&script, tok);
+}
+
+/// (rule, proc.name) for each behaviour of [`perform_behaviours`].
+pub const BEHAVIOURS: [(&str, &str); 8] = [
+    ("E2E shell spawned", "sh"),
+    ("E2E shadow opened", "cat"),
+    ("E2E write below etc", "touch"),
+    ("E2E symlink to etc", "ln"),
+    ("E2E unshare", "unshare"),
+    ("E2E setns", "nsenter"),
+    ("E2E chmod", "chmod"),
+    ("E2E connect", "python3"),
+];
 
 /// A podman container removed on drop.
 pub struct Container {
@@ -557,31 +378,4 @@ impl Drop for Container {
             .args(["rm", "-f", "-t", "0", &self.name])
             .output();
     }
-}
-
-/// A `podman system service` shared by the live tests, so that container
-/// metadata (privileged, image, name) reaches the alerts. It exits by itself
-/// after a minute without clients.
-pub fn podman_api_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("saker-live-podman-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("podman api dir");
-        let sock = dir.join("podman.sock");
-        let spawned = Command::new("podman")
-            .args(["system", "service", "--time=60"])
-            .arg(format!("unix://{}", sock.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        if spawned.is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !sock.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        dir
-    })
-    .clone()
 }

@@ -11,7 +11,7 @@ pub struct Moto {
 impl Moto {
     /// Starts moto on a free port.
     pub fn start() -> Moto {
-        Moto::start_on(super::free_port())
+        Moto::start_on(crate::free_port())
     }
 
     pub fn start_on(port: u16) -> Moto {
@@ -34,11 +34,7 @@ impl Moto {
             child: Some(child),
             port,
         };
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(90), "moto did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        crate::wait_for_port(port, "moto", Duration::from_secs(90));
         m
     }
 
@@ -53,6 +49,29 @@ impl Moto {
             assert!(t0.elapsed() < Duration::from_secs(10), "moto did not stop");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The messages of one log stream, read back with boto3 (installed with moto).
+    pub fn messages(&self, group: &str, stream: &str) -> Vec<String> {
+        let script = format!(
+            "import boto3, json\n\
+             c = boto3.client('logs', endpoint_url='http://127.0.0.1:{}', region_name='us-east-1',\n\
+                 aws_access_key_id='t', aws_secret_access_key='t')\n\
+             ev = c.get_log_events(logGroupName='{group}', logStreamName='{stream}', startFromHead=True)['events']\n\
+             print(json.dumps([e['message'] for e in ev]))\n",
+            self.port
+        );
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("boto3 output is a JSON list")
     }
 
     /// Starts it again on the same port.
