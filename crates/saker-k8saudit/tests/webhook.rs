@@ -3,7 +3,7 @@
 //! content types, HTTPS with Falco's single-PEM certificate.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -177,37 +177,8 @@ fn a_full_queue_holds_the_request_until_the_loop_reads() {
 #[test]
 fn https_with_certificate_and_key_in_one_pem() {
     let dir = tempfile::tempdir().unwrap();
-    let st = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl CLI");
-    assert!(st.success());
-    let cert = std::fs::read(dir.path().join("c.pem")).unwrap();
-    let mut pem = cert.clone();
-    pem.extend(std::fs::read(dir.path().join("k.pem")).unwrap());
-    let falco_pem = dir.path().join("falco.pem");
-    std::fs::write(&falco_pem, pem).unwrap();
+    let tls = saker_testkit::tls::self_signed(dir.path());
+    let (cert, falco_pem) = (tls.cert_pem(), tls.combined.clone());
     let (w, rx) = start(1 << 20, Some(&falco_pem));
     let c = reqwest::blocking::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())

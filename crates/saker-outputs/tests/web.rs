@@ -296,35 +296,8 @@ fn dashboard_series_and_format_negotiation() {
 #[test]
 fn https_with_one_pem_file() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    let crt = dir.path().join("crt.pem");
-    let st = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    let pem = dir.path().join("falco.pem");
-    let mut both = std::fs::read(&crt).unwrap();
-    both.extend(std::fs::read(&key).unwrap());
-    std::fs::write(&pem, both).unwrap();
+    let tls = saker_testkit::tls::self_signed(dir.path());
+    let (pem, crt) = (tls.combined.clone(), tls.cert.clone());
     let server = saker_outputs::web::WebServer::start(
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(Metrics::new()),

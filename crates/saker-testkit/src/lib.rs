@@ -9,6 +9,7 @@
 pub mod containerd;
 pub mod moto;
 pub mod podman;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
 use common::*;
@@ -35,20 +34,16 @@ fn simulated_drops_raise_falcos_internal_alert_at_the_configured_rate() {
     let dir = Scratch::new(&tok);
     let trigger = dir.file("trigger");
     let r = rules(&dir, "Drop test open", &trigger);
-    let s = Session::start(&[
-        OsStr::new("run"),
-        OsStr::new("-r"),
-        r.as_os_str(),
-        OsStr::new("-o"),
-        OsStr::new("json_output=true"),
-        OsStr::new("-o"),
-        OsStr::new("syscall_event_drops.simulate_drops=true"),
-        // At most one action per 2 s, burst 1.
-        OsStr::new("-o"),
-        OsStr::new("syscall_event_drops.rate=0.5"),
-        OsStr::new("-o"),
-        OsStr::new("syscall_event_drops.max_burst=1"),
-    ]);
+    let s = Session::run(
+        &r,
+        &[
+            "json_output=true",
+            "syscall_event_drops.simulate_drops=true",
+            // At most one action per 2 s, burst 1.
+            "syscall_event_drops.rate=0.5",
+            "syscall_event_drops.max_burst=1",
+        ],
+    );
     std::thread::sleep(Duration::from_secs(7));
     let fin = s.stop();
     let drops: Vec<Alert> = fin
@@ -133,13 +128,7 @@ fn watch_config_files_reloads_changed_rules() {
     let trigger = dir.file("trigger");
     std::fs::write(&trigger, "x").expect("trigger");
     let r = rules(&dir, "Watch rule A", &trigger);
-    let s = Session::start(&[
-        OsStr::new("run"),
-        OsStr::new("-r"),
-        r.as_os_str(),
-        OsStr::new("-o"),
-        OsStr::new("json_output=true"),
-    ]);
+    let s = Session::run(&r, &["json_output=true"]);
     rules(&dir, "Watch rule B", &trigger);
     s.wait_stderr("saker: reloaded: 1 rules", 1, WAIT);
     sh(&format!("cat {} >/dev/null; true", trigger.display()), &tok);
@@ -167,23 +156,17 @@ fn dashboard_series_have_data_from_a_live_run() {
     let r = rules(&dir, "Dashboard open", &trigger);
     let port = free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let s = Session::start(&[
-        OsStr::new("run"),
-        OsStr::new("-r"),
-        r.as_os_str(),
-        OsStr::new("-o"),
-        OsStr::new("json_output=true"),
-        OsStr::new("-o"),
-        OsStr::new("webserver.enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new("webserver.prometheus_metrics_enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new("metrics.enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new("metrics.kernel_event_counters_per_cpu_enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new(&port_opt),
-    ]);
+    let s = Session::run(
+        &r,
+        &[
+            "json_output=true",
+            "webserver.enabled=true",
+            "webserver.prometheus_metrics_enabled=true",
+            "metrics.enabled=true",
+            "metrics.kernel_event_counters_per_cpu_enabled=true",
+            &port_opt,
+        ],
+    );
     sh(&format!("cat {} >/dev/null; true", trigger.display()), &tok);
     s.wait_alerts("the alert", WAIT, |a| {
         a.iter()

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,21 +29,16 @@ fn healthz_and_metrics_with_events_and_alerts_as_labels() {
     .expect("rules");
     let port = free_port();
     let port_opt = format!("webserver.listen_port={port}");
-    let s = Session::start(&[
-        OsStr::new("run"),
-        OsStr::new("-r"),
-        rules.as_os_str(),
-        OsStr::new("-o"),
-        OsStr::new("json_output=true"),
-        OsStr::new("-o"),
-        OsStr::new("webserver.enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new("webserver.prometheus_metrics_enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new("metrics.enabled=true"),
-        OsStr::new("-o"),
-        OsStr::new(&port_opt),
-    ]);
+    let s = Session::run(
+        &rules,
+        &[
+            "json_output=true",
+            "webserver.enabled=true",
+            "webserver.prometheus_metrics_enabled=true",
+            "metrics.enabled=true",
+            &port_opt,
+        ],
+    );
     assert!(
         s.stderr_has(&format!("saker: web server on http://127.0.0.1:{port}")),
         "{:?}",

@@ -36,16 +36,18 @@ const MAX_BATCH: usize = 256;
 /// With `buffered_outputs`, bytes held before a write (as a C stdio buffer would).
 const BUFFERED_BYTES: usize = 8192;
 
-/// Lines ready for the writer thread, and how many alerts they are.
+/// Lines ready for the writer thread, how many alerts they are, and who to tell when
+/// they are out.
 struct Chunk {
     bytes: Vec<u8>,
     lines: u64,
+    done: Option<oneshot::Sender<()>>,
 }
 
 /// Runs the sink; `out` is written from a dedicated thread.
 pub async fn run<W: Write + Send + 'static>(mut ctx: SinkCtx, out: W, buffered: bool) {
-    // One chunk in flight and one waiting: a stalled reader fills the hub's queue, which
-    // drops and counts, instead of memory here.
+    // One chunk at a time, acknowledged before the next alerts are taken: a stalled reader
+    // fills the hub's queue, which drops and counts, instead of memory here.
     let (tx, rx) = mpsc::channel::<Chunk>(1);
     let (done_tx, done_rx) = oneshot::channel();
     let state = ctx.out.clone();
@@ -66,6 +68,7 @@ pub async fn run<W: Write + Send + 'static>(mut ctx: SinkCtx, out: W, buffered: 
     let mut pending = Chunk {
         bytes: Vec::new(),
         lines: 0,
+        done: None,
     };
     while let Some(a) = ctx.recv().await {
         let mut batch = 1;
@@ -78,14 +81,17 @@ pub async fn run<W: Write + Send + 'static>(mut ctx: SinkCtx, out: W, buffered: 
         if buffered && pending.bytes.len() < BUFFERED_BYTES {
             continue;
         }
-        let chunk = std::mem::replace(
+        let mut chunk = std::mem::replace(
             &mut pending,
             Chunk {
                 bytes: Vec::new(),
                 lines: 0,
+                done: None,
             },
         );
-        if tx.send(chunk).await.is_err() {
+        let (ack, acked) = oneshot::channel();
+        chunk.done = Some(ack);
+        if tx.send(chunk).await.is_err() || acked.await.is_err() {
             break;
         }
     }
@@ -146,6 +152,9 @@ fn writer<W: Write>(
             st.failures.inc();
             st.dropped(left, Reason::GaveUp, &format!("write failed: {e}"));
             st.finished.fetch_add(left, Ordering::Relaxed);
+        }
+        if let Some(done) = c.done {
+            let _ = done.send(());
         }
     }
 }

@@ -51,6 +51,16 @@ impl Finished {
 }
 
 impl Session {
+    /// `saker run -r RULES -o OPT...`, the shape most live tests start.
+    pub fn run(rules: &std::path::Path, opts: &[&str]) -> Session {
+        let mut args: Vec<&OsStr> = vec![OsStr::new("run"), OsStr::new("-r"), rules.as_os_str()];
+        for o in opts {
+            args.push(OsStr::new("-o"));
+            args.push(OsStr::new(o));
+        }
+        Session::start(&args)
+    }
+
     /// Starts `saker ARGS` and waits for its `saker: started` line.
     pub fn start(args: &[&OsStr]) -> Session {
         Session::start_with_env(args, &[])
