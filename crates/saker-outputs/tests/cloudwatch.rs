@@ -3,14 +3,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use axum::Router;
+use common::cwproxy::{Proxy, PutCall};
 use common::moto::{dummy_credentials, Moto};
 use common::*;
 use saker_outputs::{Metrics, Outputs};
@@ -26,100 +22,28 @@ struct Put {
     throttled: bool,
 }
 
-struct Proxy {
-    upstream: String,
-    throttle_left: AtomicUsize,
-    puts: Mutex<Vec<Put>>,
-    client: reqwest::Client,
-}
-
-async fn proxy(State(p): State<Arc<Proxy>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    if target.ends_with(".PutLogEvents") {
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let evs = v["logEvents"].as_array().unwrap();
-        let ts: Vec<i64> = evs
+/// What the tests check of one PutLogEvents call.
+fn put_of(c: &PutCall) -> Put {
+    let evs = c.events();
+    let ts: Vec<i64> = evs
+        .iter()
+        .map(|e| e["timestamp"].as_i64().unwrap())
+        .collect();
+    Put {
+        stream: c.stream().to_string(),
+        events: evs.len(),
+        bytes: evs
             .iter()
-            .map(|e| e["timestamp"].as_i64().unwrap())
-            .collect();
-        let throttled = p
-            .throttle_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        p.puts.lock().unwrap().push(Put {
-            stream: v["logStreamName"].as_str().unwrap().to_string(),
-            events: evs.len(),
-            bytes: evs
-                .iter()
-                .map(|e| e["message"].as_str().unwrap().len() + 26)
-                .sum(),
-            sorted: ts.windows(2).all(|w| w[0] <= w[1]),
-            emf: parts
-                .headers
-                .get("x-amzn-logs-format")
-                .is_some_and(|v| v == "json/emf"),
-            throttled,
-        });
-        if throttled {
-            return Response::builder()
-                .status(400)
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amzn-errortype", "ThrottlingException")
-                .body(Body::from(
-                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-                ))
-                .unwrap();
-        }
+            .map(|e| e["message"].as_str().unwrap().len() + 26)
+            .sum(),
+        sorted: ts.windows(2).all(|w| w[0] <= w[1]),
+        emf: c.format.as_deref() == Some("json/emf"),
+        throttled: c.throttled,
     }
-    let url = format!(
-        "{}{}",
-        p.upstream,
-        parts
-            .uri
-            .path_and_query()
-            .map(|x| x.as_str())
-            .unwrap_or("/")
-    );
-    let mut fwd = p
-        .client
-        .request(parts.method.clone(), url)
-        .body(bytes.to_vec());
-    for (k, v) in parts.headers.iter() {
-        if k != "host" && k != "content-length" {
-            fwd = fwd.header(k, v);
-        }
-    }
-    let r = fwd.send().await.unwrap();
-    let mut resp = Response::builder().status(r.status());
-    for (k, v) in r.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
-            resp = resp.header(k, v);
-        }
-    }
-    resp.body(Body::from(r.bytes().await.unwrap())).unwrap()
 }
 
-fn start_proxy(rt: &tokio::runtime::Runtime, moto_port: u16, throttle: usize) -> (Arc<Proxy>, u16) {
-    let p = Arc::new(Proxy {
-        upstream: format!("http://127.0.0.1:{moto_port}"),
-        throttle_left: AtomicUsize::new(throttle),
-        puts: Mutex::new(Vec::new()),
-        client: reqwest::Client::new(),
-    });
-    let app = Router::new().fallback(proxy).with_state(p.clone());
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (p, port)
+fn puts(proxy: &Proxy) -> Vec<Put> {
+    proxy.calls().iter().map(put_of).collect()
 }
 
 fn cw_config(endpoint_port: u16, group: &str) -> saker_outputs::OutputsOptions {
@@ -181,7 +105,7 @@ fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
     dummy_credentials();
     let moto = Moto::start();
     let rt = test_runtime();
-    let (proxy, pport) = start_proxy(&rt, moto.port, 0);
+    let (proxy, pport) = Proxy::start(&rt, moto.port, 0);
     let mut cfg = cw_config(pport, "/saker/batching");
     cfg.cloudwatch_output.metrics.enabled = true;
     cfg.cloudwatch_output.metrics.namespace = "SakerTest".into();
@@ -215,7 +139,7 @@ fn cloudwatch_batches_within_limits_and_publishes_emf_metrics() {
         0.0
     );
 
-    let puts = proxy.puts.lock().unwrap().clone();
+    let puts = puts(&proxy);
     let alert_puts: Vec<&Put> = puts.iter().filter(|p| p.stream == "node-1").collect();
     // ~350-byte JSON alerts: the 1 MiB limit cuts the batches.
     assert!(
@@ -285,7 +209,7 @@ fn cloudwatch_retries_throttling_and_respects_min_priority() {
     dummy_credentials();
     let moto = Moto::start();
     let rt = test_runtime();
-    let (proxy, pport) = start_proxy(&rt, moto.port, 3);
+    let (proxy, pport) = Proxy::start(&rt, moto.port, 3);
     let mut cfg = cw_config(pport, "/saker/throttle");
     cfg.cloudwatch_output.min_priority = Some(Priority::Warning);
     let metrics = Arc::new(Metrics::new());
@@ -295,7 +219,7 @@ fn cloudwatch_retries_throttling_and_respects_min_priority() {
         out.send(Arc::new(alert(1000 + i, "R", Priority::Informational)));
     }
     assert!(out.shutdown(Duration::from_secs(60)).in_time);
-    let puts = proxy.puts.lock().unwrap().clone();
+    let puts = puts(&proxy);
     assert_eq!(puts.iter().filter(|p| p.throttled).count(), 3);
     assert!(puts.iter().any(|p| !p.throttled), "{puts:?}");
     assert!(
@@ -322,7 +246,7 @@ fn cloudwatch_caps_batches_at_10000_events() {
     dummy_credentials();
     let moto = Moto::start();
     let rt = test_runtime();
-    let (proxy, pport) = start_proxy(&rt, moto.port, 0);
+    let (proxy, pport) = Proxy::start(&rt, moto.port, 0);
     let mut cfg = cw_config(pport, "/saker/count");
     cfg.json_output = false;
     let metrics = Arc::new(Metrics::new());
@@ -333,7 +257,7 @@ fn cloudwatch_caps_batches_at_10000_events() {
         out.send(Arc::new(a));
     }
     assert!(out.shutdown(Duration::from_secs(60)).in_time);
-    let puts = proxy.puts.lock().unwrap().clone();
+    let puts = puts(&proxy);
     let sizes: Vec<usize> = puts.iter().map(|p| p.events).collect();
     assert_eq!(sizes, vec![10_000, 2_000]);
     assert!(

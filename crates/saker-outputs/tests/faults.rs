@@ -4,15 +4,13 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
+use common::cwproxy::{Proxy, PutCall};
 use common::moto::{dummy_credentials, Moto};
 use common::*;
 use saker_outputs::{Metrics, Outputs, Reason};
@@ -344,110 +342,16 @@ fn spool_cap_drops_are_counted() {
     assert!(on_disk <= 65_536 + 100, "{on_disk}");
 }
 
-/// A recording proxy in front of moto that can answer ThrottlingException and
-/// answers 502 while moto is down.
-struct Proxy {
-    upstream: String,
-    throttle_left: AtomicUsize,
-    /// Per PutLogEvents call to the alert stream: (status, seqs in it).
-    puts: Mutex<Vec<(u16, Vec<u64>)>>,
-    client: reqwest::Client,
-}
-
-async fn proxy(State(p): State<Arc<Proxy>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let put_seqs: Option<Vec<u64>> = target.ends_with(".PutLogEvents").then(|| {
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        v["logEvents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                let a: serde_json::Value =
-                    serde_json::from_str(e["message"].as_str().unwrap()).unwrap();
-                a["output_fields"]["seq"].as_u64().unwrap()
-            })
-            .collect()
-    });
-    let record = |status: u16| {
-        if let Some(s) = &put_seqs {
-            p.puts.lock().unwrap().push((status, s.clone()));
-        }
-    };
-    if put_seqs.is_some()
-        && p.throttle_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-    {
-        record(400);
-        return Response::builder()
-            .status(400)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amzn-errortype", "ThrottlingException")
-            .body(Body::from(
-                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-            ))
-            .unwrap();
-    }
-    let url = format!(
-        "{}{}",
-        p.upstream,
-        parts
-            .uri
-            .path_and_query()
-            .map(|x| x.as_str())
-            .unwrap_or("/")
-    );
-    let mut fwd = p
-        .client
-        .request(parts.method.clone(), url)
-        .body(bytes.to_vec());
-    for (k, v) in parts.headers.iter() {
-        if k != "host" && k != "content-length" {
-            fwd = fwd.header(k, v);
-        }
-    }
-    let r = match fwd.send().await {
-        Ok(r) => r,
-        Err(_) => {
-            record(502);
-            return Response::builder()
-                .status(502)
-                .body(Body::from("upstream down"))
-                .unwrap();
-        }
-    };
-    record(r.status().as_u16());
-    let mut resp = Response::builder().status(r.status());
-    for (k, v) in r.headers() {
-        if k != "content-length" && k != "transfer-encoding" {
-            resp = resp.header(k, v);
-        }
-    }
-    resp.body(Body::from(r.bytes().await.unwrap())).unwrap()
-}
-
-fn start_proxy(rt: &tokio::runtime::Runtime, moto_port: u16, throttle: usize) -> (Arc<Proxy>, u16) {
-    let p = Arc::new(Proxy {
-        upstream: format!("http://127.0.0.1:{moto_port}"),
-        throttle_left: AtomicUsize::new(throttle),
-        puts: Mutex::new(Vec::new()),
-        client: reqwest::Client::new(),
-    });
-    let app = Router::new().fallback(proxy).with_state(p.clone());
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (p, port)
+/// The `seq` output field of each alert in a PutLogEvents call.
+fn put_seqs(c: &PutCall) -> Vec<u64> {
+    c.events()
+        .iter()
+        .map(|e| {
+            let a: serde_json::Value =
+                serde_json::from_str(e["message"].as_str().unwrap()).unwrap();
+            a["output_fields"]["seq"].as_u64().unwrap()
+        })
+        .collect()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -467,7 +371,7 @@ fn cloudwatch_survives_throttling_and_a_moto_restart() {
     dummy_credentials();
     let mut moto = Moto::start();
     let rt = test_runtime();
-    let (proxy, pport) = start_proxy(&rt, moto.port, 3);
+    let (proxy, pport) = Proxy::start(&rt, moto.port, 3);
     let mut cfg = quiet_config();
     cfg.json_output = true;
     let cw = &mut cfg.cloudwatch_output;
@@ -500,7 +404,7 @@ fn cloudwatch_survives_throttling_and_a_moto_restart() {
     wait_for(
         "a failed attempt while moto is down",
         Duration::from_secs(30),
-        || proxy.puts.lock().unwrap().iter().any(|(st, _)| *st == 502),
+        || proxy.calls().iter().any(|c| c.status == 502),
     );
     std::thread::sleep(Duration::from_secs(2));
     moto.restart();
@@ -510,12 +414,10 @@ fn cloudwatch_survives_throttling_and_a_moto_restart() {
     assert_eq!(m(&metrics, "saker_output_drops_total", "cloudwatch"), 0.0);
     assert!(m(&metrics, "saker_output_retries_total", "cloudwatch") >= 4.0);
     let delivered: Vec<u64> = proxy
-        .puts
-        .lock()
-        .unwrap()
+        .calls()
         .iter()
-        .filter(|(st, _)| *st == 200)
-        .flat_map(|(_, s)| s.clone())
+        .filter(|c| c.status == 200)
+        .flat_map(put_seqs)
         .collect();
     assert_eq!(delivered, (0..40).collect::<Vec<_>>());
     assert!(!logs::matching(&["cloudwatch output: delivering again after"]).is_empty());

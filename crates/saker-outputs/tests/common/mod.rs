@@ -1,5 +1,6 @@
 #![allow(dead_code, unused_imports)]
 
+pub mod cwproxy;
 pub mod logs;
 pub use saker_testkit::moto;
 
