@@ -5,7 +5,7 @@
 //! threads), so that a `close` or `procexit` event still sees what it
 //! removes:
 //!
-//! ```ignore
+//! ```text
 //! let ctx = state.process(&ev);   // updates the tables, returns a view
 //! ruleset.evaluate(&ctx);         // ctx: saker_fields::EventView
 //! state.finish();                 // deferred removals

@@ -168,6 +168,19 @@ pub fn wait_for_port(port: u16, what: &str, within: std::time::Duration) {
 
 /// POSTs a JSON body with curl (a real HTTP client); returns the HTTP status code as text.
 pub fn curl_post_json(url: &str, body: &str) -> String {
+    // "000" is no HTTP answer at all (connection refused or reset): on a loaded machine a
+    // listener that just came up can miss one; a status code is never retried.
+    for _ in 0..3 {
+        let code = curl_post_json_once(url, body);
+        if code != "000" {
+            return code;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    curl_post_json_once(url, body)
+}
+
+fn curl_post_json_once(url: &str, body: &str) -> String {
     use std::io::Write;
     let o = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
