@@ -26,12 +26,15 @@ pub struct EvtHdr {
     pub nparams: u32,
 }
 
+#[inline]
 fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
 }
+#[inline]
 fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
 }
+#[inline]
 fn u64_at(b: &[u8], off: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[off..off + 8]);
@@ -40,6 +43,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 
 impl EvtHdr {
     /// The v2 header at the start of `b`, or `None` when `b` is shorter.
+    #[inline]
     pub fn parse_v2(b: &[u8]) -> Option<EvtHdr> {
         if b.len() < HDR_LEN {
             return None;
@@ -50,6 +54,7 @@ impl EvtHdr {
     }
 
     /// The v1 header at the start of `b` (nparams 0), or `None` when shorter.
+    #[inline]
     pub fn parse_v1(b: &[u8]) -> Option<EvtHdr> {
         if b.len() < HDR_V1_LEN {
             return None;

@@ -235,6 +235,57 @@ mod tests {
         s
     }
 
+    /// Takes `ok` bytes, then fails every write (a closed pipe: EPIPE).
+    struct Breaks {
+        ok: usize,
+        got: Vec<u8>,
+    }
+    impl std::io::Write for Breaks {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.got.len() + b.len() > self.ok {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.got.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_counts_the_rest_as_dropped() {
+        let (ctx, tx, metrics) = super::super::test_ctx(false);
+        let line = ctx.fmt.line(&alert()).len() + 1;
+        let state = ctx.out.clone();
+        // Room for exactly one line: the first chunk goes out whole, the next one fails.
+        let task = tokio::spawn(super::run(
+            ctx,
+            Breaks {
+                ok: line,
+                got: Vec::new(),
+            },
+            false,
+        ));
+        tx.send(Arc::new(alert())).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tx.send(Arc::new(alert())).await.unwrap();
+        tx.send(Arc::new(alert())).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let text = metrics.encode();
+        assert!(
+            text.contains("saker_output_sent_total{output=\"test\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("saker_output_drops_total{output=\"test\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("reason=\"gave_up\""), "{text}");
+        assert_eq!(state.finished.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
     #[tokio::test]
     async fn stdout_text_and_json_lines() {
         let text = render(false).await;
