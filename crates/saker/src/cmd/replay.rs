@@ -63,6 +63,14 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
     let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
         .map_err(|e| anyhow!("format: {e}"))?;
     let mut src = FileSource::open(a.file)?;
+    let fmt_text = a.format.unwrap_or(DEFAULT_FORMAT);
+    let needed = match saker_rules::load::lang::event_types(&expr) {
+        saker_rules::load::lang::EventTypes::Names(n) if !reads_deltatime([filter, fmt_text]) => {
+            Some(n)
+        }
+        _ => None,
+    };
+    src.skip_unneeded(needed.as_ref());
     let out = std::io::stdout();
     let mut stage = Print {
         state: src.state(),
@@ -137,6 +145,12 @@ fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
     }
 }
 
+/// `evt.deltatime*` is the time since the previous event of the file: with it, no event
+/// may be passed over (see [`FileSource::skip_unneeded`]).
+fn reads_deltatime<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
+    texts.into_iter().any(|t| t.contains("evt.deltatime"))
+}
+
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
@@ -162,6 +176,17 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
     let mut src = FileSource::open(a.file)?;
+    // A capture-on-alert file keeps every event of the window, as the input had them.
+    let needed = rules.ruleset.needed_event_types().filter(|_| {
+        !cfg.capture.enabled
+            && !reads_deltatime(
+                rules
+                    .ruleset
+                    .rules()
+                    .flat_map(|(_, r)| [r.condition.as_str(), r.output.as_str()]),
+            )
+    });
+    src.skip_unneeded(needed.as_ref());
     let twin = a.prefilter.then(|| {
         crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
     });
