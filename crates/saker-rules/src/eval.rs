@@ -175,6 +175,9 @@ pub(crate) enum Cmp {
     Set(ValueSet),
     PMatch(PathSet),
     Modified(Modifier, Vec<Cmp>),
+    /// Any of these comparisons holds: checks of one field or-ed together, fused at compile
+    /// time so the field is extracted once (`fd.name startswith /a or fd.name endswith /b`).
+    Any(Vec<Cmp>),
     /// Field-to-field comparison: operator and right-hand extraction.
     Field(FieldOp, Extract),
 }
@@ -227,7 +230,7 @@ impl Cmp {
     pub(crate) fn reads_event(&self) -> bool {
         match self {
             Cmp::Field(..) => true,
-            Cmp::Modified(_, parts) => parts.iter().any(Cmp::reads_event),
+            Cmp::Modified(_, parts) | Cmp::Any(parts) => parts.iter().any(Cmp::reads_event),
             _ => false,
         }
     }
@@ -247,6 +250,7 @@ impl Cmp {
             Cmp::Regex(r) => bytes_of(v).is_some_and(|b| r.is_match(&String::from_utf8_lossy(b))),
             Cmp::Set(s) => s.contains(v),
             Cmp::PMatch(p) => bytes_of(v).is_some_and(|b| p.matches(b)),
+            Cmp::Any(parts) => parts.iter().any(|c| c.test(v, ev)),
             Cmp::Modified(m, parts) => {
                 let hits = parts.iter().filter(|c| c.test(v, ev)).count();
                 match m {

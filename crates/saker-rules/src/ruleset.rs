@@ -266,7 +266,14 @@ impl Ruleset {
         if let Some(v) = self.index.by_id.get(&ev.event_type()) {
             return v;
         }
-        if !self.index.by_name.is_empty() {
+        // A syscall event's evt.type is its table name, which by_name never holds (only names
+        // the table lacks): skip extracting it (most events of most types have no rule). The
+        // generic events (0/1) are named by a parameter.
+        let et = ev.event_type();
+        let named_by_table = et > 1
+            && saker_event::table::info(et)
+                .is_some_and(|i| i.category & saker_event::table::EC_SYSCALL != 0);
+        if !self.index.by_name.is_empty() && !named_by_table {
             if let Some(f) = &self.evt_type_field {
                 if let Some(Value::Str(name)) = ev.extract(f) {
                     if let Some(v) = std::str::from_utf8(&name)

@@ -1,8 +1,10 @@
 //! Tree rewrites that keep semantics and cut evaluation cost: nested
 //! `and`/`or` are flattened (macro expansion nests them deeply), and inside an
-//! `or`, membership tests of the same plain field are merged into one set
-//! (`f in (a) or f = b or f in (c)` ≡ `f in (a, b, c)`: every check is pure and
-//! a missing value makes each of them false). After that, [`finish`] answers
+//! `or`, checks of the same plain field are fused into one that extracts it once:
+//! membership tests merge into one set (`f in (a) or f = b or f in (c)` ≡
+//! `f in (a, b, c)`), other comparisons join an any-of (`f startswith a or f endswith b`),
+//! as do negated checks inside an `and` (`not f in (a) and not f glob b`). Every
+//! check is pure and a missing value makes each of them false, so this is exact. After that, [`finish`] answers
 //! `evt.type` checks from the type id, gives the other checks their shared-result
 //! id ([`crate::memo`]) and puts cheap checks first in `and` chains (pure checks
 //! commute, so only the time changes).
@@ -13,11 +15,36 @@ use crate::eval::{CheckNode, Cmp, ListMode, Node, TypeCheck};
 use saker_fields::{flags, FieldArg, FieldRef};
 
 pub(crate) fn and(kids: Vec<Node>) -> Node {
-    let mut out = Vec::with_capacity(kids.len());
+    let mut flat = Vec::with_capacity(kids.len());
     for k in kids {
         match k {
-            Node::And(inner) => out.extend(inner),
-            k => out.push(k),
+            Node::And(inner) => flat.extend(inner),
+            k => flat.push(k),
+        }
+    }
+    // `not f op a and not f op b` ≡ `not (f op a or f op b)`: fused the same way as in `or`.
+    let mut out: Vec<Node> = Vec::with_capacity(flat.len());
+    let mut groups: Vec<(FieldRef, usize)> = Vec::new();
+    for k in flat {
+        let f = match &k {
+            Node::Not(inner) => fusable(inner).cloned(),
+            _ => None,
+        };
+        let Some(f) = f else {
+            out.push(k);
+            continue;
+        };
+        let Node::Not(inner) = k else { unreachable!() };
+        match groups.iter().find(|(g, _)| *g == f) {
+            Some(&(_, i)) => {
+                if let Node::Not(t) = &mut out[i] {
+                    fuse_into(t, *inner);
+                }
+            }
+            None => {
+                groups.push((f, out.len()));
+                out.push(Node::Not(Box::new(as_set(*inner))));
+            }
         }
     }
     single_or(out, Node::And)
@@ -32,17 +59,17 @@ pub(crate) fn or(kids: Vec<Node>) -> Node {
         }
     }
     let mut out: Vec<Node> = Vec::with_capacity(flat.len());
-    let mut sets: Vec<(FieldRef, usize)> = Vec::new();
+    let mut groups: Vec<(FieldRef, usize)> = Vec::new();
     for k in flat {
-        let Some(f) = mergeable(&k) else {
+        let Some(f) = fusable(&k) else {
             out.push(k);
             continue;
         };
         let f = f.clone();
-        match sets.iter().find(|(g, _)| *g == f) {
-            Some(&(_, i)) => merge_into(&mut out[i], k),
+        match groups.iter().find(|(g, _)| *g == f) {
+            Some(&(_, i)) => fuse_into(&mut out[i], k),
             None => {
-                sets.push((f, out.len()));
+                groups.push((f, out.len()));
                 out.push(as_set(k));
             }
         }
@@ -58,10 +85,15 @@ fn single_or(mut v: Vec<Node>, wrap: fn(Vec<Node>) -> Node) -> Node {
     }
 }
 
-/// The field of a check that is a plain-field `=`/`in` against literals.
-fn mergeable(n: &Node) -> Option<&FieldRef> {
+/// The field of a check that can be fused with others on the same field: a plain field
+/// compared with literals (any-element semantics for list fields, where "some element
+/// matches a or some element matches b" ≡ "some element matches a or b").
+fn fusable(n: &Node) -> Option<&FieldRef> {
     let Node::Check(c) = n else { return None };
-    if c.list_mode != ListMode::Any || !matches!(c.cmp, Cmp::Set(_) | Cmp::Eq(_)) {
+    if c.list_mode != ListMode::Any || c.cmp.reads_event() {
+        return None;
+    }
+    if matches!(c.cmp, Cmp::Modified(..) | Cmp::Exists) {
         return None;
     }
     match &c.lhs {
@@ -84,16 +116,32 @@ fn as_set(n: Node) -> Node {
     }
 }
 
-fn merge_into(target: &mut Node, other: Node) {
+/// Adds `other`'s comparison to `target` (same field): `=`/`in` literals join one set
+/// (tested first: one hash lookup), any other comparison joins an [`Cmp::Any`].
+fn fuse_into(target: &mut Node, other: Node) {
     let (Node::Check(t), Node::Check(o)) = (target, other) else {
         return;
     };
-    let Cmp::Set(set) = &mut t.cmp else { return };
-    match o.cmp {
-        Cmp::Set(s) => set.absorb(s),
-        Cmp::Eq(l) => set.absorb(ValueSet::new([l])),
-        _ => {}
+    let add = match o.cmp {
+        Cmp::Eq(l) => Cmp::Set(ValueSet::new([l])),
+        c => c,
+    };
+    let mut parts = match std::mem::replace(&mut t.cmp, Cmp::Exists) {
+        Cmp::Any(parts) => parts,
+        c => vec![c],
+    };
+    match add {
+        Cmp::Set(s) => match parts.iter_mut().find(|c| matches!(c, Cmp::Set(_))) {
+            Some(Cmp::Set(set)) => set.absorb(s),
+            _ => parts.insert(0, Cmp::Set(s)),
+        },
+        c => parts.push(c),
     }
+    t.cmp = if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Cmp::Any(parts)
+    };
 }
 
 /// The last pass over a compiled tree: `evt.type` checks become [`TypeCheck`]s

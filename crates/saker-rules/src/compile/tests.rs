@@ -507,3 +507,74 @@ fn error_kinds_mark_unknown_names() {
     assert_eq!(fmt("%proc.nme"), ErrorKind::UnknownToken);
     assert_eq!(fmt("trailing %"), ErrorKind::Other);
 }
+
+#[test]
+fn fused_checks_of_one_field_keep_semantics() {
+    let parts: &[&[&str]] = &[
+        &[
+            "fd.name startswith /usr",
+            "fd.name endswith shadow",
+            "fd.name = /x",
+        ],
+        &[
+            "fd.name glob '/etc/*'",
+            "fd.name in (/a, /b)",
+            "fd.name contains ssh",
+        ],
+        &[
+            "fd.name endswith .pub",
+            "fd.name pmatch (/root)",
+            "fd.name icontains SHAD",
+        ],
+        &[
+            "proc.aname = init",
+            "proc.aname startswith sys",
+            "proc.aname endswith x",
+        ],
+        &[
+            "fd.ip != 10.0.0.1",
+            "fd.ip = 192.168.1.5",
+            "fd.ip = 1.1.1.1",
+        ],
+        &["fd.port > 30000", "fd.port = 22", "fd.port < 10"],
+        &["proc.sname startswith a", "proc.sname = b"],
+        &["user.uid = 1", "user.uid > 5", "user.uid < 1"],
+    ];
+    let other = MapView::new()
+        .with("fd.name", s("/root/id_rsa.pub"))
+        .with("proc.aname", Value::List(vec![s("init"), s("bash")]))
+        .with("fd.ip", Value::List(vec![ip("10.0.0.1")]))
+        .with("fd.port", Value::List(vec![Value::U64(5)]))
+        .with("user.uid", Value::U64(7));
+    let empty = MapView::new();
+    for ps in parts {
+        for v in [&view(), &other, &empty] {
+            let any = ps.iter().any(|p| run(p, v));
+            let or = ps.join(" or ");
+            assert_eq!(run(&or, v), any, "{or}");
+            let none = ps.iter().all(|p| !run(p, v));
+            let and_not = ps
+                .iter()
+                .map(|p| format!("not {p}"))
+                .collect::<Vec<_>>()
+                .join(" and ");
+            assert_eq!(run(&and_not, v), none, "{and_not}");
+        }
+        // One check (one extraction) is left per field; `!=` on a list field means "no
+        // element equals" (all-elements semantics) and stays apart.
+        if ps.iter().any(|p| p.contains("!=")) {
+            continue;
+        }
+        let (f, _) = compile(&parse_condition(&ps.join(" or ")).unwrap()).unwrap();
+        assert!(
+            matches!(f.root, crate::eval::Node::Check(_)),
+            "{:?}",
+            f.root
+        );
+        let and_not = ps.iter().map(|p| format!("not {p}")).collect::<Vec<_>>();
+        let (f, _) = compile(&parse_condition(&and_not.join(" and ")).unwrap()).unwrap();
+        assert!(matches!(f.root, crate::eval::Node::Not(_)), "{:?}", f.root);
+    }
+    // List fields under `in` (every element in the set) are not fused.
+    no("fd.types in (file) or fd.types in (ipv4)");
+}
