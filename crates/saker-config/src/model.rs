@@ -738,16 +738,17 @@ pub struct Engine {
     /// Falco's kernel-module settings; inert here, as in Falco when another kind is selected
     /// (`kind: kmod` itself is refused).
     pub kmod: Kmod,
-    /// Saker's own key (no falco.yaml equivalent): threads of the event pipeline. 0 = auto
-    /// ([`Engine::split`]), 1 = one thread, 2 = decoding on its own thread, state and rules on
-    /// another. Larger values are refused: the split has exactly two stages.
+    /// Saker's own key (no falco.yaml equivalent): threads of a capture replay's pipeline.
+    /// 0 = auto ([`Engine::split`]), 1 = one thread, 2 = decoding on its own thread, state and
+    /// rules on another. Larger values are refused: the split has exactly two stages. Live
+    /// detection runs on one thread (2 is warned about there).
     pub workers: u32,
 }
 
 impl Engine {
     /// Whether decoding runs on its own thread: `workers` 2, or 0 (auto) with `cpus` CPUs
-    /// available. Auto splits from 4 CPUs: on 2 the second thread competes with the
-    /// workload being watched (and with the outputs' thread) for the only other core.
+    /// available. Auto splits from 2 CPUs: a replay of 3 M events on 2 vCPUs takes 0.64x
+    /// the wall time for 1.13x the CPU (docs/workers.md).
     pub fn split(&self, cpus: usize) -> bool {
         match self.workers {
             0 => cpus >= AUTO_SPLIT_CPUS,
@@ -758,7 +759,7 @@ impl Engine {
 }
 
 /// The CPU count from which `engine.workers: 0` splits the pipeline.
-pub const AUTO_SPLIT_CPUS: usize = 4;
+pub const AUTO_SPLIT_CPUS: usize = 2;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
