@@ -21,6 +21,16 @@ fn large(etype: u16) -> bool {
     table::info(etype).is_some_and(|i| i.is_large_payload())
 }
 
+/// The event type of an event block body (the header's type field, at the same offset in
+/// v1 and v2), without decoding the rest: lets a reader skip events nobody needs.
+#[inline]
+pub fn peek_type(body: &[u8], flags: bool) -> Option<u16> {
+    // cpu id (2) [+ dump flags (4)] + ts (8) + tid (8) + len (4)
+    let at = if flags { 6 } else { 2 } + 20;
+    body.get(at..at + 2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
 /// Decodes an event block body into `ev` (`num` untouched). Returns `Ok(None)`
 /// for event types outside the table, which libscap skips silently.
 pub fn parse(

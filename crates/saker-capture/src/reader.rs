@@ -24,6 +24,11 @@ const MAX_BLOCK: u64 = 1 << 30;
 /// libscap does.
 pub struct Reader {
     src: Box<dyn BufRead>,
+    /// A plain file is mapped instead of read: blocks are parsed where they lie (copying the
+    /// file through read(2) was a fifth of a replay's CPU). `pos` is the next block.
+    map: Option<(memmap2::Mmap, usize)>,
+    /// The current block's body in `map` (when mapped; else it is `body`).
+    at: (usize, usize),
     offset: u64,
     snapshot: Snapshot,
     late: Snapshot,
@@ -31,10 +36,13 @@ pub struct Reader {
     conv: Converter,
     convert: bool,
     next_num: u64,
-    /// First event block, read while collecting the metadata.
-    pending: Option<(u64, Vec<u8>, Kind)>,
+    /// First event block (its body is the current one), read while collecting the metadata.
+    pending: Option<(u64, Kind)>,
     last_dump_flags: u32,
     body: Vec<u8>,
+    /// Event types not decoded (indexed by type id): numbered, then passed over.
+    skip: Option<Box<[bool]>>,
+    skipped: u64,
 }
 
 impl Reader {
@@ -44,6 +52,23 @@ impl Reader {
             path: path.to_path_buf(),
             source,
         })?;
+        let plain = {
+            let mut magic = [0u8; 2];
+            let mut g = &f;
+            read_full(&mut g, &mut magic).is_ok_and(|n| n == 2 && magic != [0x1f, 0x8b])
+        };
+        if plain && f.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+            // SAFETY: the map is read-only and private to this reader; a file truncated
+            // while it is replayed would fault, as it would for any mmap reader.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&f) } {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                return Reader::build(Box::new(std::io::empty()), Some((map, 0)));
+            }
+        }
+        use std::io::Seek;
+        let mut f = f;
+        f.seek(std::io::SeekFrom::Start(0))
+            .map_err(|source| CaptureError::Io { offset: 0, source })?;
         Reader::from_read(f)
     }
 
@@ -61,8 +86,17 @@ impl Reader {
         } else {
             Box::new(br)
         };
+        Reader::build(src, None)
+    }
+
+    fn build(
+        src: Box<dyn BufRead>,
+        map: Option<(memmap2::Mmap, usize)>,
+    ) -> Result<Reader, CaptureError> {
         let mut r = Reader {
             src,
+            map,
+            at: (0, 0),
             offset: 0,
             snapshot: Snapshot::default(),
             late: Snapshot::default(),
@@ -73,6 +107,8 @@ impl Reader {
             pending: None,
             last_dump_flags: 0,
             body: Vec::new(),
+            skip: None,
+            skipped: 0,
         };
         r.read_metadata()?;
         Ok(r)
@@ -134,7 +170,7 @@ impl Reader {
             }
             let kind = block::kind(ty);
             if let Kind::Event { .. } = kind {
-                self.pending = Some((off, std::mem::take(&mut self.body), kind));
+                self.pending = Some((off, kind));
                 return Ok(());
             }
             self.apply_meta(off, ty, kind, false)?;
@@ -144,6 +180,9 @@ impl Reader {
     /// Reads the next block into `self.body` (body without the 8-byte header and
     /// the trailer). Returns `None` at a clean end of file.
     fn read_block(&mut self) -> Result<Option<(u64, u32)>, CaptureError> {
+        if self.map.is_some() {
+            return self.map_block();
+        }
         let off = self.offset;
         let mut hdr = [0u8; 8];
         let got = read_full(&mut self.src, &mut hdr).map_err(|source| CaptureError::Io {
@@ -204,6 +243,70 @@ impl Reader {
         Ok(Some((off, ty)))
     }
 
+    /// [`Reader::read_block`] for a mapped file: the same checks, no copy.
+    fn map_block(&mut self) -> Result<Option<(u64, u32)>, CaptureError> {
+        let off = self.offset;
+        let Some((map, pos)) = self.map.as_mut() else {
+            return Ok(None);
+        };
+        let rest = &map[*pos..];
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        if rest.len() < 8 {
+            return Err(CaptureError::Truncated {
+                offset: off,
+                block: "block header",
+                needed: 8,
+                available: rest.len() as u64,
+            });
+        }
+        let ty = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let total = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as u64;
+        if off == 0 && ty != block::SHB {
+            return Err(CaptureError::NotScap(ty));
+        }
+        // block::name only on the error paths: this runs for every event.
+        if !(12..=MAX_BLOCK).contains(&total) {
+            return Err(CaptureError::corrupt(
+                off,
+                block::name(ty),
+                format!("block length {total} is invalid"),
+            ));
+        }
+        // Blocks are padded to 4 bytes; the padding is inside `total`.
+        if (rest.len() as u64) < total {
+            return Err(CaptureError::Truncated {
+                offset: off,
+                block: block::name(ty),
+                needed: total,
+                available: rest.len() as u64,
+            });
+        }
+        let end = total as usize;
+        let trailer = u32::from_le_bytes(rest[end - 4..end].try_into().expect("4 bytes")) as u64;
+        if trailer != total {
+            return Err(CaptureError::corrupt(
+                off,
+                block::name(ty),
+                format!("trailer length {trailer} differs from header length {total}"),
+            ));
+        }
+        self.at = (*pos + 8, *pos + end - 4);
+        *pos += end;
+        self.offset += total;
+        Ok(Some((off, ty)))
+    }
+
+    /// The current block's body (without header and trailer).
+    #[inline]
+    fn body(&self) -> &[u8] {
+        match &self.map {
+            Some((m, _)) => &m[self.at.0..self.at.1],
+            None => &self.body,
+        }
+    }
+
     fn apply_meta(
         &mut self,
         off: u64,
@@ -212,7 +315,10 @@ impl Reader {
         late: bool,
     ) -> Result<(), CaptureError> {
         let name = block::name(ty);
-        let body = &self.body;
+        let body: &[u8] = match &self.map {
+            Some((m, _)) => &m[self.at.0..self.at.1],
+            None => &self.body,
+        };
         let snap = if late {
             &mut self.late
         } else {
@@ -258,11 +364,23 @@ impl Reader {
         Ok(())
     }
 
+    /// Event types to pass over without decoding or converting them (`skip[type]`); they
+    /// still take their number (`evt.num` stays the file's). For what no rule and no
+    /// state parser reads; both halves of a syscall must be skipped together, or the
+    /// converter would pair an exit with an unrelated enter.
+    pub fn set_skip(&mut self, skip: Option<Vec<bool>>) {
+        self.skip = skip.map(Vec::into_boxed_slice);
+    }
+
+    /// Events passed over by [`Reader::set_skip`].
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
     /// Reads the next event into `ev`. Returns `Ok(false)` at the end of the file.
     pub fn next_event(&mut self, ev: &mut Event) -> Result<bool, CaptureError> {
         loop {
-            let (off, kind) = if let Some((off, body, kind)) = self.pending.take() {
-                self.body = body;
+            let (off, kind) = if let Some((off, kind)) = self.pending.take() {
                 (off, kind)
             } else {
                 match self.read_block()? {
@@ -280,18 +398,27 @@ impl Reader {
             let Kind::Event { v2, flags, large } = kind else {
                 continue;
             };
-            if !large && self.body.len() > block::READER_BUF_SIZE {
+            let body = self.body();
+            if !large && body.len() > block::READER_BUF_SIZE {
                 return Err(CaptureError::corrupt(
                     off,
                     "event",
                     format!(
                         "{} byte event block exceeds the {} byte limit",
-                        self.body.len(),
+                        body.len(),
                         block::READER_BUF_SIZE
                     ),
                 ));
             }
-            let raw = evblock::parse(&self.body, v2, flags, ev)
+            if let Some(skip) = &self.skip {
+                let t = evblock::peek_type(body, flags);
+                if t.is_some_and(|t| skip.get(t as usize).copied().unwrap_or(false)) {
+                    self.next_num += 1;
+                    self.skipped += 1;
+                    continue;
+                }
+            }
+            let raw = evblock::parse(body, v2, flags, ev)
                 .map_err(|e| CaptureError::corrupt(off, "event", e))?;
             let Some(raw) = raw else { continue };
             ev.num = self.next_num;

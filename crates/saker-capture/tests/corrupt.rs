@@ -17,9 +17,28 @@ fn plain(name: &str) -> Vec<u8> {
     out
 }
 
-/// Reads everything; returns the number of events or the error.
+/// Reads everything, streamed and from a (mapped) file; returns the number of events or
+/// the error, which must be the same both ways.
 fn read_bytes(b: Vec<u8>) -> Result<usize, CaptureError> {
-    let mut r = Reader::from_read(Cursor::new(b))?;
+    let path = std::env::temp_dir().join(format!(
+        "saker-corrupt-{}-{:?}.scap",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, &b).unwrap();
+    let mapped = read_with(Reader::open(&path));
+    std::fs::remove_file(&path).ok();
+    let streamed = read_with(Reader::from_read(Cursor::new(b)));
+    match (&streamed, &mapped) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "mapped and streamed event counts"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "mapped and streamed errors"),
+        _ => panic!("streamed {streamed:?}, mapped {mapped:?}"),
+    }
+    streamed
+}
+
+fn read_with(r: Result<Reader, CaptureError>) -> Result<usize, CaptureError> {
+    let mut r = r?;
     let mut ev = Event::default();
     let mut n = 0;
     while r.next_event(&mut ev)? {

@@ -33,6 +33,7 @@ pub mod users;
 pub use container::{meta_from_json, ContainerMeta, Mount};
 pub use container_json::meta_to_json;
 pub use extract::EventCtx;
+pub use parse::PARSED as PARSED_EVENTS;
 pub use types::{Fd, FdTable, Thread};
 pub use users::{load_host_users, Users};
 

@@ -25,7 +25,8 @@ fn bytes<'e>(ev: &'e Event, name: &str) -> Option<&'e [u8]> {
 
 const CLONE_IDS: [u16; 4] = [223, 225, 227, 335];
 
-const PARSED: &[&str] = &[
+/// The event type names the state engine parses (the rest only name their thread).
+pub const PARSED: &[&str] = &[
     "accept",
     "accept4",
     "bind",

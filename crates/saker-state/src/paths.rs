@@ -88,18 +88,10 @@ const LAYOUTS: &[(Runtime, &[u8], &[u8])] = &[
     (Runtime::Docker, b"/", b""),
 ];
 
-/// Last occurrence of `needle`; runs on every cgroup line of every execve, so
-/// it compares the first byte before calling into a slice compare.
+/// Last occurrence of `needle`: runs for each layout on every cgroup line of every clone
+/// and execve (memchr's searcher is vectorised).
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let Some((&first, rest)) = needle.split_first() else {
-        return Some(hay.len());
-    };
-    if needle.len() > hay.len() {
-        return None;
-    }
-    (0..=hay.len() - needle.len())
-        .rev()
-        .find(|&i| hay[i] == first && &hay[i + 1..i + needle.len()] == rest)
+    memchr::memmem::rfind(hay, needle)
 }
 
 /// Full container id and runtime for one cgroup path, if it names a container.
@@ -149,7 +141,23 @@ pub fn container_from_cgroup(path: &[u8]) -> Option<(&[u8], Runtime)> {
 }
 
 /// Container id of a thread from its `subsys=path` cgroup entries (empty = host).
+/// Every clone and execve asks, nearly always with the previous caller's list (a
+/// process's children share its cgroups), so the last answer is kept.
 pub fn container_id(cgroups: &[Vec<u8>]) -> Vec<u8> {
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<Vec<u8>>, Vec<u8>)> = Default::default();
+    }
+    LAST.with_borrow_mut(|(list, id)| {
+        if list.as_slice() != cgroups {
+            *id = container_id_of(cgroups);
+            list.clear();
+            list.extend_from_slice(cgroups);
+        }
+        id.clone()
+    })
+}
+
+fn container_id_of(cgroups: &[Vec<u8>]) -> Vec<u8> {
     for cg in cgroups {
         let path = match cg.iter().position(|&c| c == b'=') {
             Some(i) => &cg[i + 1..],

@@ -140,6 +140,30 @@ impl FileSource {
             ended: false,
         })
     }
+
+    /// Passes over the syscall events that neither `needed` (the event type names the rules or
+    /// the filter select; `None` = every type) nor the state engine reads, as the live probe
+    /// never selects them: most of a capture is mmap, futex, poll and the like. They keep their
+    /// `evt.num`. Non-syscall events (procexit, container, plugin, meta events) always pass.
+    pub fn skip_unneeded(&mut self, needed: Option<&std::collections::BTreeSet<String>>) {
+        use saker_event::table;
+        let Some(needed) = needed else {
+            self.reader.set_skip(None);
+            return;
+        };
+        let skip = (0..table::EVENT_MAX)
+            .map(|id| {
+                table::info(id).is_some_and(|i| {
+                    // 0/1: the generic syscall events, named by a parameter.
+                    id > 1
+                        && i.category & table::EC_SYSCALL != 0
+                        && !needed.contains(i.name)
+                        && !saker_state::PARSED_EVENTS.contains(&i.name)
+                })
+            })
+            .collect();
+        self.reader.set_skip(Some(skip));
+    }
 }
 
 /// State seeded from a capture file's process/fd/user tables.

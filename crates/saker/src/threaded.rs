@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::anyhow;
@@ -327,19 +328,26 @@ pub enum FileInput {
 }
 
 impl FileInput {
-    /// Opens `file` (on the decode thread when `split`), with its process/fd/user tables.
-    pub fn open(file: &Path, split: bool) -> anyhow::Result<(FileInput, Snapshot)> {
-        if !split {
-            let src = FileSource::open(file)?;
+    /// Opens `file` (on the decode thread when `split`), passing over the syscall events of
+    /// types outside `needed` (see [`FileSource::skip_unneeded`]), with its process/fd/user
+    /// tables.
+    pub fn open(
+        file: &Path,
+        needed: Option<BTreeSet<String>>,
+        split: bool,
+    ) -> anyhow::Result<(FileInput, Snapshot)> {
+        let open = move |file: &Path| {
+            let mut src = FileSource::open(file)?;
+            src.skip_unneeded(needed.as_ref());
             let snap = src.reader.snapshot().clone();
+            anyhow::Ok((src, snap))
+        };
+        if !split {
+            let (src, snap) = open(file)?;
             return Ok((FileInput::One(src), snap));
         }
         let file = file.to_path_buf();
-        let (t, snap) = Threaded::spawn("saker-decode", move || {
-            let src = FileSource::open(&file)?;
-            let snap = src.reader.snapshot().clone();
-            Ok((src, snap))
-        })?;
+        let (t, snap) = Threaded::spawn("saker-decode", move || open(&file))?;
         Ok((FileInput::Two(t), snap))
     }
 

@@ -66,7 +66,14 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
     let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
         .map_err(|e| anyhow!("format: {e}"))?;
     let cfg = crate::setup::load_config(a.rules)?;
-    let (mut src, snap) = FileInput::open(a.file, crate::threaded::split(&cfg))?;
+    let fmt_text = a.format.unwrap_or(DEFAULT_FORMAT);
+    let needed = match saker_rules::load::lang::event_types(&expr) {
+        saker_rules::load::lang::EventTypes::Names(n) if !reads_deltatime([filter, fmt_text]) => {
+            Some(n)
+        }
+        _ => None,
+    };
+    let (mut src, snap) = FileInput::open(a.file, needed, crate::threaded::split(&cfg))?;
     let out = std::io::stdout();
     let mut stage = Print {
         state: capture_state(&snap),
@@ -150,6 +157,12 @@ fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
     }
 }
 
+/// `evt.deltatime*` is the time since the previous event of the file: with it, no event
+/// may be passed over (see [`crate::pipeline::FileSource::skip_unneeded`]).
+fn reads_deltatime<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
+    texts.into_iter().any(|t| t.contains("evt.deltatime"))
+}
+
 /// Internal meta events (procinfo, container, ...) update state but are not
 /// shown, as sysdig hides them without `-D`.
 fn is_internal(ev: &Event) -> bool {
@@ -174,7 +187,17 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
-    let (mut src, snap) = FileInput::open(a.file, crate::threaded::split(&cfg))?;
+    // A capture-on-alert file keeps every event of the window, as the input had them.
+    let needed = rules.ruleset.needed_event_types().filter(|_| {
+        !cfg.capture.enabled
+            && !reads_deltatime(
+                rules
+                    .ruleset
+                    .rules()
+                    .flat_map(|(_, r)| [r.condition.as_str(), r.output.as_str()]),
+            )
+    });
+    let (mut src, snap) = FileInput::open(a.file, needed, crate::threaded::split(&cfg))?;
     let twin = a.prefilter.then(|| {
         crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
     });
