@@ -747,8 +747,8 @@ pub struct Engine {
 
 impl Engine {
     /// Whether decoding runs on its own thread: `workers` 2, or 0 (auto) with `cpus` CPUs
-    /// available. Auto splits from 2 CPUs: a replay of 3 M events on 2 vCPUs takes 0.64x
-    /// the wall time for 1.13x the CPU (docs/workers.md).
+    /// available. Auto splits from 4 CPUs: on 2 vCPUs the split is 1.4x faster only while
+    /// the other core is idle, and slower than one thread with other load (docs/workers.md).
     pub fn split(&self, cpus: usize) -> bool {
         match self.workers {
             0 => cpus >= AUTO_SPLIT_CPUS,
@@ -759,7 +759,7 @@ impl Engine {
 }
 
 /// The CPU count from which `engine.workers: 0` splits the pipeline.
-pub const AUTO_SPLIT_CPUS: usize = 2;
+pub const AUTO_SPLIT_CPUS: usize = 4;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
