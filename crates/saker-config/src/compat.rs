@@ -320,6 +320,15 @@ pub(crate) fn validate(c: &Config) -> Result<(), ConfigError> {
             ))
         }
     }
+    if c.engine.workers > 2 {
+        return Err(bad(
+            "engine.workers",
+            format!(
+                "must be 0 (auto), 1 (one thread) or 2 (decoding on its own thread), not {}",
+                c.engine.workers
+            ),
+        ));
+    }
     if !matches!(c.capture.mode.as_str(), "rules" | "all_rules") {
         return Err(bad(
             "capture.mode",

@@ -530,3 +530,40 @@ fn bad_append_output_entries_are_named() {
         ]
     );
 }
+
+#[test]
+fn engine_workers() {
+    let l = load_str("", &[]).unwrap();
+    assert_eq!(l.config.engine.workers, 0);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // Auto splits from AUTO_SPLIT_CPUS CPUs only; 1 and 2 are what they say on any machine.
+    assert!(!l.config.engine.split(2));
+    assert!(l.config.engine.split(AUTO_SPLIT_CPUS));
+    assert_eq!(AUTO_SPLIT_CPUS, 4);
+    let l = load_str("engine: {workers: 2}\n", &[]).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert!(l.config.engine.split(1));
+    let c = load_str("engine: {workers: 2}\n", &["engine.workers=1"])
+        .unwrap()
+        .config;
+    assert_eq!(c.engine.workers, 1);
+    assert!(!c.engine.split(64));
+    assert_eq!(
+        load_str("", &["engine.workers=3"])
+            .unwrap_err()
+            .to_string(),
+        "config error at 'engine.workers': must be 0 (auto), 1 (one thread) or 2 (decoding on its own thread), not 3"
+    );
+    assert_eq!(
+        load_str("engine: {workers: -1}\n", &[])
+            .unwrap_err()
+            .to_string(),
+        "config error at 'engine.workers': invalid value: integer `-1`, expected u32"
+    );
+    assert_eq!(
+        load_str("", &["engine.workers=many"])
+            .unwrap_err()
+            .to_string(),
+        "config error at 'engine.workers': invalid type: string \"many\", expected u32"
+    );
+}

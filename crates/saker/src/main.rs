@@ -17,6 +17,7 @@ mod prefilter_twin;
 mod rules;
 mod setup;
 mod stats;
+mod threaded;
 mod watch;
 
 fn main() {

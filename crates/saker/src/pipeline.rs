@@ -164,13 +164,13 @@ impl FileSource {
             .collect();
         self.reader.set_skip(Some(skip));
     }
+}
 
-    /// State seeded from the file's process/fd/user tables.
-    pub fn state(&self) -> State {
-        let mut state = State::new(saker_state::Config::default());
-        state.seed(self.reader.snapshot());
-        state
-    }
+/// State seeded from a capture file's process/fd/user tables.
+pub fn capture_state(snap: &saker_event::Snapshot) -> State {
+    let mut state = State::new(saker_state::Config::default());
+    state.seed(snap);
+    state
 }
 
 impl Source for FileSource {

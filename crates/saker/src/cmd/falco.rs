@@ -104,6 +104,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<i32> {
                 progress: false,
                 prefilter: false,
                 explain: false,
+                duration: a.duration,
             },
         );
     }

@@ -38,6 +38,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             progress: !no_progress,
             prefilter,
             explain,
+            duration: None,
         }),
         Some(Command::Test {
             rules,

@@ -12,8 +12,9 @@ use saker_rules::ruleset::AlertOptions;
 use saker_rules::Alert;
 use saker_state::State;
 
-use crate::pipeline::{Detect, Detector, FileSource, Flow, Stage, Until};
+use crate::pipeline::{capture_state, Detect, Detector, Flow, Source, Stage, Until};
 use crate::setup::Inputs;
+use crate::threaded::{FileInput, Position};
 
 /// sysdig's default line format.
 const DEFAULT_FORMAT: &str =
@@ -29,6 +30,8 @@ pub struct ReplayArgs<'a> {
     pub prefilter: bool,
     /// Print why each alert's rule fired (stderr).
     pub explain: bool,
+    /// Stop after this many seconds (`-M` with `-e`).
+    pub duration: Option<f64>,
 }
 
 fn progress_bar(file: &Path, enabled: bool) -> Option<indicatif::ProgressBar> {
@@ -62,7 +65,7 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
         saker_rules::compile::compile(&expr).map_err(|e| anyhow!("filter: {e}"))?;
     let fmt = OutputFormat::parse(a.format.unwrap_or(DEFAULT_FORMAT))
         .map_err(|e| anyhow!("format: {e}"))?;
-    let mut src = FileSource::open(a.file)?;
+    let cfg = crate::setup::load_config(a.rules)?;
     let fmt_text = a.format.unwrap_or(DEFAULT_FORMAT);
     let needed = match saker_rules::load::lang::event_types(&expr) {
         saker_rules::load::lang::EventTypes::Names(n) if !reads_deltatime([filter, fmt_text]) => {
@@ -70,17 +73,17 @@ fn run_filter(a: &ReplayArgs, filter: &str) -> anyhow::Result<i32> {
         }
         _ => None,
     };
-    src.skip_unneeded(needed.as_ref());
+    let (mut src, snap) = FileInput::open(a.file, needed, crate::threaded::split(&cfg))?;
     let out = std::io::stdout();
     let mut stage = Print {
-        state: src.state(),
+        state: capture_state(&snap),
         compiled,
         fmt,
         out: std::io::BufWriter::new(out.lock()),
         line: String::new(),
         closed: false,
     };
-    crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
+    src.drive(&mut stage, &until(a.duration))?;
     stage.out.flush().ok();
     Ok(0)
 }
@@ -96,7 +99,16 @@ struct Print<W: Write> {
     closed: bool,
 }
 
-impl<W: Write> Stage<FileSource> for Print<W> {
+/// A replay's end besides the file's: `-M`.
+fn until(duration: Option<f64>) -> Until {
+    Until {
+        stop: None,
+        deadline: duration
+            .map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s)),
+    }
+}
+
+impl<W: Write, S: Source<Event = Event>> Stage<S> for Print<W> {
     fn event(&mut self, ev: &Event) {
         if self.closed {
             return;
@@ -115,7 +127,7 @@ impl<W: Write> Stage<FileSource> for Print<W> {
         self.state.finish();
     }
 
-    fn after_batch(&mut self, _src: &mut FileSource, _n: usize) -> anyhow::Result<Flow> {
+    fn after_batch(&mut self, _src: &mut S, _n: usize) -> anyhow::Result<Flow> {
         Ok(if self.closed {
             Flow::Stop
         } else {
@@ -146,7 +158,7 @@ fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
 }
 
 /// `evt.deltatime*` is the time since the previous event of the file: with it, no event
-/// may be passed over (see [`FileSource::skip_unneeded`]).
+/// may be passed over (see [`crate::pipeline::FileSource::skip_unneeded`]).
 fn reads_deltatime<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
     texts.into_iter().any(|t| t.contains("evt.deltatime"))
 }
@@ -175,7 +187,6 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let rules = crate::rules::load(&cfg, a.rules)?;
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
-    let mut src = FileSource::open(a.file)?;
     // A capture-on-alert file keeps every event of the window, as the input had them.
     let needed = rules.ruleset.needed_event_types().filter(|_| {
         !cfg.capture.enabled
@@ -186,17 +197,16 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
                     .flat_map(|(_, r)| [r.condition.as_str(), r.output.as_str()]),
             )
     });
-    src.skip_unneeded(needed.as_ref());
+    let (mut src, snap) = FileInput::open(a.file, needed, crate::threaded::split(&cfg))?;
     let twin = a.prefilter.then(|| {
         crate::prefilter_twin::Twin::new(saker_rules::prefilter::Plan::for_ruleset(&rules.ruleset))
     });
-    let snap = src.reader.snapshot().clone();
     let hostname = snap
         .hostname
         .clone()
         .unwrap_or_else(|| crate::outputs_cfg::hostname(&cfg));
     let det = Detector::new(
-        src.state(),
+        capture_state(&snap),
         Arc::new(rules.ruleset),
         hostname,
         AlertOptions {
@@ -220,7 +230,7 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
         n: 0,
         started: std::time::Instant::now(),
     };
-    crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
+    src.drive(&mut stage, &until(a.duration))?;
     stage.flush();
     if let Some(pb) = stage.pb.take() {
         pb.finish_and_clear();
@@ -261,7 +271,7 @@ impl Replay<'_> {
     }
 }
 
-impl Stage<FileSource> for Replay<'_> {
+impl<S: Source<Event = Event> + Position> Stage<S> for Replay<'_> {
     #[inline]
     fn event(&mut self, ev: &Event) {
         if let Some(t) = self.twin.as_mut() {
@@ -294,9 +304,9 @@ impl Stage<FileSource> for Replay<'_> {
         self.n += 1;
     }
 
-    fn after_batch(&mut self, src: &mut FileSource, _n: usize) -> anyhow::Result<Flow> {
+    fn after_batch(&mut self, src: &mut S, _n: usize) -> anyhow::Result<Flow> {
         if let Some(pb) = &self.pb {
-            pb.set_position(src.reader.offset());
+            pb.set_position(src.position());
             let secs = self.started.elapsed().as_secs_f64().max(1e-9);
             pb.set_message(format!("{:.0} events/s", self.n as f64 / secs));
         }

@@ -20,6 +20,10 @@ use crate::setup::{self, Inputs, Services, Signals};
 pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
+    if cfg.engine.workers == 2 {
+        // The probe's rings are read where state and rules run (docs/workers.md).
+        tracing::warn!("engine.workers=2 splits replays only; live detection runs on one thread");
+    }
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(Metrics::new());
     metrics.record_reload(true, loaded.ruleset.enabled().len(), setup::now_ns() as i64);
