@@ -345,6 +345,14 @@ impl Outputs {
     /// Hands one alert to every output whose `min_priority` it passes. Never
     /// blocks: a full queue drops the alert for that output and counts it.
     pub fn send(&self, alert: Arc<Alert>) {
+        self.send_within(alert, Duration::ZERO)
+    }
+
+    /// [`Hub::send`] for a source that can wait (a capture file being replayed): a full
+    /// in-memory queue is given up to `wait` to make room before the alert is dropped, so
+    /// a replay goes at the outputs' pace instead of losing alerts, and a dead output
+    /// still cannot hold it forever.
+    pub fn send_within(&self, alert: Arc<Alert>, wait: Duration) {
         self.metrics.record_alert(&alert);
         if let Some(l) = &self.limiter {
             let ok = l
@@ -367,7 +375,19 @@ impl Outputs {
             match &s.queue {
                 Some(Queue::Mem(tx)) => {
                     st.depth.inc();
-                    match tx.try_send(alert.clone()) {
+                    let mut res = tx.try_send(alert.clone());
+                    if matches!(res, Err(TrySendError::Full(_))) && !wait.is_zero() {
+                        let until = Instant::now() + wait;
+                        while let Err(TrySendError::Full(a)) = res {
+                            if Instant::now() >= until {
+                                res = Err(TrySendError::Full(a));
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_micros(200));
+                            res = tx.try_send(a);
+                        }
+                    }
+                    match res {
                         Ok(()) => {
                             st.accepted.fetch_add(1, Ordering::Relaxed);
                         }

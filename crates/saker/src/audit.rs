@@ -60,6 +60,7 @@ pub fn replay(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Result<i32> 
         result: None,
     };
     let mut stage = AuditStage::new(audit_detector(&cfg, rules.ruleset), &outputs, None);
+    stage.wait = crate::cmd::replay::OUTPUT_WAIT;
     crate::pipeline::drive(&mut src, &mut stage, &Until::default())?;
     let summary = stage.det.stats.summary();
     drop(stage);
@@ -127,6 +128,8 @@ pub struct AuditStage<'a> {
     outputs: &'a saker_outputs::Outputs,
     /// SIGUSR1's flag: reopen output files.
     reopen: Option<Arc<AtomicBool>>,
+    /// How long an alert may wait for room in a full output queue (files only).
+    wait: std::time::Duration,
 }
 
 impl<'a> AuditStage<'a> {
@@ -140,15 +143,17 @@ impl<'a> AuditStage<'a> {
             stream: AuditStream::default(),
             outputs,
             reopen,
+            wait: std::time::Duration::ZERO,
         }
     }
 }
 
 impl<S: Source<Event = AuditEvent>> Stage<S> for AuditStage<'_> {
     fn event(&mut self, ev: &AuditEvent) {
-        let outputs = self.outputs;
-        self.stream
-            .on_event(&mut self.det, ev, &mut |a| outputs.send(Arc::new(a)));
+        let (outputs, wait) = (self.outputs, self.wait);
+        self.stream.on_event(&mut self.det, ev, &mut |a| {
+            outputs.send_within(Arc::new(a), wait)
+        });
     }
 
     fn after_batch(&mut self, _src: &mut S, _n: usize) -> anyhow::Result<Flow> {

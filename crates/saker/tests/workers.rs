@@ -277,3 +277,35 @@ fn bad_workers_value_is_refused_naming_the_key() {
         "saker: config error at 'engine.workers': must be 0 (auto), 1 (one thread) or 2 (decoding on its own thread), not 8"
     );
 }
+
+/// A replay has no kernel to keep up with: a full output queue makes it wait for room
+/// instead of dropping alerts (a live source drops and counts). A 16-alert queue and an alert
+/// for every open of a 100k-event capture: every alert comes out.
+#[test]
+fn replay_waits_for_a_full_output_queue_instead_of_dropping() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path());
+    let big = dir.path().join("large.scap");
+    synthesize(
+        &shared_dir().join("captures/open-multiple-files.scap"),
+        &big,
+        100_000,
+    );
+    let r = rules.display().to_string();
+    let out = saker(
+        &[
+            "replay",
+            "--no-progress",
+            "-o",
+            "outputs_queue.capacity=16",
+            "-r",
+            &r,
+        ],
+        &[&big],
+    );
+    let lines = out.stdout.iter().filter(|&&b| b == b'\n').count();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let delivered = format!("output stdout: {lines} delivered, 0 dropped");
+    assert!(lines > 20_000, "{lines} alerts");
+    assert!(err.contains(&delivered), "want '{delivered}' in: {err}");
+}

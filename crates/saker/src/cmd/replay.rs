@@ -157,6 +157,11 @@ fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
     }
 }
 
+/// How long a replay waits for room in a full output queue before it drops an alert: a file
+/// can wait for its outputs (a live source cannot), and a dead output still cannot hold the
+/// replay for longer than this per alert.
+pub const OUTPUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `evt.deltatime*` is the time since the previous event of the file: with it, no event
 /// may be passed over (see [`crate::pipeline::FileSource::skip_unneeded`]).
 fn reads_deltatime<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
@@ -267,7 +272,7 @@ impl Replay<'_> {
     fn flush(&mut self) {
         self.burst
             .drain(..)
-            .for_each(|a| self.outputs.send(Arc::new(a)));
+            .for_each(|a| self.outputs.send_within(Arc::new(a), OUTPUT_WAIT));
     }
 }
 
