@@ -1,6 +1,7 @@
 //! [`EventCtx`]: one event plus the state, as a [`saker_fields::EventView`].
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt::Write;
 
 use saker_event::decode::{decode_value, ParamValue, PPM_AT_FDCWD};
@@ -16,10 +17,12 @@ use crate::{paths, State};
 pub struct EventCtx<'a> {
     pub(crate) st: &'a State,
     pub(crate) ev: &'a Event,
-    pub(crate) th: Option<&'a Thread>,
+    // Looked up on first use: most events fail their rules' type or a cheap check first,
+    // and three hash lookups per event were a tenth of a replay.
+    th: OnceCell<Option<&'a Thread>>,
     /// The fd the event is about (its own fd parameter, or the fd it created).
-    pub(crate) fdnum: Option<i64>,
-    pub(crate) fd: Option<&'a Fd>,
+    fdnum: OnceCell<Option<i64>>,
+    fd: OnceCell<Option<&'a Fd>>,
     /// `evt.is_open_*` flags, decoded once per event (every open rule reads them).
     pub(crate) open_flags: std::cell::Cell<Option<Option<u32>>>,
 }
@@ -71,20 +74,34 @@ fn fd_param(et: u16) -> Option<usize> {
 
 impl<'a> EventCtx<'a> {
     pub(crate) fn new(st: &'a State, ev: &'a Event) -> Self {
-        let th = st.threads.get(&ev.tid);
-        let fdnum = fd_location(ev);
-        let fd = match (th, fdnum) {
-            (Some(t), Some(n)) if n >= 0 => st.fdtables.get(&t.pid).and_then(|tab| tab.get(&n)),
-            _ => None,
-        };
         EventCtx {
             st,
             ev,
-            th,
-            fdnum,
-            fd,
+            th: OnceCell::new(),
+            fdnum: OnceCell::new(),
+            fd: OnceCell::new(),
             open_flags: std::cell::Cell::new(None),
         }
+    }
+
+    #[inline]
+    pub(crate) fn th(&self) -> Option<&'a Thread> {
+        *self.th.get_or_init(|| self.st.threads.get(&self.ev.tid))
+    }
+
+    #[inline]
+    pub(crate) fn fdnum(&self) -> Option<i64> {
+        *self.fdnum.get_or_init(|| fd_location(self.ev))
+    }
+
+    #[inline]
+    pub(crate) fn fd_entry(&self) -> Option<&'a Fd> {
+        *self.fd.get_or_init(|| match (self.th(), self.fdnum()) {
+            (Some(t), Some(n)) if n >= 0 => {
+                self.st.fdtables.get(&t.pid).and_then(|tab| tab.get(&n))
+            }
+            _ => None,
+        })
     }
 
     pub fn event(&self) -> &'a Event {
@@ -92,11 +109,11 @@ impl<'a> EventCtx<'a> {
     }
 
     pub fn thread(&self) -> Option<&'a Thread> {
-        self.th
+        self.th()
     }
 
     pub fn fd(&self) -> Option<&'a Fd> {
-        self.fd
+        self.fd_entry()
     }
 
     pub fn state(&self) -> &'a State {
@@ -104,7 +121,7 @@ impl<'a> EventCtx<'a> {
     }
 
     pub(crate) fn lookup_fd(&self, n: i64) -> Option<&'a Fd> {
-        let t = self.th?;
+        let t = self.th()?;
         self.st.fdtables.get(&t.pid)?.get(&n)
     }
 
@@ -119,9 +136,9 @@ impl<'a> EventCtx<'a> {
         let base: &[u8] = match dirfd {
             Some(d) if d >= 0 && d != PPM_AT_FDCWD => match self.lookup_fd(d) {
                 Some(f) => &f.name,
-                None => self.th.map_or(b"/", |t| &t.cwd),
+                None => self.th().map_or(b"/", |t| &t.cwd),
             },
-            _ => self.th.map_or(b"/", |t| &t.cwd),
+            _ => self.th().map_or(b"/", |t| &t.cwd),
         };
         Cow::Owned(paths::resolve(base, raw))
     }
@@ -322,20 +339,25 @@ impl EventView for EventCtx<'_> {
             Fast::No => {}
             Fast::EvtNum => return Some(Value::U64(self.ev.num)),
             Fast::EvtType => return Some(sstr(self.ev.type_name())),
-            Fast::ProcName => return self.th.map(|t| bstr(&t.comm)),
-            Fast::ProcPname => return self.th.and_then(|t| self.parent(t)).map(|p| bstr(&p.comm)),
-            Fast::ProcExe => return self.th.map(|t| bstr(&t.exe)),
-            Fast::ProcExepath => return self.th.map(|t| bstr(&t.exepath)),
-            Fast::ProcPid => return self.th.map(|t| Value::I64(t.pid)),
+            Fast::ProcName => return self.th().map(|t| bstr(&t.comm)),
+            Fast::ProcPname => {
+                return self
+                    .th()
+                    .and_then(|t| self.parent(t))
+                    .map(|p| bstr(&p.comm))
+            }
+            Fast::ProcExe => return self.th().map(|t| bstr(&t.exe)),
+            Fast::ProcExepath => return self.th().map(|t| bstr(&t.exepath)),
+            Fast::ProcPid => return self.th().map(|t| Value::I64(t.pid)),
             Fast::FdName => {
-                if let Some(fd) = self.fd {
+                if let Some(fd) = self.fd_entry() {
                     return Some(bstr(&fd.name));
                 }
             }
-            Fast::UserName => return self.th.map(|t| bstr(self.st.users.user_name(t.uid))),
-            Fast::FdNum => return Some(Value::I64(self.fdnum?)),
+            Fast::UserName => return self.th().map(|t| bstr(self.st.users.user_name(t.uid))),
+            Fast::FdNum => return Some(Value::I64(self.fdnum()?)),
             Fast::FdTypechar => {
-                if let Some(fd) = self.fd {
+                if let Some(fd) = self.fd_entry() {
                     return Some(sstr(crate::types::typechar(fd.ty)));
                 }
             }
@@ -343,7 +365,7 @@ impl EventView for EventCtx<'_> {
             Fast::EvtIsOpenWrite => return self.is_open_write().map(Value::Bool),
             Fast::EvtRawres => return Some(Value::I64(self.ev.res()?)),
             Fast::ContainerId => {
-                let t = self.th?;
+                let t = self.th()?;
                 let id = &t.container_id;
                 return Some(if id.is_empty() {
                     sstr("host")

@@ -250,7 +250,7 @@ impl<'a> EventCtx<'a> {
             }
             "evt.is_syslog" => Value::Bool(
                 self.category() == table::EC_IO_WRITE
-                    && self.fd.is_some_and(|f| f.name == b"/dev/log"),
+                    && self.fd_entry().is_some_and(|f| f.name == b"/dev/log"),
             ),
             "evt.count" | "util.cnt" => Value::U64(1),
             "evt.count.error" => Value::U64(ev.res().is_some_and(|r| r < 0) as u64),

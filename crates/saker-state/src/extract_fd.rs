@@ -96,7 +96,7 @@ impl<'a> EventCtx<'a> {
             }
         }
         // An fd the table does not know: an empty name of unknown type.
-        match (name, self.fdnum) {
+        match (name, self.fdnum()) {
             ("fd.name", Some(n)) if n >= 0 => Some(sstr("")),
             ("fd.typechar", Some(n)) if n >= 0 => Some(sstr("o")),
             _ => None,
@@ -105,17 +105,17 @@ impl<'a> EventCtx<'a> {
 
     pub(crate) fn extract_fd(&self, name: &str) -> Option<Value<'a>> {
         if name == "fd.num" {
-            return Some(Value::I64(self.fdnum?));
+            return Some(Value::I64(self.fdnum()?));
         }
         if name == "fd.types" {
-            let t = self.th?;
+            let t = self.th()?;
             let tab = self.st.fdtables.get(&t.pid)?;
             let mut v: Vec<&'static str> = tab.values().filter_map(|f| type_name(f.ty)).collect();
             v.sort_unstable();
             v.dedup();
             return Some(Value::List(v.into_iter().map(sstr).collect()));
         }
-        let Some(f) = self.fd else {
+        let Some(f) = self.fd_entry() else {
             return self.fd_fallback(name);
         };
         let e = ends(f);
@@ -148,7 +148,7 @@ impl<'a> EventCtx<'a> {
                 _ => return None,
             },
             "fd.containername" | "fd.containerdirectory" => {
-                let t = self.th?;
+                let t = self.th()?;
                 let mut v = if t.container_id.is_empty() {
                     b"host".to_vec()
                 } else {
@@ -189,7 +189,7 @@ impl<'a> EventCtx<'a> {
                 _ => return None,
             },
             "fd.is_server" if f.is_ip() || f.ty == FdType::UnixSock => Value::Bool(f.is_server),
-            "fd.uid" => owned(format!("{}{}", self.th?.tid, self.fdnum?).into_bytes()),
+            "fd.uid" => owned(format!("{}{}", self.th()?.tid, self.fdnum()?).into_bytes()),
             "fd.connected" => Value::Bool(f.connected),
             "fd.name_changed" => Value::Bool(self.st.name_changed),
             "fd.cip.name" | "fd.sip.name" | "fd.lip.name" | "fd.rip.name" => return None,

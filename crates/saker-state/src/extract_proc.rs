@@ -105,7 +105,7 @@ impl<'a> EventCtx<'a> {
 
     /// The `n`-th ancestor (`0` = self), with loop protection.
     fn ancestor(&self, n: u32) -> Option<&'a Thread> {
-        let mut t = self.th?;
+        let mut t = self.th()?;
         for _ in 0..n {
             t = self.parent(t)?;
         }
@@ -116,7 +116,7 @@ impl<'a> EventCtx<'a> {
     /// loop check scans what was collected rather than building a hash set per call.
     fn ancestors(&self) -> Vec<&'a Thread> {
         let mut out: Vec<&'a Thread> = Vec::new();
-        let Some(mut t) = self.th else { return out };
+        let Some(mut t) = self.th() else { return out };
         let me = t.tid;
         while let Some(p) = self.parent(t) {
             if p.tid == me || out.iter().any(|a| a.tid == p.tid) || out.len() >= 256 {
@@ -171,14 +171,14 @@ impl<'a> EventCtx<'a> {
             FieldArg::Index(n) => Some(get(self.ancestor(n)?)),
             _ => {
                 let l: Vec<Value<'a>> = self.ancestors().into_iter().map(get).collect();
-                self.th?;
+                self.th()?;
                 Some(Value::List(l))
             }
         }
     }
 
     pub(crate) fn extract_proc(&self, name: &str, f: &FieldRef) -> Option<Value<'a>> {
-        let t = self.th?;
+        let t = self.th()?;
         let ts = self.ev.ts;
         Some(match name {
             "proc.pid" => Value::I64(t.pid),
@@ -371,7 +371,7 @@ impl<'a> EventCtx<'a> {
     }
 
     pub(crate) fn extract_user(&self, name: &str) -> Option<Value<'a>> {
-        let t = self.th?;
+        let t = self.th()?;
         let u = &self.st.users;
         Some(match name {
             "user.uid" => Value::U64(t.uid as u64),
@@ -391,7 +391,7 @@ impl<'a> EventCtx<'a> {
     }
 
     fn meta(&self) -> Option<&'a ContainerMeta> {
-        let id = &self.th?.container_id;
+        let id = &self.th()?.container_id;
         if id.is_empty() {
             return None;
         }
@@ -402,7 +402,7 @@ impl<'a> EventCtx<'a> {
     }
 
     pub(crate) fn extract_container(&self, name: &str, f: &FieldRef) -> Option<Value<'a>> {
-        let t = self.th?;
+        let t = self.th()?;
         let host = t.container_id.is_empty();
         match name {
             "container.id" => {
