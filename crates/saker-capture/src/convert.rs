@@ -59,11 +59,30 @@ pub fn current_id(etype: u16) -> u16 {
     targets().get(etype as usize).copied().unwrap_or(etype)
 }
 
+/// `Event::etype` of an enter slot with nothing pending (slots are kept per thread so that
+/// their buffers are reused by the next enter event).
+const NO_ENTER: u16 = u16::MAX;
+
 #[derive(Default)]
 pub struct Converter {
-    /// Last stored enter event per thread.
+    /// Last stored enter event per thread (`NO_ENTER` once its exit took it).
     enters: rustc_hash::FxHashMap<i64, Event>,
     scratch: Event,
+    /// Where each parameter of a rebuilt event comes from, per (old type, old parameter
+    /// count, target type, enter type, enter parameter count): found by name once, not per event.
+    plans: rustc_hash::FxHashMap<u64, Box<[Src]>>,
+}
+
+/// The source of one parameter of a rebuilt event.
+#[derive(Clone, Copy)]
+enum Src {
+    /// Parameter `j` of the old event, of this type (when the table lists it).
+    Old(usize, Option<ParamType>),
+    /// Parameter `j` of the stored enter event.
+    Enter(usize, ParamType),
+    /// libscap never leaves an exit event's result empty: it defaults to 0 (this many bytes).
+    Zero(usize),
+    Empty,
 }
 
 impl Converter {
@@ -77,13 +96,11 @@ impl Converter {
         if info.dir == Dir::Enter && syscall {
             // Old versions of the TOCTOU enter events (e.g. OPENAT_E) pass as their current version.
             let cur = current_id(ev.etype);
-            let mut stored = self.enters.remove(&ev.tid).unwrap_or_default();
-            stored.clone_from(ev);
-            self.enters.insert(ev.tid, stored);
+            self.enters.entry(ev.tid).or_default().clone_from(ev);
             if !TOCTOU_ENTER.contains(&cur) {
                 return false;
             }
-            self.rebuild(ev, cur, None);
+            rebuild(&mut self.scratch, &mut self.plans, ev, cur, None);
             return true;
         }
         if matches!(ev.etype, PROCEXIT_E | PROCEXIT_1_E) {
@@ -92,11 +109,14 @@ impl Converter {
         }
         let target = current_id(ev.etype);
         let enter = if info.dir == Dir::Exit && syscall {
-            match self.enters.remove(&ev.tid) {
-                Some(e) if e.etype + 1 == ev.etype => Some(e),
-                // An unrelated enter (its exit was lost) is forgotten.
-                _ => None,
-            }
+            self.enters.get_mut(&ev.tid).and_then(|e| {
+                // Taken by this exit; an unrelated enter (its exit was lost) is forgotten.
+                let t = std::mem::replace(&mut e.etype, NO_ENTER);
+                (t != NO_ENTER && t + 1 == ev.etype).then(|| {
+                    e.etype = t;
+                    &*e
+                })
+            })
         } else {
             None
         };
@@ -108,54 +128,99 @@ impl Converter {
         if target == ev.etype && ev.nparams() == need && enter.is_none() {
             return true;
         }
-        self.rebuild(ev, target, enter.as_ref());
+        rebuild(&mut self.scratch, &mut self.plans, ev, target, enter);
+        if let Some(e) = self.enters.get_mut(&ev.tid) {
+            e.etype = NO_ENTER;
+        }
         true
     }
+}
 
-    /// Rewrites `ev` as event `target` with the current parameter list.
-    fn rebuild(&mut self, ev: &mut Event, target: u16, enter: Option<&Event>) {
-        let (Some(old), Some(new)) = (table::info(ev.etype), table::info(target)) else {
-            return;
-        };
-        let out = &mut self.scratch;
-        out.clear();
-        out.num = ev.num;
-        out.ts = ev.ts;
-        out.tid = ev.tid;
-        out.cpu = ev.cpu;
-        out.etype = target;
-        let same = target == ev.etype;
-        let old_has = |name: &str| old.params.iter().take(ev.nparams()).any(|p| p.name == name);
-        for (i, np) in new.params.iter().enumerate() {
-            let from_old = if same {
-                ev.param(i).map(|b| (b, old.params.get(i).map(|p| p.ty)))
-            } else {
-                // libs renamed the namespace-local "pgid" to "vpgid" when adding the real pgid.
-                let name = match np.name {
-                    "vpgid" if !old_has("vpgid") => "pgid",
-                    "pgid" if !old_has("vpgid") => "",
-                    n => n,
-                };
-                old.param_index(name)
-                    .and_then(|j| ev.param(j).map(|b| (b, Some(old.params[j].ty))))
+/// Rewrites `ev` as event `target` with the current parameter list (`out` is scratch space).
+fn rebuild(
+    out: &mut Event,
+    plans: &mut rustc_hash::FxHashMap<u64, Box<[Src]>>,
+    ev: &mut Event,
+    target: u16,
+    enter: Option<&Event>,
+) {
+    let onp = ev.nparams().min(255);
+    let (ety, enp) = enter.map_or((NO_ENTER, 0), |e| (e.etype, e.nparams().min(255)));
+    let key = (ev.etype as u64) << 48
+        | (onp as u64) << 40
+        | (target as u64) << 24
+        | (ety as u64) << 8
+        | enp as u64;
+    let plan = match plans.get(&key) {
+        Some(p) => p,
+        None => {
+            let Some(p) = plan(ev.etype, onp, target, enter.and_then(|e| e.info()), enp) else {
+                return;
             };
-            let from_enter = || {
-                let e = enter?;
-                let ei = e.info()?;
-                let j = ei.param_index(np.name)?;
-                e.param(j).map(|b| (b, Some(ei.params[j].ty)))
-            };
-            match from_old.or_else(from_enter) {
-                Some((b, ty)) => push_converted(out, b, ty, np.ty),
-                // libscap never leaves an exit event's result empty: it defaults to 0.
-                None if i == 0 && np.name == "res" => {
-                    out.push_param(&[0u8; 8][..np.ty.fixed_size().unwrap_or(0).min(8)])
-                }
-                None => out.push_param(&[]),
-            }
+            plans.entry(key).or_insert(p)
         }
-        std::mem::swap(ev, out);
+    };
+    out.clear();
+    out.num = ev.num;
+    out.ts = ev.ts;
+    out.tid = ev.tid;
+    out.cpu = ev.cpu;
+    out.etype = target;
+    let new = table::info(target).expect("planned for a table id");
+    for (src, np) in plan.iter().zip(new.params) {
+        match *src {
+            Src::Old(j, ty) => push_converted(out, ev.param(j).unwrap_or_default(), ty, np.ty),
+            Src::Enter(j, ty) => {
+                let b = enter.and_then(|e| e.param(j)).unwrap_or_default();
+                push_converted(out, b, Some(ty), np.ty)
+            }
+            Src::Zero(n) => out.push_param(&[0u8; 8][..n]),
+            Src::Empty => out.push_param(&[]),
+        }
     }
+    std::mem::swap(ev, out);
+}
+
+/// Finds each parameter of `target` by name in the old event (of `onp` parameters), then in
+/// the enter event (of `enp`).
+fn plan(
+    old_ty: u16,
+    onp: usize,
+    target: u16,
+    enter: Option<&'static table::EventInfo>,
+    enp: usize,
+) -> Option<Box<[Src]>> {
+    let (old, new) = (table::info(old_ty)?, table::info(target)?);
+    let same = target == old_ty;
+    let old_has = |name: &str| old.params.iter().take(onp).any(|p| p.name == name);
+    let plan = new.params.iter().enumerate().map(|(i, np)| {
+        let from_old = if same {
+            (i < onp).then(|| Src::Old(i, old.params.get(i).map(|p| p.ty)))
+        } else {
+            // libs renamed the namespace-local "pgid" to "vpgid" when adding the real pgid.
+            let name = match np.name {
+                "vpgid" if !old_has("vpgid") => "pgid",
+                "pgid" if !old_has("vpgid") => "",
+                n => n,
+            };
+            old.param_index(name)
+                .filter(|&j| j < onp)
+                .map(|j| Src::Old(j, Some(old.params[j].ty)))
+        };
+        let from_enter = || {
+            let ei = enter?;
+            let j = ei.param_index(np.name).filter(|&j| j < enp)?;
+            Some(Src::Enter(j, ei.params[j].ty))
+        };
+        from_old
+            .or_else(from_enter)
+            .unwrap_or(if i == 0 && np.name == "res" {
+                Src::Zero(np.ty.fixed_size().unwrap_or(0).min(8))
+            } else {
+                Src::Empty
+            })
+    });
+    Some(plan.collect())
 }
 
 /// Appends `b` (of type `from`) as a parameter of type `to`, widening or

@@ -113,6 +113,7 @@ pub fn parse(
     ev.tid = tid;
     ev.cpu = cpu;
     ev.etype = etype;
+    // The parameters lie back to back: one copy, then their ends.
     let mut off = lens_end;
     for i in 0..nparams {
         let pl = if lw == 4 {
@@ -123,12 +124,13 @@ pub fn parse(
         let end = off.checked_add(pl).filter(|&e| e <= len).ok_or_else(|| {
             format!("parameter {i} (length {pl}) runs past the event end ({len})")
         })?;
-        ev.push_param(&evb[off..end]);
+        ev.ends.push((end - lens_end) as u32);
         off = end;
     }
     if off != len {
         return Err(format!("parameters end at {off}, event length is {len}"));
     }
+    ev.buf.extend_from_slice(&evb[lens_end..len]);
     Ok(Some(RawEvent { dump_flags }))
 }
 

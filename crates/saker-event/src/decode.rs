@@ -244,6 +244,7 @@ pub fn dyn_type(kind: DynKind, b: &[u8]) -> Option<ParamType> {
 
 impl ParamValue<'_> {
     /// Integer view of numeric values (errno, fd, pid, ints, flags, ids).
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             ParamValue::Int(v) | ParamValue::Errno(v) | ParamValue::Fd(v) | ParamValue::Pid(v) => {

@@ -48,16 +48,19 @@ impl Event {
     }
 
     /// Appends one raw parameter.
+    #[inline]
     pub fn push_param(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.ends.push(self.buf.len() as u32);
     }
 
+    #[inline]
     pub fn nparams(&self) -> usize {
         self.ends.len()
     }
 
     /// Raw bytes of parameter `i`, or `None` if the event has fewer parameters.
+    #[inline]
     pub fn param(&self, i: usize) -> Option<&[u8]> {
         let end = *self.ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -65,6 +68,7 @@ impl Event {
     }
 
     /// Clears the event for reuse without freeing its buffers.
+    #[inline]
     pub fn clear(&mut self) {
         self.buf.clear();
         self.ends.clear();
@@ -73,6 +77,7 @@ impl Event {
 
 impl Event {
     /// Table entry of this event's type.
+    #[inline]
     pub fn info(&self) -> Option<&'static EventInfo> {
         table::info(self.etype)
     }
@@ -93,16 +98,19 @@ impl Event {
         self.info().map_or("NA", |i| i.name)
     }
 
+    #[inline]
     pub fn is_enter(&self) -> bool {
         self.etype & 1 == 0
     }
 
+    #[inline]
     pub fn is_exit(&self) -> bool {
         !self.is_enter()
     }
 
     /// Typed value of parameter `i` (`None` if the event has no such parameter
     /// in its data or in the table).
+    #[inline]
     pub fn decode(&self, i: usize) -> Option<ParamValue<'_>> {
         let pi = self.info()?.params.get(i)?;
         Some(decode_value(pi, self.param(i)?))
@@ -125,6 +133,7 @@ impl Event {
 
     /// Return value (`evt.rawres`): the first parameter when it is the result
     /// (`res`, or the fd/pid an fd/pid-returning exit event reports first).
+    #[inline]
     pub fn res(&self) -> Option<i64> {
         if self.is_enter() || !first_is_res(self.etype) {
             return None;

@@ -350,8 +350,9 @@ impl Outputs {
 
     /// [`Hub::send`] for a source that can wait (a capture file being replayed): a full
     /// in-memory queue is given up to `wait` to make room before the alert is dropped, so
-    /// a replay goes at the outputs' pace instead of losing alerts, and a dead output
-    /// still cannot hold it forever.
+    /// a replay goes at the outputs' pace instead of losing alerts. An output that made no
+    /// room within `wait` is not waited for again until its queue takes an alert, so a dead
+    /// output costs one wait, not one per alert.
     pub fn send_within(&self, alert: Arc<Alert>, wait: Duration) {
         self.metrics.record_alert(&alert);
         if let Some(l) = &self.limiter {
@@ -376,10 +377,14 @@ impl Outputs {
                 Some(Queue::Mem(tx)) => {
                     st.depth.inc();
                     let mut res = tx.try_send(alert.clone());
-                    if matches!(res, Err(TrySendError::Full(_))) && !wait.is_zero() {
+                    if matches!(res, Err(TrySendError::Full(_)))
+                        && !wait.is_zero()
+                        && !st.stalled.load(Ordering::Relaxed)
+                    {
                         let until = Instant::now() + wait;
                         while let Err(TrySendError::Full(a)) = res {
                             if Instant::now() >= until {
+                                st.stalled.store(true, Ordering::Relaxed);
                                 res = Err(TrySendError::Full(a));
                                 break;
                             }
@@ -390,6 +395,9 @@ impl Outputs {
                     match res {
                         Ok(()) => {
                             st.accepted.fetch_add(1, Ordering::Relaxed);
+                            if wait > Duration::ZERO && st.stalled.load(Ordering::Relaxed) {
+                                st.stalled.store(false, Ordering::Relaxed);
+                            }
                         }
                         Err(e) => {
                             st.depth.dec();

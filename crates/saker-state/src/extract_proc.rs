@@ -6,7 +6,7 @@ use saker_fields::{FieldArg, FieldRef, Value};
 
 use crate::container::ContainerMeta;
 use crate::extract::{bstr, owned, sstr, EventCtx};
-use crate::types::{type_name, Thread};
+use crate::types::{type_name, NulList, Thread};
 
 const CAPS: [&str; 41] = [
     "CAP_CHOWN",
@@ -70,7 +70,7 @@ const SHELLS: &[&[u8]] = &[
     b"sh", b"bash", b"zsh", b"ksh", b"csh", b"tcsh", b"dash", b"fish", b"ash",
 ];
 
-fn join(parts: &[Vec<u8>], first: Option<&[u8]>) -> Vec<u8> {
+fn join(parts: &NulList, first: Option<&[u8]>) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(f) = first {
         out.extend_from_slice(f);
@@ -185,7 +185,7 @@ impl<'a> EventCtx<'a> {
             "proc.exe" => bstr(&t.exe),
             "proc.name" => bstr(&t.comm),
             "proc.args" => match f.arg {
-                FieldArg::Index(i) => bstr(t.args.get(i as usize).map_or(&b""[..], |a| a)),
+                FieldArg::Index(i) => bstr(t.args.get(i as usize).unwrap_or_default()),
                 _ => owned(join(&t.args, None)),
             },
             "proc.aargs" => self.anc(f, |a| owned(join(&a.args, None)))?,
@@ -207,10 +207,8 @@ impl<'a> EventCtx<'a> {
             "proc.cmdline" => owned(cmdline(t)),
             "proc.exeline" => owned(join(&t.args, Some(&t.exe))),
             "proc.cmdnargs" => Value::U64(t.args.len() as u64),
-            "proc.cmdlenargs" => Value::U64(
-                t.args.iter().map(|a| a.len() as u64).sum::<u64>()
-                    + t.args.len().saturating_sub(1) as u64,
-            ),
+            // The items plus one separator between each two.
+            "proc.cmdlenargs" => Value::U64(t.args.as_bytes().len() as u64),
             "proc.exepath" => bstr(&t.exepath),
             "proc.cwd" => bstr(&t.cwd),
             "proc.loginshellid" => {

@@ -22,6 +22,7 @@ mod extract;
 mod extract_evt;
 mod extract_fd;
 mod extract_proc;
+mod nul_list;
 mod parse;
 mod parse_net;
 pub mod paths;
@@ -34,7 +35,7 @@ pub use container::{meta_from_json, ContainerMeta, Mount};
 pub use container_json::meta_to_json;
 pub use extract::EventCtx;
 pub use parse::PARSED as PARSED_EVENTS;
-pub use types::{Fd, FdTable, Thread};
+pub use types::{Fd, FdTable, NulList, Thread};
 pub use users::{load_host_users, Users};
 
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +145,8 @@ impl State {
                 comm: p.comm.clone(),
                 exe: p.exe.clone(),
                 exepath: p.exepath.clone(),
-                args: p.args.clone(),
-                env: p.env.clone(),
+                args: p.args.iter().collect(),
+                env: p.env.iter().collect(),
                 cwd: dir_with_slash(&p.cwd),
                 root: p.root.clone(),
                 fdlimit: p.fdlimit,
@@ -166,7 +167,7 @@ impl State {
                 exe_ino_mtime: p.exe_ino_mtime,
                 pidns_init_start_ts: p.pidns_init_start_ts,
                 clone_ts: p.start_ts,
-                cgroups: p.cgroups.clone(),
+                cgroups: p.cgroups.iter().collect(),
                 vmsize_kb: p.vmsize_kb,
                 vmrss_kb: p.vmrss_kb,
                 vmswap_kb: p.vmswap_kb,

@@ -3,17 +3,8 @@
 use saker_event::decode::PPM_AT_FDCWD;
 use saker_event::{Event, FdType, SockInfo};
 
-use crate::types::{clflags, oflags, Fd, Thread};
+use crate::types::{clflags, oflags, Fd, NulList, Thread};
 use crate::{dir_with_slash, paths, Pending, State};
-
-/// NUL-separated list (args, env, cgroups) without the trailing empty item.
-pub(crate) fn split_list(b: &[u8]) -> Vec<Vec<u8>> {
-    let b = b.strip_suffix(b"\0").unwrap_or(b);
-    if b.is_empty() {
-        return Vec::new();
-    }
-    b.split(|&c| c == 0).map(<[u8]>::to_vec).collect()
-}
 
 pub(crate) fn int(ev: &Event, name: &str) -> Option<i64> {
     ev.int_by_name(name)
@@ -561,7 +552,7 @@ impl State {
             t.vtid = vtid.unwrap_or(tid);
             t.vpid = vpid.unwrap_or(p_pid);
             t.exe = bytes(ev, "exe").unwrap_or_default().to_vec();
-            t.args = split_list(ev.bytes_by_name("args").unwrap_or_default());
+            t.args = NulList::from_raw(ev.bytes_by_name("args").unwrap_or_default());
             t.comm = bytes(ev, "comm").unwrap_or_default().to_vec();
             if let Some(c) = bytes(ev, "cwd") {
                 t.cwd = dir_with_slash(c);
@@ -572,7 +563,7 @@ impl State {
             t.vmsize_kb = int(ev, "vm_size").unwrap_or(0) as u32;
             t.vmrss_kb = int(ev, "vm_rss").unwrap_or(0) as u32;
             t.vmswap_kb = int(ev, "vm_swap").unwrap_or(0) as u32;
-            t.cgroups = split_list(ev.bytes_by_name("cgroups").unwrap_or_default());
+            t.cgroups = NulList::from_raw(ev.bytes_by_name("cgroups").unwrap_or_default());
             t.container_id = paths::container_id(&t.cgroups);
             t.uid = int(ev, "uid").map_or(u32::MAX, |v| v as u32);
             t.gid = int(ev, "gid").map_or(u32::MAX, |v| v as u32);
@@ -658,7 +649,8 @@ impl State {
         if let Some(e) = bytes(ev, "exe") {
             t.exe = e.to_vec();
         }
-        t.args = split_list(ev.bytes_by_name("args").unwrap_or_default());
+        // set_raw reuses the buffers the thread already has.
+        t.args.set_raw(ev.bytes_by_name("args").unwrap_or_default());
         match bytes(ev, "comm") {
             Some(c) => t.comm = c.to_vec(),
             None => t.comm = paths::basename(&t.exe).to_vec(),
@@ -681,10 +673,10 @@ impl State {
         t.vmrss_kb = int(ev, "vm_rss").unwrap_or(0) as u32;
         t.vmswap_kb = int(ev, "vm_swap").unwrap_or(0) as u32;
         if let Some(e) = ev.bytes_by_name("env") {
-            t.env = split_list(e);
+            t.env.set_raw(e);
         }
         if let Some(c) = ev.bytes_by_name("cgroups") {
-            t.cgroups = split_list(c);
+            t.cgroups.set_raw(c);
             t.container_id = paths::container_id(&t.cgroups);
         }
         if let Some(v) = int(ev, "tty") {

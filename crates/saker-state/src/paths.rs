@@ -1,5 +1,7 @@
 //! Path resolution and container ids from cgroup paths.
 
+use crate::types::NulList;
+
 /// Joins `path` onto `base` (when relative) and normalises `.`, `..` and
 /// repeated slashes. `base` is a directory; a missing trailing `/` is fine.
 pub fn resolve(base: &[u8], path: &[u8]) -> Vec<u8> {
@@ -143,25 +145,24 @@ pub fn container_from_cgroup(path: &[u8]) -> Option<(&[u8], Runtime)> {
 /// Container id of a thread from its `subsys=path` cgroup entries (empty = host).
 /// Every clone and execve asks, nearly always with the previous caller's list (a
 /// process's children share its cgroups), so the last answer is kept.
-pub fn container_id(cgroups: &[Vec<u8>]) -> Vec<u8> {
+pub fn container_id(cgroups: &NulList) -> Vec<u8> {
     thread_local! {
-        static LAST: std::cell::RefCell<(Vec<Vec<u8>>, Vec<u8>)> = Default::default();
+        static LAST: std::cell::RefCell<(NulList, Vec<u8>)> = Default::default();
     }
     LAST.with_borrow_mut(|(list, id)| {
-        if list.as_slice() != cgroups {
+        if list != cgroups {
             *id = container_id_of(cgroups);
-            list.clear();
-            list.extend_from_slice(cgroups);
+            list.clone_from(cgroups);
         }
         id.clone()
     })
 }
 
-fn container_id_of(cgroups: &[Vec<u8>]) -> Vec<u8> {
+fn container_id_of(cgroups: &NulList) -> Vec<u8> {
     for cg in cgroups {
         let path = match cg.iter().position(|&c| c == b'=') {
             Some(i) => &cg[i + 1..],
-            None => &cg[..],
+            None => cg,
         };
         if let Some((id, _)) = container_from_cgroup(path) {
             return id.to_vec();
@@ -223,12 +224,12 @@ mod tests {
         assert_eq!(container_from_cgroup(b"/"), None);
         assert_eq!(container_from_cgroup(b"/init.scope"), None);
         assert_eq!(
-            container_id(&[
+            container_id(&NulList::from_iter([
                 b"cpu=/".to_vec(),
                 format!("memory=/docker/{id}").into_bytes()
-            ]),
+            ])),
             id.as_bytes()
         );
-        assert!(container_id(&[b"cpu=/user.slice".to_vec()]).is_empty());
+        assert!(container_id(&NulList::from_iter(["cpu=/user.slice"])).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::types::Thread;
+use crate::types::{NulList, Thread};
 use crate::{dir_with_slash, paths};
 
 fn status_field(status: &str, key: &str) -> Option<i64> {
@@ -37,9 +37,9 @@ pub(crate) fn read_thread(proc_root: &Path, tid: i64) -> Option<Thread> {
         t.comm = c.strip_suffix(b"\n").unwrap_or(&c).to_vec();
     }
     if let Ok(c) = std::fs::read(dir.join("cmdline")) {
-        let mut l = crate::parse::split_list(&c);
-        if !l.is_empty() {
-            t.exe = l.remove(0);
+        let mut l = NulList::from_raw(&c);
+        if let Some(exe) = l.remove_first() {
+            t.exe = exe;
             t.args = l;
         }
     }
@@ -56,10 +56,7 @@ pub(crate) fn read_thread(proc_root: &Path, tid: i64) -> Option<Thread> {
             .filter_map(|l| {
                 let mut it = l.splitn(3, |&b| b == b':');
                 let (_, ctl, path) = (it.next()?, it.next()?, it.next()?);
-                let mut e = ctl.to_vec();
-                e.push(b'=');
-                e.extend_from_slice(path);
-                Some(e)
+                Some([ctl, &b"="[..], path].concat())
             })
             .collect();
         t.container_id = paths::container_id(&t.cgroups);

@@ -3,6 +3,8 @@
 use rustc_hash::FxHashMap;
 use saker_event::{FdType, SockInfo};
 
+pub use crate::nul_list::NulList;
+
 /// scap layer-4 protocol codes (as in fd lists).
 pub mod l4 {
     pub const UNKNOWN: u8 = 0;
@@ -54,8 +56,8 @@ pub struct Thread {
     /// argv[0].
     pub exe: Vec<u8>,
     pub exepath: Vec<u8>,
-    pub args: Vec<Vec<u8>>,
-    pub env: Vec<Vec<u8>>,
+    pub args: NulList,
+    pub env: NulList,
     /// Always ends with `/`.
     pub cwd: Vec<u8>,
     pub root: Vec<u8>,
@@ -79,7 +81,7 @@ pub struct Thread {
     pub pidns_init_start_ts: u64,
     pub clone_ts: u64,
     pub lastexec_ts: u64,
-    pub cgroups: Vec<Vec<u8>>,
+    pub cgroups: NulList,
     /// Full container id from the cgroups; empty for host processes.
     pub container_id: Vec<u8>,
     pub vmsize_kb: u32,

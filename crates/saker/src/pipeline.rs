@@ -144,7 +144,10 @@ impl FileSource {
     /// Passes over the syscall events that neither `needed` (the event type names the rules or
     /// the filter select; `None` = every type) nor the state engine reads, as the live probe
     /// never selects them: most of a capture is mmap, futex, poll and the like. They keep their
-    /// `evt.num`. Non-syscall events (procexit, container, plugin, meta events) always pass.
+    /// `evt.num`. So do the kernel's per-thread reports that no state parser reads (procinfo,
+    /// scheduler switches, page faults, signal deliveries): sysdig captures write a procinfo
+    /// event per thread per second. Other non-syscall events (procexit, container, user,
+    /// plugin and meta events) always pass.
     pub fn skip_unneeded(&mut self, needed: Option<&std::collections::BTreeSet<String>>) {
         use saker_event::table;
         let Some(needed) = needed else {
@@ -156,7 +159,7 @@ impl FileSource {
                 table::info(id).is_some_and(|i| {
                     // 0/1: the generic syscall events, named by a parameter.
                     id > 1
-                        && i.category & table::EC_SYSCALL != 0
+                        && (i.category & table::EC_SYSCALL != 0 || UNREAD_REPORTS.contains(&i.name))
                         && !needed.contains(i.name)
                         && !saker_state::PARSED_EVENTS.contains(&i.name)
                 })
@@ -165,6 +168,9 @@ impl FileSource {
         self.reader.set_skip(Some(skip));
     }
 }
+
+/// Non-syscall event types that change no state: skippable when no rule names them.
+const UNREAD_REPORTS: &[&str] = &["procinfo", "switch", "page_fault", "signaldeliver"];
 
 /// State seeded from a capture file's process/fd/user tables.
 pub fn capture_state(snap: &saker_event::Snapshot) -> State {
@@ -429,5 +435,44 @@ impl Detector {
             }
         }
         self.state.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the events a replay hands on, and how many the reader passed over.
+    fn read_all(needed: &[&str]) -> (u64, u64, Vec<u64>) {
+        let file = saker_testkit::shared_dir().join("captures/cat_write.scap");
+        let mut src = FileSource::open(&file).unwrap();
+        let needed: std::collections::BTreeSet<String> =
+            needed.iter().map(|s| s.to_string()).collect();
+        src.skip_unneeded(Some(&needed));
+        let (mut n, mut opens) = (0, vec![]);
+        while src
+            .poll(Duration::ZERO, |ev| {
+                n += 1;
+                if ev.type_name() == "open" && ev.is_exit() {
+                    opens.push(ev.num);
+                }
+            })
+            .unwrap()
+            .is_some()
+        {}
+        (n, src.reader.skipped(), opens)
+    }
+
+    /// sysdig captures carry a procinfo event per thread per second; nothing reads them
+    /// unless a rule names them, and skipping them keeps every other event's number.
+    #[test]
+    fn unread_procinfo_events_are_passed_over_unless_a_rule_names_them() {
+        let (n1, skipped1, opens1) = read_all(&["open"]);
+        let (n2, skipped2, opens2) = read_all(&["open", "procinfo"]);
+        assert_eq!(opens1, opens2);
+        assert_eq!(opens1.len(), 4, "{opens1:?}");
+        // cat_write.scap holds 260 procinfo events.
+        assert_eq!(skipped1 - skipped2, 260);
+        assert_eq!(n2 - n1, 260);
     }
 }

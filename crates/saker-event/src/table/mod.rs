@@ -284,6 +284,7 @@ impl EventInfo {
 }
 
 /// Table entry for an event id.
+#[inline]
 pub fn info(etype: u16) -> Option<&'static EventInfo> {
     data::EVENTS.get(etype as usize)
 }

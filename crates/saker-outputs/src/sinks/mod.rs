@@ -40,6 +40,9 @@ pub struct OutputState {
     pub accepted: AtomicU64,
     /// Alerts the sink is done with (delivered or dropped).
     pub finished: AtomicU64,
+    /// A waiting sender ran out of patience with this output's full queue: later senders
+    /// do not wait again until the queue takes an alert (a dead output costs one wait).
+    pub stalled: std::sync::atomic::AtomicBool,
     pub spool: Option<Arc<Spool>>,
 }
 
@@ -62,6 +65,7 @@ impl OutputState {
             log: LogLimiter::new(name, log_every),
             accepted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
+            stalled: std::sync::atomic::AtomicBool::new(false),
             spool,
         }
     }

@@ -4,12 +4,29 @@
 use super::glob::Glob;
 use rustc_hash::FxHashMap as HashMap;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Node {
     /// Some RHS path ends here: every LHS path below matches.
     terminal: bool,
     literal: HashMap<Vec<u8>, Node>,
     globbed: Vec<(Glob, Node)>,
+}
+
+/// Sorted, components as escaped text: the memo key of a `pmatch` check (see
+/// `ValueSet`'s `Debug`).
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut lit: Vec<(&Vec<u8>, &Node)> = self.literal.iter().collect();
+        lit.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        write!(f, "{{{}", if self.terminal { "$" } else { "" })?;
+        for (k, n) in lit {
+            write!(f, "\"{}\": {n:?}, ", k.escape_ascii())?;
+        }
+        for (g, n) in &self.globbed {
+            write!(f, "{g:?}: {n:?}, ")?;
+        }
+        f.write_str("}")
+    }
 }
 
 /// A set of path prefixes.

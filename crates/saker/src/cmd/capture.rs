@@ -100,11 +100,7 @@ fn request_container(w: &mut saker_container::Watcher, ev: &Event) {
     let Some(cg) = ev.bytes_by_name("cgroups") else {
         return;
     };
-    let entries: Vec<Vec<u8>> = cg
-        .split(|&b| b == 0)
-        .filter(|e| !e.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let entries: saker_state::NulList = cg.split(|&b| b == 0).filter(|e| !e.is_empty()).collect();
     let id = saker_state::paths::container_id(&entries);
     if !id.is_empty() {
         w.request(&id);
