@@ -62,7 +62,26 @@ pub enum Kind {
     Unknown,
 }
 
+/// Event blocks first: this runs for every event of a capture.
+#[inline(always)]
 pub fn kind(t: u32) -> Kind {
+    match t {
+        EV_V2 => Kind::Event {
+            v2: true,
+            flags: false,
+            large: false,
+        },
+        EV => Kind::Event {
+            v2: false,
+            flags: false,
+            large: false,
+        },
+        _ => kind_slow(t),
+    }
+}
+
+#[inline(never)]
+fn kind_slow(t: u32) -> Kind {
     match t {
         SHB => Kind::Shb,
         MI | MI_OLD => Kind::Mi,

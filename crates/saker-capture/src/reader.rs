@@ -179,6 +179,7 @@ impl Reader {
 
     /// Reads the next block into `self.body` (body without the 8-byte header and
     /// the trailer). Returns `None` at a clean end of file.
+    #[inline(always)]
     fn read_block(&mut self) -> Result<Option<(u64, u32)>, CaptureError> {
         if self.map.is_some() {
             return self.map_block();
@@ -244,6 +245,7 @@ impl Reader {
     }
 
     /// [`Reader::read_block`] for a mapped file: the same checks, no copy.
+    #[inline(always)]
     fn map_block(&mut self) -> Result<Option<(u64, u32)>, CaptureError> {
         let off = self.offset;
         let Some((map, pos)) = self.map.as_mut() else {

@@ -274,8 +274,31 @@ impl EventInfo {
     }
 
     /// Index of the parameter called `name`.
+    ///
+    /// State parsers look parameters up by name on every event (an execve exit has 30), and
+    /// a scan of the names costs ~300 instructions. Found indices are remembered per thread,
+    /// keyed by the table entry and the name's address (callers pass literals); a hit is
+    /// checked against the name, so a reused address can only cost a scan.
+    #[inline]
     pub fn param_index(&self, name: &str) -> Option<usize> {
-        self.params.iter().position(|p| p.name == name)
+        use std::cell::Cell;
+        const SLOTS: usize = 256;
+        thread_local!(static SEEN: [Cell<(usize, usize, u8)>; SLOTS] =
+            const { [const { Cell::new((0, 0, 0)) }; SLOTS] });
+        let (me, np) = (self as *const EventInfo as usize, name.as_ptr() as usize);
+        let slot = (me.wrapping_mul(31) ^ np ^ name.len()).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (usize::BITS - 8);
+        SEEN.with(|seen| {
+            let (m, n, i) = seen[slot].get();
+            if m == me && n == np && self.params.get(i as usize).is_some_and(|p| p.name == name) {
+                return Some(i as usize);
+            }
+            let i = self.params.iter().position(|p| p.name == name)?;
+            if i <= u8::MAX as usize {
+                seen[slot].set((me, np, i as u8));
+            }
+            Some(i)
+        })
     }
 
     pub fn is_internal(&self) -> bool {

@@ -86,12 +86,22 @@ pub fn parse_format(text: &str) -> Result<Format, FormatError> {
 /// `HH:MM:SS.nnnnnnnnn` in local time (Falco's `%evt.time`).
 pub fn time_local(ns: u64) -> String {
     use chrono::{Local, TimeZone};
+    use std::cell::RefCell;
+    // Alerts come in bursts within one second: the local-time conversion (a time zone
+    // lookup) is done once per second, per thread.
+    thread_local!(static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) });
     let secs = (ns / 1_000_000_000) as i64;
     let nanos = (ns % 1_000_000_000) as u32;
-    match Local.timestamp_opt(secs, nanos).single() {
-        Some(t) => format!("{}.{:09}", t.format("%H:%M:%S"), nanos),
-        None => String::from("<NA>"),
-    }
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 != secs {
+            let Some(t) = Local.timestamp_opt(secs, 0).single() else {
+                return String::from("<NA>");
+            };
+            *l = (secs, t.format("%H:%M:%S").to_string());
+        }
+        format!("{}.{nanos:09}", l.1)
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+0000` (Falco's `%evt.time.iso8601`, UTC).
