@@ -62,24 +62,21 @@ pub enum Kind {
     Unknown,
 }
 
+const fn event(v2: bool, flags: bool, large: bool) -> Kind {
+    Kind::Event { v2, flags, large }
+}
+
 /// Event blocks first: this runs for every event of a capture.
 #[inline(always)]
 pub fn kind(t: u32) -> Kind {
     match t {
-        EV_V2 => Kind::Event {
-            v2: true,
-            flags: false,
-            large: false,
-        },
-        EV => Kind::Event {
-            v2: false,
-            flags: false,
-            large: false,
-        },
+        EV_V2 => event(true, false, false),
+        EV => event(false, false, false),
         _ => kind_slow(t),
     }
 }
 
+/// Every other block type (`kind` answers the two commonest event blocks).
 #[inline(never)]
 fn kind_slow(t: u32) -> Kind {
     match t {
@@ -100,36 +97,11 @@ fn kind_slow(t: u32) -> Kind {
         IL_V2 => Kind::Il(2),
         UL | UL_OLD => Kind::Ul(1),
         UL_V2 => Kind::Ul(2),
-        EV | EV_OLD => Kind::Event {
-            v2: false,
-            flags: false,
-            large: false,
-        },
-        EVF => Kind::Event {
-            v2: false,
-            flags: true,
-            large: false,
-        },
-        EV_V2 => Kind::Event {
-            v2: true,
-            flags: false,
-            large: false,
-        },
-        EVF_V2 => Kind::Event {
-            v2: true,
-            flags: true,
-            large: false,
-        },
-        EV_V2_LARGE => Kind::Event {
-            v2: true,
-            flags: false,
-            large: true,
-        },
-        EVF_V2_LARGE => Kind::Event {
-            v2: true,
-            flags: true,
-            large: true,
-        },
+        EV_OLD => event(false, false, false),
+        EVF => event(false, true, false),
+        EVF_V2 => event(true, true, false),
+        EV_V2_LARGE => event(true, false, true),
+        EVF_V2_LARGE => event(true, true, true),
         _ => Kind::Unknown,
     }
 }

@@ -18,14 +18,7 @@ fn rss_kib() -> u64 {
 #[test]
 fn reading_a_large_plain_capture_keeps_rss_bounded() {
     // ~64 MB: cat_write.scap's events repeated, each with a 4 KiB parameter.
-    let mut r = Reader::open(capture("cat_write.scap")).unwrap();
-    r.set_convert(false);
-    let snap = r.snapshot().clone();
-    let mut events = Vec::new();
-    let mut ev = Event::default();
-    while r.next_event(&mut ev).unwrap() {
-        events.push(ev.clone());
-    }
+    let (snap, events) = read_all(&capture("cat_write.scap"));
     let path = std::env::temp_dir().join(format!("saker-rss-{}.scap", std::process::id()));
     let mut w = Writer::create(&path, &snap).unwrap();
     let pad = vec![b'x'; 4096];
@@ -44,6 +37,7 @@ fn reading_a_large_plain_capture_keeps_rss_bounded() {
     w.finish().unwrap();
     let size_kib = std::fs::metadata(&path).unwrap().len() / 1024;
 
+    let mut ev = Event::default();
     let before = rss_kib();
     let mut r = Reader::open(&path).unwrap();
     // Unconverted: the old-style converter would hold these enter events for their exits.
