@@ -145,3 +145,23 @@ fn live_alerts_carry_process_parent_file_and_user() {
     assert_eq!(builtin_hit.field("fd.name").as_deref(), Some("/etc/shadow"));
     assert_eq!(builtin_hit.field("user.name").as_deref(), Some("root"));
 }
+
+/// `engine.workers: 2` splits replays only: a live run says so on stderr, naming the key,
+/// and still runs (one thread).
+#[test]
+#[ignore = "needs root"]
+fn live_run_says_engine_workers_2_splits_replays_only() {
+    require_live("live_run_says_engine_workers_2_splits_replays_only");
+    let _g = probe_lock();
+    let out = std::process::Command::new(saker_bin())
+        .args(["run", "-o", "engine.workers=2", "-M", "1"])
+        .output()
+        .expect("run saker");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("engine.workers=2 splits replays only; live detection runs on one thread"),
+        "{err}"
+    );
+    assert!(err.contains("saker: started"), "{err}");
+}
