@@ -109,13 +109,11 @@ impl Converter {
         }
         let target = current_id(ev.etype);
         let enter = if info.dir == Dir::Exit && syscall {
+            // Taken by this exit (the slot keeps its buffers); an unrelated enter (its exit
+            // was lost) is forgotten.
             self.enters.get_mut(&ev.tid).and_then(|e| {
-                // Taken by this exit; an unrelated enter (its exit was lost) is forgotten.
                 let t = std::mem::replace(&mut e.etype, NO_ENTER);
-                (t != NO_ENTER && t + 1 == ev.etype).then(|| {
-                    e.etype = t;
-                    &*e
-                })
+                (t != NO_ENTER && t + 1 == ev.etype).then_some((&*e, t))
             })
         } else {
             None
@@ -129,9 +127,6 @@ impl Converter {
             return true;
         }
         rebuild(&mut self.scratch, &mut self.plans, ev, target, enter);
-        if let Some(e) = self.enters.get_mut(&ev.tid) {
-            e.etype = NO_ENTER;
-        }
         true
     }
 }
@@ -142,10 +137,11 @@ fn rebuild(
     plans: &mut rustc_hash::FxHashMap<u64, Box<[Src]>>,
     ev: &mut Event,
     target: u16,
-    enter: Option<&Event>,
+    enter: Option<(&Event, u16)>,
 ) {
     let onp = ev.nparams().min(255);
-    let (ety, enp) = enter.map_or((NO_ENTER, 0), |e| (e.etype, e.nparams().min(255)));
+    // The stored enter's own type field is already marked taken: its type comes alongside.
+    let (ety, enp) = enter.map_or((NO_ENTER, 0), |(e, t)| (t, e.nparams().min(255)));
     let key = (ev.etype as u64) << 48
         | (onp as u64) << 40
         | (target as u64) << 24
@@ -154,7 +150,13 @@ fn rebuild(
     let plan = match plans.get(&key) {
         Some(p) => p,
         None => {
-            let Some(p) = plan(ev.etype, onp, target, enter.and_then(|e| e.info()), enp) else {
+            let Some(p) = plan(
+                ev.etype,
+                onp,
+                target,
+                enter.and_then(|(_, t)| table::info(t)),
+                enp,
+            ) else {
                 return;
             };
             plans.entry(key).or_insert(p)
@@ -171,7 +173,7 @@ fn rebuild(
         match *src {
             Src::Old(j, ty) => push_converted(out, ev.param(j).unwrap_or_default(), ty, np.ty),
             Src::Enter(j, ty) => {
-                let b = enter.and_then(|e| e.param(j)).unwrap_or_default();
+                let b = enter.and_then(|(e, _)| e.param(j)).unwrap_or_default();
                 push_converted(out, b, Some(ty), np.ty)
             }
             Src::Zero(n) => out.push_param(&[0u8; 8][..n]),
