@@ -162,3 +162,49 @@ fn upstream_rules_replay_over_every_capture_without_errors() {
         assert!(err.contains("Events detected:"), "{cap}: no summary: {err}");
     }
 }
+
+/// `evt.deltatime` is the time since the previous event of the file, so a replay that reads it
+/// anywhere, an `append_output` extra field included, passes over no event: the value is the
+/// same as when the rule's own output asks for it.
+#[test]
+fn deltatime_in_an_appended_field_sees_every_event() {
+    let deltas = |rule_output: &str, config: &str| -> Vec<String> {
+        let rules = rules_file(
+            &format!("delta-{}.yaml", rule_output.len()),
+            &format!(
+                "- rule: Closes\n  desc: d\n  condition: evt.type=close and evt.dir=<\n  output: \"{rule_output}\"\n  priority: INFO\n"
+            ),
+        );
+        let cfg = rules_file(&format!("delta-{}.cfg.yaml", config.len()), config);
+        let out = Command::new(env!("CARGO_BIN_EXE_saker"))
+            .args(["replay", "--no-progress", "-o", "json_output=true", "-c"])
+            .arg(&cfg)
+            .arg("-r")
+            .arg(&rules)
+            .arg(capture("cat_write.scap"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let f = &v["output_fields"];
+                // A format extra field is text, the rule's own field a number.
+                let d = f.get("delta").or_else(|| f.get("evt.deltatime")).unwrap();
+                d.as_str().map_or_else(|| d.to_string(), String::from)
+            })
+            .collect()
+    };
+    let own = deltas("close %evt.deltatime", "{}\n");
+    let appended = deltas(
+        "close",
+        "append_output:\n  - extra_fields:\n      - delta: \"%evt.deltatime\"\n",
+    );
+    assert_eq!(own.len(), 6, "{own:?}");
+    assert_eq!(appended, own);
+}

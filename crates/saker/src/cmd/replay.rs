@@ -158,8 +158,8 @@ fn explain_alert(det: &Detector, ev: &Event, rule: &str) {
 }
 
 /// How long a replay waits for room in a full output queue before it drops an alert: a file
-/// can wait for its outputs (a live source cannot), and a dead output still cannot hold the
-/// replay for longer than this per alert.
+/// can wait for its outputs (a live source cannot). An output that made no room in this time
+/// is not waited for again until it takes an alert, so a dead one holds the replay once.
 pub const OUTPUT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `evt.deltatime*` is the time since the previous event of the file: with it, no event
@@ -193,13 +193,23 @@ pub fn run_rules_with(cfg: saker_config::Config, a: &ReplayArgs) -> anyhow::Resu
     let metrics = Arc::new(saker_outputs::Metrics::new());
     let outputs = crate::outputs_cfg::start(&cfg, metrics)?;
     // A capture-on-alert file keeps every event of the window, as the input had them.
+    // Outputs include `append_output`'s text; its extra fields are read here.
+    let extra_fields = cfg
+        .append_output
+        .iter()
+        .flat_map(|a| &a.extra_fields)
+        .map(|f| match f {
+            saker_config::ExtraField::Field(name) => name.as_str(),
+            saker_config::ExtraField::Format { format, .. } => format.as_str(),
+        });
     let needed = rules.ruleset.needed_event_types().filter(|_| {
         !cfg.capture.enabled
             && !reads_deltatime(
                 rules
                     .ruleset
                     .rules()
-                    .flat_map(|(_, r)| [r.condition.as_str(), r.output.as_str()]),
+                    .flat_map(|(_, r)| [r.condition.as_str(), r.output.as_str()])
+                    .chain(extra_fields),
             )
     });
     let (mut src, snap) = FileInput::open(a.file, needed, crate::threaded::split(&cfg))?;
