@@ -7,6 +7,7 @@ use crate::compile::transform::Extract;
 use crate::compile::values::{bytes_of, contains, eq_lit, icontains, num_of, rel, Lit, ValueSet};
 use saker_fields::{EventView, Value};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// A compiled condition. Cheap to evaluate; `Send + Sync`.
 #[derive(Debug)]
@@ -26,9 +27,16 @@ pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Check(Box<CheckNode>),
+    /// Shared (not boxed) so that the per-event-type programs ([`crate::program`]) point at
+    /// the same checks.
+    Check(Arc<CheckNode>),
     /// An `evt.type` or `evt.dir` check answered from the event type id.
-    EvtType(Box<TypeCheck>),
+    EvtType(Arc<TypeCheck>),
+}
+
+/// A check node of a tree being compiled: not shared with any program yet.
+pub(crate) fn owned(c: &mut Arc<CheckNode>) -> &mut CheckNode {
+    Arc::get_mut(c).expect("a check is shared only once its filter is built")
 }
 
 impl Filter {
@@ -118,12 +126,22 @@ impl TypeCheck {
         }
     }
 
-    fn eval(&self, ev: &dyn EventView) -> bool {
-        let t = ev.event_type() as usize;
+    pub(crate) fn eval(&self, ev: &dyn EventView) -> bool {
+        match self.answer(ev.event_type()) {
+            Some(hit) => hit,
+            None => self.general.eval(ev),
+        }
+    }
+
+    /// The result for every event of type id `t`; `None` when it depends on the event (the
+    /// generic syscall events, named by a parameter, and ids outside the table).
+    #[inline]
+    pub(crate) fn answer(&self, t: u16) -> Option<bool> {
+        let t = t as usize;
         let (w, b) = (t / 64, 1u64 << (t % 64));
         match self.known.get(w) {
-            Some(k) if t > 1 && k & b != 0 => self.hit[w] & b != 0,
-            _ => self.general.eval(ev),
+            Some(k) if t > 1 && k & b != 0 => Some(self.hit[w] & b != 0),
+            _ => None,
         }
     }
 }
@@ -207,20 +225,27 @@ pub(crate) struct CheckNode {
 }
 
 impl CheckNode {
-    fn eval(&self, ev: &dyn EventView) -> bool {
-        let Some(v) = self.lhs.eval(ev) else {
-            return false;
-        };
+    #[inline]
+    pub(crate) fn eval(&self, ev: &dyn EventView) -> bool {
+        match self.lhs.eval(ev) {
+            Some(v) => self.test(&v, ev),
+            None => false,
+        }
+    }
+
+    /// The comparison, on the extracted value `v`.
+    #[inline]
+    pub(crate) fn test(&self, v: &Value, ev: &dyn EventView) -> bool {
         if let Cmp::Exists = self.cmp {
             return true;
         }
-        match &v {
+        match v {
             Value::List(items) => match self.list_mode {
                 ListMode::Any => items.iter().any(|x| self.cmp.test(x, ev)),
                 ListMode::All => items.iter().all(|x| self.cmp.test(x, ev)),
                 ListMode::SetAll => items.iter().all(|x| self.cmp.test(x, ev)),
             },
-            _ => self.cmp.test(&v, ev),
+            _ => self.cmp.test(v, ev),
         }
     }
 }

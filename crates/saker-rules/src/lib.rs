@@ -16,6 +16,7 @@ pub mod load;
 mod memo;
 pub mod parse;
 pub mod prefilter;
+mod program;
 pub mod ruleset;
 pub mod validate;
 pub use alert::{Alert, OutputValue, Priority};

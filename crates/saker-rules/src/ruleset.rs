@@ -2,6 +2,7 @@
 
 use crate::engine::{RuleMatching, Selection};
 use crate::load::lang::{EventTypes, Filter, Format};
+use crate::program::Program;
 use crate::{Alert, OutputValue, Priority};
 use saker_fields::{EventView, FieldArg, FieldRef, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -76,11 +77,19 @@ fn ids_for_name(name: &str) -> Option<Vec<u16>> {
 /// Evaluation lists per event type, in enable order; "all types" rules are in every list.
 #[derive(Debug, Default, Clone)]
 struct Index {
-    by_id: rustc_hash::FxHashMap<u16, Vec<RuleIdx>>,
+    /// By event type id (the table's): the candidate rules, `None` where no rule names the type.
+    by_id: Vec<Option<TypeEntry>>,
     by_name: HashMap<String, Vec<RuleIdx>>,
     any: Vec<RuleIdx>,
     /// Rules of other (plugin) sources, in enable order: syscall events never see them.
     by_source: HashMap<String, Vec<RuleIdx>>,
+}
+
+/// One event type's candidate rules and, from the first event of the type, their program.
+#[derive(Debug, Default, Clone)]
+struct TypeEntry {
+    rules: Vec<RuleIdx>,
+    program: std::sync::OnceLock<Program>,
 }
 
 /// The rules an engine evaluates.
@@ -201,6 +210,7 @@ impl Ruleset {
 
     fn reindex(&mut self) {
         let mut idx = Index::default();
+        let mut by_id: rustc_hash::FxHashMap<u16, Vec<RuleIdx>> = Default::default();
         for &i in &self.order {
             if !self.is_syscall(i) {
                 idx.by_source
@@ -224,7 +234,7 @@ impl Ruleset {
         for name in &names {
             match ids_for_name(name) {
                 Some(ids) => ids.into_iter().for_each(|id| {
-                    idx.by_id.entry(id).or_default();
+                    by_id.entry(id).or_default();
                 }),
                 None => {
                     idx.by_name.entry(name.to_string()).or_default();
@@ -235,7 +245,7 @@ impl Ruleset {
             match &self.rules[i].evttypes {
                 EventTypes::All => {
                     idx.any.push(i);
-                    idx.by_id.values_mut().for_each(|v| v.push(i));
+                    by_id.values_mut().for_each(|v| v.push(i));
                     idx.by_name.values_mut().for_each(|v| v.push(i));
                 }
                 EventTypes::Names(n) => {
@@ -243,28 +253,48 @@ impl Ruleset {
                         match ids_for_name(name) {
                             Some(ids) => ids
                                 .into_iter()
-                                .for_each(|id| push_once(idx.by_id.entry(id).or_default(), i)),
+                                .for_each(|id| push_once(by_id.entry(id).or_default(), i)),
                             None => push_once(idx.by_name.entry(name.clone()).or_default(), i),
                         }
                     }
                 }
             }
         }
+        let size = by_id.keys().max().map_or(0, |&m| m as usize + 1);
+        idx.by_id = vec![None; size];
+        for (id, rules) in by_id {
+            idx.by_id[id as usize] = Some(TypeEntry {
+                rules,
+                program: Default::default(),
+            });
+        }
         self.index = idx;
+    }
+
+    /// The entry of a type id some rule names.
+    #[inline]
+    fn entry(&self, etype: u16) -> Option<&TypeEntry> {
+        self.index.by_id.get(etype as usize)?.as_ref()
+    }
+
+    /// The program of a type's candidate rules, built at the first event of the type.
+    #[inline]
+    fn program<'a>(&'a self, etype: u16, e: &'a TypeEntry) -> &'a Program {
+        e.program.get_or_init(|| {
+            Program::build(etype, e.rules.iter().map(|&i| (i, &*self.rules[i].filter)))
+        })
     }
 
     /// The rules evaluated for events of type id `etype` whose type the event table knows.
     pub fn candidates_for_type(&self, etype: u16) -> &[RuleIdx] {
-        self.index
-            .by_id
-            .get(&etype)
-            .map_or(&self.index.any[..], Vec::as_slice)
+        self.entry(etype)
+            .map_or(&self.index.any[..], |e| e.rules.as_slice())
     }
 
     /// The rules to evaluate for an event, in order.
     fn candidates(&self, ev: &dyn EventView) -> &[RuleIdx] {
-        if let Some(v) = self.index.by_id.get(&ev.event_type()) {
-            return v;
+        if let Some(e) = self.entry(ev.event_type()) {
+            return &e.rules;
         }
         // A syscall event's evt.type is its table name, which by_name never holds (only names
         // the table lacks): skip extracting it (most events of most types have no rule). The
@@ -301,7 +331,20 @@ impl Ruleset {
         if cost_ns.len() < self.rules.len() {
             cost_ns.resize(self.rules.len(), 0);
         }
-        // The same sharing of check results as `matches`, so the costs are the real ones.
+        let first = self.rule_matching == RuleMatching::First;
+        // The same evaluation as `matches`, so the costs are the real ones.
+        if let Some(e) = self.entry(ev.event_type()) {
+            self.program(ev.event_type(), e).run_each(ev, |i, eval| {
+                let t = std::time::Instant::now();
+                let hit = eval();
+                cost_ns[i] += t.elapsed().as_nanos() as u64;
+                if hit {
+                    out.push(i);
+                }
+                !(hit && first)
+            });
+            return;
+        }
         crate::memo::with_scope(|mut memo| {
             for &i in self.candidates(ev) {
                 let t = std::time::Instant::now();
@@ -313,7 +356,7 @@ impl Ruleset {
                 cost_ns[i] += t.elapsed().as_nanos() as u64;
                 if hit {
                     out.push(i);
-                    if self.rule_matching == RuleMatching::First {
+                    if first {
                         return;
                     }
                 }
@@ -336,27 +379,30 @@ impl Ruleset {
 
     /// Appends the matching rules for `ev` to `out` (only the first with `rule_matching: first`).
     pub fn matches(&self, ev: &dyn EventView, out: &mut Vec<RuleIdx>) {
-        // Checks repeated across the candidate rules are evaluated once for this event.
-        crate::memo::with_scope(|memo| {
-            let first = self.rule_matching == RuleMatching::First;
-            match memo {
-                Some(m) => {
-                    for &i in self.candidates(ev) {
-                        if self.rules[i].filter.eval_memo(ev, m) {
-                            out.push(i);
-                            if first {
-                                return;
-                            }
+        let first = self.rule_matching == RuleMatching::First;
+        // Types the rules name: their program. Checks repeated across the candidate rules are
+        // evaluated once for this event either way.
+        if let Some(e) = self.entry(ev.event_type()) {
+            self.program(ev.event_type(), e).run(ev, first, out);
+            return;
+        }
+        crate::memo::with_scope(|memo| match memo {
+            Some(m) => {
+                for &i in self.candidates(ev) {
+                    if self.rules[i].filter.eval_memo(ev, m) {
+                        out.push(i);
+                        if first {
+                            return;
                         }
                     }
                 }
-                None => {
-                    for &i in self.candidates(ev) {
-                        if self.rules[i].filter.eval(ev) {
-                            out.push(i);
-                            if first {
-                                return;
-                            }
+            }
+            None => {
+                for &i in self.candidates(ev) {
+                    if self.rules[i].filter.eval(ev) {
+                        out.push(i);
+                        if first {
+                            return;
                         }
                     }
                 }
@@ -552,6 +598,18 @@ pub fn wildcard_match(pattern: &str, s: &str) -> bool {
         }
     }
     pos == s.len()
+}
+
+#[cfg(test)]
+impl Ruleset {
+    pub(crate) fn program_for_test(&self, etype: u16) -> &Program {
+        let e = self.entry(etype).expect("a type some rule names");
+        self.program(etype, e)
+    }
+
+    pub(crate) fn filter_for_test(&self, idx: RuleIdx) -> &Filter {
+        &self.rules[idx].filter
+    }
 }
 
 #[cfg(test)]

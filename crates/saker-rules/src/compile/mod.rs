@@ -291,7 +291,7 @@ fn node(e: &Expr, w: &mut Vec<CompileWarning>) -> Result<Node, CompileError> {
         Expr::MacroRef { name, pos } => {
             return err(format!("Undefined macro '{name}' used in filter."), *pos)
         }
-        Expr::Check(c) => Node::Check(Box::new(check(c, w)?)),
+        Expr::Check(c) => Node::Check(std::sync::Arc::new(check(c, w)?)),
     })
 }
 

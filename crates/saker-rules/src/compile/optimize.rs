@@ -11,8 +11,9 @@
 
 use super::transform::Extract;
 use super::values::ValueSet;
-use crate::eval::{CheckNode, Cmp, ListMode, Node, TypeCheck};
+use crate::eval::{owned, CheckNode, Cmp, ListMode, Node, TypeCheck};
 use saker_fields::{flags, FieldArg, FieldRef};
+use std::sync::Arc;
 
 pub(crate) fn and(kids: Vec<Node>) -> Node {
     let mut flat = Vec::with_capacity(kids.len());
@@ -105,9 +106,10 @@ fn fusable(n: &Node) -> Option<&FieldRef> {
 fn as_set(n: Node) -> Node {
     match n {
         Node::Check(mut c) => {
-            if matches!(c.cmp, Cmp::Eq(_)) {
-                if let Cmp::Eq(lit) = std::mem::replace(&mut c.cmp, Cmp::Exists) {
-                    c.cmp = Cmp::Set(ValueSet::new([lit]));
+            let check = owned(&mut c);
+            if matches!(check.cmp, Cmp::Eq(_)) {
+                if let Cmp::Eq(lit) = std::mem::replace(&mut check.cmp, Cmp::Exists) {
+                    check.cmp = Cmp::Set(ValueSet::new([lit]));
                 }
             }
             Node::Check(c)
@@ -122,6 +124,8 @@ fn fuse_into(target: &mut Node, other: Node) {
     let (Node::Check(t), Node::Check(o)) = (target, other) else {
         return;
     };
+    let t = owned(t);
+    let o = Arc::into_inner(o).expect("a check is shared only once its filter is built");
     let add = match o.cmp {
         Cmp::Eq(l) => Cmp::Set(ValueSet::new([l])),
         c => c,
@@ -156,10 +160,15 @@ pub(crate) fn finish(n: Node) -> Node {
         Node::Or(kids) => Node::Or(kids.into_iter().map(finish).collect()),
         Node::Not(k) => Node::Not(Box::new(finish(*k))),
         Node::Check(mut c) => match type_field(&c) {
-            Some(dir) => Node::EvtType(Box::new(TypeCheck::new(*c, dir))),
+            Some(dir) => Node::EvtType(Arc::new(TypeCheck::new(
+                Arc::into_inner(c).expect("a check is shared only once its filter is built"),
+                dir,
+            ))),
             None => {
+                let check = owned(&mut c);
                 // Identical structure means an identical result on one event.
-                c.memo = crate::memo::id_for(format!("{:?}", (&c.lhs, &c.cmp, c.list_mode)));
+                let key = format!("{:?}", (&check.lhs, &check.cmp, check.list_mode));
+                check.memo = crate::memo::id_for(key);
                 Node::Check(c)
             }
         },
