@@ -138,12 +138,19 @@ impl Event {
         if self.is_enter() || !first_is_res(self.etype) {
             return None;
         }
-        self.decode(0)?.as_i64()
+        self.int_at(0)
     }
 
     /// Integer value of the parameter called `name`.
     pub fn int_by_name(&self, name: &str) -> Option<i64> {
-        self.param_by_name(name)?.as_i64()
+        self.int_at(self.param_index(name)?)
+    }
+
+    /// Integer value of parameter `i` (`decode(i)?.as_i64()`, without building the value).
+    #[inline]
+    pub fn int_at(&self, i: usize) -> Option<i64> {
+        let pi = self.info()?.params.get(i)?;
+        crate::decode::int_value(pi, self.param(i)?)
     }
 
     /// String/buffer value of the parameter called `name` (NUL stripped).

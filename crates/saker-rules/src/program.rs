@@ -48,11 +48,21 @@ struct Op {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Program {
     ops: Vec<Op>,
-    /// The rules in evaluation order, each with its root op; the rules whose condition no event
-    /// of this type can satisfy are left out.
-    rules: Vec<(RuleIdx, u32)>,
+    /// The rules in evaluation order; the rules whose condition no event of this type can
+    /// satisfy are left out.
+    rules: Vec<Entry>,
     /// Result slots for the checks that occur more than once.
     slots: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    rule: RuleIdx,
+    root: u32,
+    /// The result slots (below 64) of the checks the root `and` requires: once one of them is
+    /// known false for the event, the rule is false without a walk. Checks are pure, so which
+    /// conjunct an `and` fails on does not change its answer.
+    requires: u64,
 }
 
 /// Values kept per event: the fields that more than one check of a program extracts (at most
@@ -113,9 +123,17 @@ impl Program {
                 }
             }
         }
+        let rules = roots
+            .into_iter()
+            .map(|(rule, root)| Entry {
+                rule,
+                root,
+                requires: required_slots(&ops, root as usize),
+            })
+            .collect();
         Program {
             ops,
-            rules: roots,
+            rules,
             slots: slot_of.len(),
         }
     }
@@ -129,10 +147,11 @@ impl Program {
                 ev,
                 slots,
                 values: Default::default(),
+                known_false: 0,
             };
-            for &(i, root) in &self.rules {
-                if cx.op(root as usize) {
-                    out.push(i);
+            for r in &self.rules {
+                if r.requires & cx.known_false == 0 && cx.op(r.root as usize) {
+                    out.push(r.rule);
                     if first {
                         return;
                     }
@@ -153,9 +172,11 @@ impl Program {
                 ev,
                 slots,
                 values: Default::default(),
+                known_false: 0,
             };
-            for &(i, root) in &self.rules {
-                if !each(i, &mut || cx.op(root as usize)) {
+            for r in &self.rules {
+                let eval = &mut || r.requires & cx.known_false == 0 && cx.op(r.root as usize);
+                if !each(r.rule, eval) {
                     return;
                 }
             }
@@ -165,7 +186,7 @@ impl Program {
     /// The rules evaluated for this type, in order.
     #[cfg(test)]
     pub(crate) fn rules(&self) -> impl Iterator<Item = RuleIdx> + '_ {
-        self.rules.iter().map(|r| r.0)
+        self.rules.iter().map(|r| r.rule)
     }
 
     /// The ops as indented text, one per line (for tests and debugging).
@@ -177,8 +198,8 @@ impl Program {
             while ends.last().is_some_and(|&e| e <= i) {
                 ends.pop();
             }
-            if let Some(r) = self.rules.iter().find(|r| r.1 as usize == i) {
-                out.push_str(&format!("rule {}:\n", r.0));
+            if let Some(r) = self.rules.iter().find(|r| r.root as usize == i) {
+                out.push_str(&format!("rule {} requires {:#x}:\n", r.rule, r.requires));
             }
             let text: String = match &op.kind {
                 Kind::Check(c, slot, value) => {
@@ -271,6 +292,27 @@ fn emit(n: &Node, t: u16, ops: &mut Vec<Op>) -> Result<(), bool> {
     }
 }
 
+/// The slots (below 64) of the checks directly under the `and` at `root` (or of the check
+/// that is the root).
+fn required_slots(ops: &[Op], root: usize) -> u64 {
+    let bit = |op: &Op| match op.kind {
+        Kind::Check(_, slot, _) if slot < 64 => 1u64 << slot,
+        _ => 0,
+    };
+    let op = &ops[root];
+    match op.kind {
+        Kind::And => {
+            let (mut k, end, mut mask) = (root + 1, root + op.size as usize, 0);
+            while k < end {
+                mask |= bit(&ops[k]);
+                k += ops[k].size as usize;
+            }
+            mask
+        }
+        _ => bit(op),
+    }
+}
+
 /// Appends the children of an `and` (`and` true) or an `or`, those of nested nodes of the same
 /// kind inline, counting them in `live`; `Err` with the answer when one child decides it.
 fn emit_kids(
@@ -307,6 +349,8 @@ struct Cx<'p, 'e> {
     slots: &'p mut [u8],
     /// Extracted values: `None` = not extracted yet, `Some(None)` = the field has no value.
     values: [Option<Option<Value<'e>>>; MAX_VALUES],
+    /// The slots below 64 known false for this event.
+    known_false: u64,
 }
 
 impl Cx<'_, '_> {
@@ -343,6 +387,9 @@ impl Cx<'_, '_> {
         };
         if slot != NO_SLOT {
             self.slots[slot as usize] = 1 + v as u8;
+            if !v && slot < 64 {
+                self.known_false |= 1 << slot;
+            }
         }
         v
     }
@@ -518,6 +565,35 @@ mod tests {
         }
         // `proc.name = cat` occurs twice: one result slot.
         assert_eq!(rs.program_for_test(id("openat")).slots, 1);
+    }
+
+    #[test]
+    fn a_rule_requiring_a_check_already_false_is_not_walked() {
+        let rs = load(
+            &[
+                rule("a", "evt.type = openat and proc.name = x and fd.name = /a"),
+                rule(
+                    "b",
+                    "evt.type = openat and fd.name startswith /b and proc.name = x",
+                ),
+            ]
+            .concat(),
+        );
+        let mut ev = MapView::new()
+            .with("fd.name", Value::str("/b/c"))
+            .with("proc.name", Value::str("y"));
+        ev.etype = id("openat");
+        let c = Counting(&ev, Default::default());
+        let mut out = Vec::new();
+        rs.matches(&c, &mut out);
+        assert!(out.is_empty());
+        // "a" found `proc.name = x` false before reading the file; "b" needs it too.
+        let n = c.1.borrow();
+        assert_eq!(n.get("fd.name"), None, "{n:?}");
+        drop(n);
+        ev.set("proc.name", Value::str("x"));
+        rs.matches(&ev, &mut out);
+        assert_eq!(names(&rs, out.into_iter()), ["b"]);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub(crate) fn owned(s: Vec<u8>) -> Value<'static> {
 /// Where the fd of an exit event is: its `fd` parameter, or for fd-creating
 /// events whose first parameter is the result, that result.
 fn fd_location(ev: &Event) -> Option<i64> {
-    ev.decode(fd_param(ev.etype)?)?.as_i64()
+    ev.int_at(fd_param(ev.etype)?)
 }
 
 /// Index of the parameter holding the event's fd, per event type (resolved

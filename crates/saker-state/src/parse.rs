@@ -247,7 +247,7 @@ impl State {
         match open_params(et) {
             Some(OpenParams::Close(fd_idx)) => {
                 if res >= 0 {
-                    if let Some(fd) = ev.decode(fd_idx as usize).and_then(|v| v.as_i64()) {
+                    if let Some(fd) = ev.int_at(fd_idx as usize) {
                         let pid = self.pid_of(ev.tid);
                         self.pending.push(Pending::CloseFd { pid, fd });
                     }
@@ -750,11 +750,7 @@ impl State {
         if res < 0 {
             return;
         }
-        let int_at = |i: u8| {
-            (i != NONE)
-                .then(|| ev.decode(i as usize).and_then(|v| v.as_i64()))
-                .flatten()
-        };
+        let int_at = |i: u8| (i != NONE).then(|| ev.int_at(i as usize)).flatten();
         let raw = if op.name != NONE {
             ev.param(op.name as usize)
                 .map(saker_event::decode::trim_nul)
