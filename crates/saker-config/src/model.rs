@@ -738,17 +738,18 @@ pub struct Engine {
     /// Falco's kernel-module settings; inert here, as in Falco when another kind is selected
     /// (`kind: kmod` itself is refused).
     pub kmod: Kmod,
-    /// Saker's own key (no falco.yaml equivalent): threads of a capture replay's pipeline.
-    /// 0 = auto ([`Engine::split`]), 1 = one thread, 2 = decoding on its own thread, state and
-    /// rules on another. Larger values are refused: the split has exactly two stages. Live
-    /// detection runs on one thread (2 is warned about there).
+    /// Saker's own key (no falco.yaml equivalent): threads of a replay's or of live
+    /// detection's pipeline. 0 = auto ([`Engine::split`]), 1 = one thread, 2 = reading and
+    /// decoding (a capture file, the probe's rings) on its own thread, state and rules on
+    /// another. Larger values are refused: the split has exactly two stages.
     pub workers: u32,
 }
 
 impl Engine {
     /// Whether decoding runs on its own thread: `workers` 2, or 0 (auto) with `cpus` CPUs
-    /// available. Auto splits from 4 CPUs: on 2 vCPUs the split is 1.4x faster only while
-    /// the other core is idle, and slower than one thread with other load (docs/workers.md).
+    /// available. Auto splits from 4 CPUs: on 2 vCPUs a replay's split is 1.4x faster only
+    /// while the other core is idle, and slower than one thread with other load; live, it
+    /// saved no CPU and no drops there (docs/workers.md).
     pub fn split(&self, cpus: usize) -> bool {
         match self.workers {
             0 => cpus >= AUTO_SPLIT_CPUS,

@@ -24,7 +24,7 @@ pub use config::{
 };
 pub use error::{ProbeError, RecordError};
 pub use loader::{
-    check_environment, has_exit_tracepoint, kernel_release, Family, Probe, ProbeStats,
+    check_environment, has_exit_tracepoint, kernel_release, Family, Probe, ProbeControl, ProbeStats,
 };
 pub use record::{parse_record, validate};
 pub use wire::Counters;

@@ -8,15 +8,17 @@ use libbpf_rs::btf::{
     Btf,
 };
 use libbpf_rs::{
-    Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, OpenObject, RingBuffer,
+    Link, MapCore, MapFlags, MapHandle, MapType, Object, ObjectBuilder, OpenObject, RingBuffer,
     RingBufferBuilder,
 };
 use saker_event::Event;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The two objects compiled from bpf/probe.bpf.c (see bpf/compat.h).
@@ -385,33 +387,61 @@ impl Batch {
     }
 }
 
-/// The loaded, attached probe. Not `Send`: poll it from the thread that loaded it.
+/// The loaded, attached probe. Not `Send`: poll it from the thread that loaded it; what
+/// other threads need of it goes through [`Probe::control`].
 pub struct Probe {
     // Field order is drop order: stop consuming, detach, then unload.
     rb: RingBuffer<'static>,
     links: Vec<Link>,
-    obj: Object,
+    /// Owns the programs and maps; only dropped (the maps live on in [`ProbeControl`]).
+    _obj: Object,
     pending: Rc<RefCell<Batch>>,
-    bad: Rc<Cell<u64>>,
     next_num: u64,
-    delivered: u64,
-    attached: Vec<String>,
-    unavailable: Vec<String>,
-    mode: AttachMode,
-    variant: Variant,
-    /// The settings written at load (the prefilter part changes on reload).
-    settings: Settings,
-    /// Loaded with the prefilter switched on in .rodata.
-    prefilter_on: bool,
+    control: ProbeControl,
 }
 
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.control.0;
         f.debug_struct("Probe")
-            .field("attached", &self.attached)
-            .field("unavailable", &self.unavailable)
-            .field("mode", &self.mode)
-            .field("variant", &self.variant)
+            .field("attached", &c.attached)
+            .field("unavailable", &c.unavailable)
+            .field("mode", &c.mode)
+            .field("variant", &c.variant)
+            .finish()
+    }
+}
+
+/// A loaded probe's counters, prefilter and attach report, usable from any thread while the
+/// probe itself is polled on another (`engine.workers: 2`). The maps are reached through file
+/// descriptors of its own, so this keeps working after the probe is dropped: the counters
+/// then hold their final values. Clones share everything.
+#[derive(Clone)]
+pub struct ProbeControl(Arc<Control>);
+
+struct Control {
+    counters: MapHandle,
+    settings_map: MapHandle,
+    /// Only with a prefilter loaded (only those can change it).
+    pf_paths: Option<MapHandle>,
+    /// The settings written at load; the prefilter part is replaced on each update.
+    settings: Settings,
+    /// Records userspace rejected as malformed (counted by the ring callback).
+    bad: Arc<AtomicU64>,
+    /// Events handed on by `poll` (added once per batch).
+    delivered: AtomicU64,
+    links: usize,
+    attached: Vec<String>,
+    unavailable: Vec<String>,
+    mode: AttachMode,
+    variant: Variant,
+}
+
+impl std::fmt::Debug for ProbeControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeControl")
+            .field("mode", &self.0.mode)
+            .field("variant", &self.0.variant)
             .finish()
     }
 }
@@ -624,7 +654,7 @@ impl Probe {
         }
 
         let pending: Rc<RefCell<Batch>> = Rc::default();
-        let bad: Rc<Cell<u64>> = Rc::default();
+        let bad: Arc<AtomicU64> = Arc::default();
         let mut builder = RingBufferBuilder::new();
         // The main ring is consumed first, then the state ring: a clone or
         // exec that happened before a file event caught in this pass is then
@@ -636,7 +666,7 @@ impl Probe {
             builder
                 .add(m, move |rec: &[u8]| {
                     if !p.borrow_mut().push_record(rec) {
-                        b.set(b.get() + 1);
+                        b.fetch_add(1, Ordering::Relaxed);
                     }
                     0
                 })
@@ -662,99 +692,102 @@ impl Probe {
             attached.push(name);
         }
         attached.sort();
-        Ok(Probe {
-            rb,
-            links,
-            obj,
-            pending,
+        let handle = |m: Option<libbpf_rs::Map<'_>>, name: &str| -> Result<MapHandle, ProbeError> {
+            let m = m.ok_or_else(|| missing_map(name))?;
+            MapHandle::try_from(&m).map_err(ProbeError::bpf(format!("opening map {name}")))
+        };
+        let find = |name: &str| obj.maps().find(|m| m.name() == name);
+        let control = Control {
+            counters: handle(find("counters"), "counters")?,
+            settings_map: handle(find("settings"), "settings")?,
+            pf_paths: match pf {
+                Some(_) => Some(handle(find("pf_paths"), "pf_paths")?),
+                None => None,
+            },
+            settings: value,
             bad,
-            next_num: 0,
-            delivered: 0,
+            delivered: AtomicU64::new(0),
+            links: links.len(),
             attached,
             unavailable,
             mode,
             variant,
-            settings: value,
-            prefilter_on: pf.is_some(),
+        };
+        Ok(Probe {
+            rb,
+            links,
+            _obj: obj,
+            pending,
+            next_num: 0,
+            control: ProbeControl(Arc::new(control)),
         })
+    }
+
+    /// The handle other threads use: counters, prefilter updates, what was attached.
+    pub fn control(&self) -> ProbeControl {
+        self.control.clone()
     }
 
     /// Whether the probe was loaded with a prefilter (only those can change it).
     pub fn has_prefilter(&self) -> bool {
-        self.prefilter_on
+        self.control.has_prefilter()
     }
 
-    /// Replaces the prefilter (rules reload). Everything passes while the
-    /// path table is rewritten, so no event a new rule needs is dropped.
+    /// Replaces the prefilter (rules reload); see [`ProbeControl::set_prefilter`].
     pub fn set_prefilter(&mut self, pf: &crate::config::Prefilter) -> Result<(), ProbeError> {
-        if !self.prefilter_on {
-            return Ok(());
-        }
-        let map = |name: &str| {
-            self.obj
-                .maps()
-                .find(|m| m.name() == name)
-                .ok_or_else(|| missing_map(name))
-        };
-        let write = |s: &Settings| -> Result<(), ProbeError> {
-            map("settings")?
-                .update(&0u32.to_ne_bytes(), s.as_bytes(), MapFlags::ANY)
-                .map_err(ProbeError::bpf("writing settings"))
-        };
-        let open = Settings {
-            pf_any: 0xf,
-            pf_close: 0,
-            ..self.settings
-        };
-        write(&open)?;
-        let paths = map("pf_paths")?;
-        let old: Vec<Vec<u8>> = paths.keys().collect();
-        for k in old {
-            let _ = paths.delete(&k);
-        }
-        for (path, exact, mask) in &pf.paths {
-            paths
-                .update(&prefilter_key(path, *exact), &[*mask], MapFlags::ANY)
-                .map_err(ProbeError::bpf("writing prefilter paths"))?;
-        }
-        self.settings = Settings {
-            pf_any: pf.any_mask,
-            pf_close: pf.suppress_closes as u8,
-            ..self.settings
-        };
-        write(&self.settings)
+        self.control.set_prefilter(pf)
     }
 
-    /// How syscall exits are hooked: fexit, tracepoint or generic (never auto).
-    /// Fexit when any selected syscall is on fexit; a syscall without an fexit
-    /// target may still use its tracepoint or the generic hook.
+    /// See [`ProbeControl::attach_mode`].
     pub fn attach_mode(&self) -> AttachMode {
-        self.mode
+        self.control.attach_mode()
     }
 
     /// The object loaded (modern for 6.2+, core otherwise).
     pub fn variant(&self) -> Variant {
-        self.variant
+        self.control.variant()
     }
 
     /// Program names attached (e.g. `x_openat`, `sched_exec`).
     pub fn attached(&self) -> &[String] {
-        &self.attached
+        self.control.attached()
     }
 
     /// Requested syscalls the probe cannot report on this kernel/config.
     pub fn unavailable(&self) -> &[String] {
-        &self.unavailable
+        self.control.unavailable()
     }
 
     /// Drains both rings, merges them by timestamp, numbers the events and
     /// hands each to `f`. Returns as soon as a batch was delivered, or after
     /// `timeout` with 0. Sleeps ~1 ms between empty checks.
-    pub fn poll<F: FnMut(&Event)>(
+    pub fn poll<F: FnMut(&Event)>(&mut self, timeout: Duration, f: F) -> Result<usize, ProbeError> {
+        let n = self.next_batch(timeout)?;
+        let mut batch = self.pending.borrow_mut();
+        batch.evs[..n].iter().for_each(f);
+        batch.len = 0;
+        Ok(n)
+    }
+
+    /// As [`Probe::poll`], but the batch's events are handed over whole: they end up in
+    /// `evs[..n]` by swapping vectors (the probe keeps `evs`' old one to refill), so a
+    /// consumer on another thread gets them without a copy.
+    pub fn poll_swap(
         &mut self,
         timeout: Duration,
-        mut f: F,
+        evs: &mut Vec<Event>,
     ) -> Result<usize, ProbeError> {
+        let n = self.next_batch(timeout)?;
+        if n > 0 {
+            let mut batch = self.pending.borrow_mut();
+            std::mem::swap(&mut batch.evs, evs);
+            batch.len = 0;
+        }
+        Ok(n)
+    }
+
+    /// Consumes the rings until a batch is pending (or `timeout`); sorts and numbers it.
+    fn next_batch(&mut self, timeout: Duration) -> Result<usize, ProbeError> {
         let deadline = Instant::now() + timeout;
         loop {
             self.rb
@@ -770,10 +803,11 @@ impl Probe {
                 for ev in evs.iter_mut() {
                     self.next_num += 1;
                     ev.num = self.next_num;
-                    f(ev);
                 }
-                batch.len = 0;
-                self.delivered += n as u64;
+                self.control
+                    .0
+                    .delivered
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 return Ok(n);
             }
             drop(batch);
@@ -787,14 +821,23 @@ impl Probe {
 
     /// Per-CPU event and drop counters by family.
     pub fn stats(&self) -> Result<ProbeStats, ProbeError> {
-        let counters = self
-            .obj
-            .maps()
-            .find(|m| m.name() == "counters")
-            .ok_or_else(|| missing_map("counters"))?;
+        self.control.stats()
+    }
+
+    /// Number of attached links (programs).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+}
+
+impl ProbeControl {
+    /// Per-CPU event and drop counters by family.
+    pub fn stats(&self) -> Result<ProbeStats, ProbeError> {
+        let c = &self.0;
         let mut per_cpu: Vec<[Counters; 8]> = Vec::new();
         for fam in Family::ALL {
-            let vals = counters
+            let vals = c
+                .counters
                 .lookup_percpu(&(fam as u32).to_ne_bytes(), MapFlags::ANY)
                 .map_err(ProbeError::bpf("reading counters"))?
                 .unwrap_or_default();
@@ -807,14 +850,76 @@ impl Probe {
         }
         Ok(ProbeStats {
             per_cpu,
-            bad_records: self.bad.get(),
-            delivered: self.delivered,
+            bad_records: c.bad.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
         })
+    }
+
+    /// Whether the probe was loaded with a prefilter (only those can change it).
+    pub fn has_prefilter(&self) -> bool {
+        self.0.pf_paths.is_some()
+    }
+
+    /// Replaces the prefilter (rules reload). Everything passes while the
+    /// path table is rewritten, so no event a new rule needs is dropped.
+    /// Safe while the probe is polled elsewhere: only kernel maps change.
+    pub fn set_prefilter(&self, pf: &crate::config::Prefilter) -> Result<(), ProbeError> {
+        let c = &self.0;
+        let Some(paths) = &c.pf_paths else {
+            return Ok(());
+        };
+        let write = |s: &Settings| -> Result<(), ProbeError> {
+            c.settings_map
+                .update(&0u32.to_ne_bytes(), s.as_bytes(), MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing settings"))
+        };
+        write(&Settings {
+            pf_any: 0xf,
+            pf_close: 0,
+            ..c.settings
+        })?;
+        let old: Vec<Vec<u8>> = paths.keys().collect();
+        for k in old {
+            let _ = paths.delete(&k);
+        }
+        for (path, exact, mask) in &pf.paths {
+            paths
+                .update(&prefilter_key(path, *exact), &[*mask], MapFlags::ANY)
+                .map_err(ProbeError::bpf("writing prefilter paths"))?;
+        }
+        // Every field the prefilter owns comes from `pf`; the rest never changes.
+        write(&Settings {
+            pf_any: pf.any_mask,
+            pf_close: pf.suppress_closes as u8,
+            ..c.settings
+        })
+    }
+
+    /// How syscall exits are hooked: fexit, tracepoint or generic (never auto).
+    /// Fexit when any selected syscall is on fexit; a syscall without an fexit
+    /// target may still use its tracepoint or the generic hook.
+    pub fn attach_mode(&self) -> AttachMode {
+        self.0.mode
+    }
+
+    /// The object loaded (modern for 6.2+, core otherwise).
+    pub fn variant(&self) -> Variant {
+        self.0.variant
+    }
+
+    /// Program names attached (e.g. `x_openat`, `sched_exec`).
+    pub fn attached(&self) -> &[String] {
+        &self.0.attached
+    }
+
+    /// Requested syscalls the probe cannot report on this kernel/config.
+    pub fn unavailable(&self) -> &[String] {
+        &self.0.unavailable
     }
 
     /// Number of attached links (programs).
     pub fn link_count(&self) -> usize {
-        self.links.len()
+        self.0.links
     }
 }
 

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use saker_config::Config;
 use saker_event::Event;
 use saker_outputs::{Metrics, Outputs};
-use saker_probe::{Probe, ProbeConfig};
+use saker_probe::{ProbeConfig, ProbeControl};
 
 use crate::audit::{AuditInputs, AuditStream};
-use crate::pipeline::{Detect, Detector, Flow, Stage, POLL_WAIT};
+use crate::pipeline::{Detect, Detector, Flow, Source, Stage, POLL_WAIT};
 use crate::setup::{load_config, probe_config, Inputs, Signals};
 use crate::stats::Ticker;
 
@@ -28,13 +28,18 @@ pub struct Live<'a> {
     pub inputs: &'a Inputs,
     /// The probe's selection at start (a reload keeps it).
     pub pc: ProbeConfig,
+    /// Counters and prefilter of the probe, wherever it is polled (this thread or the
+    /// decode thread of `engine.workers: 2`).
+    pub probe: ProbeControl,
     pub cfg: Config,
     /// `engine.modern_ebpf.drop_failed_exit`, read per event.
     pub drop_failed: bool,
     pub exit_code: i32,
 }
 
-impl Stage<Probe> for Live<'_> {
+/// The same stage whether the probe is polled here or on the decode thread: between batches it
+/// only needs the probe's [`ProbeControl`], never the source.
+impl<S: Source<Event = Event>> Stage<S> for Live<'_> {
     /// Held alerts wake the loop when their wait is over.
     fn wait(&self) -> Duration {
         self.detect
@@ -57,7 +62,7 @@ impl Stage<Probe> for Live<'_> {
         request_container(&mut self.containers, &mut self.detect.det, ev);
     }
 
-    fn after_batch(&mut self, probe: &mut Probe, n: usize) -> anyhow::Result<Flow> {
+    fn after_batch(&mut self, _src: &mut S, n: usize) -> anyhow::Result<Flow> {
         let outputs = self.outputs;
         let emit = &mut |a| outputs.send(Arc::new(a));
         if let Some((a, stream)) = self.audit.as_mut() {
@@ -78,14 +83,14 @@ impl Stage<Probe> for Live<'_> {
                 &mut self.detect.det,
                 self.metrics,
                 &self.pc,
-                probe,
+                &self.probe,
             );
             self.drop_failed = self.cfg.engine.modern_ebpf.drop_failed_exit;
             self.ticker.reconfigure(&self.cfg);
         }
         if self
             .ticker
-            .tick(probe, &self.detect.det, self.metrics, outputs)
+            .tick(&self.probe, &self.detect.det, self.metrics, outputs)
         {
             tracing::error!("Exiting.");
             self.exit_code = 1;
@@ -98,7 +103,7 @@ impl Stage<Probe> for Live<'_> {
 impl Live<'_> {
     /// After the loop: stops the audit input, closes the capture, releases every held alert,
     /// flushes the metrics.
-    pub fn finish(&mut self, probe: &Probe) {
+    pub fn finish(&mut self) {
         let outputs = self.outputs;
         let emit = &mut |a| outputs.send(Arc::new(a));
         if let Some((a, mut stream)) = self.audit.take() {
@@ -108,7 +113,7 @@ impl Live<'_> {
         self.detect.finish();
         self.detect.det.release_held(true, emit);
         self.ticker
-            .flush(probe, &self.detect.det, self.metrics, outputs, true);
+            .flush(&self.probe, &self.detect.det, self.metrics, outputs, true);
     }
 }
 
@@ -121,7 +126,7 @@ fn reload(
     det: &mut Detector,
     metrics: &Metrics,
     running: &ProbeConfig,
-    probe: &mut Probe,
+    probe: &ProbeControl,
 ) -> Config {
     let attempt = load_config(opts).and_then(|cfg| Ok((crate::rules::load(&cfg, opts)?, cfg)));
     if attempt.is_err() {

@@ -24,6 +24,10 @@ use crate::flight::Flight;
 /// Longest wait for events in one poll (signals, reloads and the stats tick are checked after).
 pub const POLL_WAIT: Duration = Duration::from_millis(100);
 
+/// How long the final pass over the probe's rings waits for a record (one pass takes all
+/// they hold).
+pub const PROBE_DRAIN: Duration = Duration::from_millis(50);
+
 /// Whether the loop goes on after a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -115,7 +119,7 @@ impl Source for saker_probe::Probe {
     }
 
     fn drain<F: FnMut(&Event)>(&mut self, f: F) -> anyhow::Result<()> {
-        saker_probe::Probe::poll(self, Duration::from_millis(50), f)?;
+        saker_probe::Probe::poll(self, PROBE_DRAIN, f)?;
         Ok(())
     }
 }

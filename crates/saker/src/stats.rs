@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use saker_config::{Config, DropAction};
 use saker_outputs::metrics::{ProcessSample, StateSample};
 use saker_outputs::{Metrics, Outputs};
-use saker_probe::{Probe, ProbeStats};
+use saker_probe::{ProbeControl, ProbeStats};
 use saker_rules::{Alert, OutputValue, Priority};
 
 use crate::pipeline::Detector;
@@ -351,7 +351,7 @@ impl Ticker {
     /// Returns true when the drop manager's `exit` action asks Saker to stop.
     pub fn tick(
         &mut self,
-        probe: &Probe,
+        probe: &ProbeControl,
         det: &Detector,
         metrics: &Metrics,
         out: &Outputs,
@@ -364,7 +364,7 @@ impl Ticker {
 
     pub fn flush(
         &mut self,
-        probe: &Probe,
+        probe: &ProbeControl,
         det: &Detector,
         metrics: &Metrics,
         outputs: &Outputs,

@@ -1,8 +1,8 @@
 //! `engine.workers: 2`: reading and decoding on their own thread. A [`Decode`] source (a capture
-//! file's reader: block reads, parsing, v1->v2 conversion) runs on a thread of its own and hands
-//! batches of decoded events to the thread of state and rules over a channel; the batches come
-//! back through a second channel and are refilled in place, so steady state allocates nothing
-//! per event.
+//! file's reader: block reads, parsing, v1->v2 conversion; or the live probe: ring reads, record
+//! parsing, the two rings' timestamp merge) runs on a thread of its own and hands batches of
+//! decoded events to the thread of state and rules over a channel; the batches come back through
+//! a second channel and are refilled in place, so steady state allocates nothing per event.
 //!
 //! Only decoding moves. Rules read the state as of each event (thread and fd tables,
 //! ancestors), so evaluating them elsewhere would need a copy of that state per event; state,
@@ -20,6 +20,7 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use saker_event::{Event, Snapshot};
+use saker_probe::{Probe, ProbeConfig, ProbeControl};
 
 use crate::pipeline::{FileSource, Source, Stage, Until};
 
@@ -69,11 +70,12 @@ impl Batch {
 
 /// A source that can run on the decode thread.
 pub trait Decode {
-    /// Adds the events available now to `out` (up to [`BATCH`]), waiting up to `wait` for the
-    /// first. `None` once the input has ended (what it added to `out` before still counts).
+    /// Puts the events available now into `out` (which comes empty), up to [`BATCH`] for a
+    /// file (the probe hands over one pass over its rings whole), waiting up to `wait` for the
+    /// first. `None` once the input has ended (what it put in `out` before still counts).
     fn fill(&mut self, wait: Duration, out: &mut Batch) -> anyhow::Result<Option<usize>>;
 
-    /// At a stop: what the source still holds.
+    /// At a stop: what the source still holds (into an empty `out`).
     fn drain(&mut self, _out: &mut Batch) -> anyhow::Result<()> {
         Ok(())
     }
@@ -320,11 +322,31 @@ pub fn split(cfg: &saker_config::Config) -> bool {
     cfg.engine.split(cpus)
 }
 
-/// A capture file, read on the detection thread or on its own.
+/// An input read on the detection thread (`One`) or on a decode thread of its own (`Two`).
 #[allow(clippy::large_enum_variant)] // one per run; a box would add a hop per event
-pub enum FileInput {
-    One(FileSource),
+pub enum Input<S> {
+    One(S),
     Two(Threaded),
+}
+
+/// A capture file, read on the detection thread or on its own.
+pub type FileInput = Input<FileSource>;
+
+/// The live probe, polled on the detection thread or on its own.
+pub type ProbeInput = Input<Probe>;
+
+impl<S: Source<Event = Event>> Input<S> {
+    /// The pipeline's loop over this input.
+    pub fn drive<T: Stage<S> + Stage<Threaded>>(
+        &mut self,
+        stage: &mut T,
+        until: &Until,
+    ) -> anyhow::Result<()> {
+        match self {
+            Input::One(s) => crate::pipeline::drive(s, stage, until),
+            Input::Two(t) => crate::pipeline::drive(t, stage, until),
+        }
+    }
 }
 
 impl FileInput {
@@ -344,23 +366,31 @@ impl FileInput {
         };
         if !split {
             let (src, snap) = open(file)?;
-            return Ok((FileInput::One(src), snap));
+            return Ok((Input::One(src), snap));
         }
         let file = file.to_path_buf();
         let (t, snap) = Threaded::spawn("saker-decode", move || open(&file))?;
-        Ok((FileInput::Two(t), snap))
+        Ok((Input::Two(t), snap))
     }
+}
 
-    /// The pipeline's loop over this input.
-    pub fn drive<T: Stage<FileSource> + Stage<Threaded>>(
-        &mut self,
-        stage: &mut T,
-        until: &Until,
-    ) -> anyhow::Result<()> {
-        match self {
-            FileInput::One(s) => crate::pipeline::drive(s, stage, until),
-            FileInput::Two(t) => crate::pipeline::drive(t, stage, until),
+impl ProbeInput {
+    /// Loads and attaches the probe (on the decode thread when `split`: its ring buffer is
+    /// not `Send`, so it is built where it is polled), with the handle the detection thread
+    /// uses between batches (counters, prefilter, what was attached).
+    pub fn open(pc: &ProbeConfig, split: bool) -> anyhow::Result<(ProbeInput, ProbeControl)> {
+        if !split {
+            let probe = Probe::load(pc)?;
+            let control = probe.control();
+            return Ok((Input::One(probe), control));
         }
+        let pc = pc.clone();
+        let (t, control) = Threaded::spawn("saker-probe", move || {
+            let probe = Probe::load(&pc)?;
+            let control = probe.control();
+            anyhow::Ok((probe, control))
+        })?;
+        Ok((Input::Two(t), control))
     }
 }
 
@@ -380,6 +410,21 @@ impl Decode for FileSource {
 
     fn position(&self) -> u64 {
         self.reader.offset()
+    }
+}
+
+/// The probe on the decode thread: a pass over the rings is swapped into the batch whole
+/// (no copy; the probe refills the batch's previous vector).
+impl Decode for Probe {
+    fn fill(&mut self, wait: Duration, out: &mut Batch) -> anyhow::Result<Option<usize>> {
+        debug_assert!(out.is_empty());
+        out.len = self.poll_swap(wait, &mut out.events)?;
+        Ok(Some(out.len))
+    }
+
+    /// What the kernel already produced at the stop, as with one thread.
+    fn drain(&mut self, out: &mut Batch) -> anyhow::Result<()> {
+        self.fill(crate::pipeline::PROBE_DRAIN, out).map(|_| ())
     }
 }
 

@@ -52,19 +52,7 @@ fn live_alerts_carry_process_parent_file_and_user() {
     );
 
     // Stats on stderr at shutdown, with a non-zero number of processed events.
-    let stats = fin
-        .stderr
-        .iter()
-        .find(|l| l.starts_with("saker: stopped. Syscall events: "))
-        .unwrap_or_else(|| panic!("no stats line:\n{}", fin.stderr_text()));
-    let nums: Vec<u64> = stats
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    // seen, dropped, processed, kept in the kernel by the prefilter.
-    assert_eq!(nums.len(), 4, "stats line {stats:?}");
-    assert!(nums[0] > 0 && nums[2] > 0, "no events counted: {stats:?}");
-    assert!(nums[2] <= nums[0] + nums[1], "processed > seen: {stats:?}");
+    stop_counts(&fin);
     // Per-rule counts follow the stats line; our rules fired, so they are listed.
     assert!(
         fin.stderr.iter().any(|l| l.contains("E2E shadow opened")),
@@ -146,22 +134,153 @@ fn live_alerts_carry_process_parent_file_and_user() {
     assert_eq!(builtin_hit.field("user.name").as_deref(), Some("root"));
 }
 
-/// `engine.workers: 2` splits replays only: a live run says so on stderr, naming the key,
-/// and still runs (one thread).
+/// The counts of the `stopped.` line (seen, dropped, processed, kept in the kernel), checked
+/// for consistency: events were seen and processed, never more processed than seen.
+fn stop_counts(fin: &Finished) -> [u64; 4] {
+    let stats = fin
+        .stderr
+        .iter()
+        .find(|l| l.starts_with("saker: stopped. Syscall events: "))
+        .unwrap_or_else(|| panic!("no stats line:\n{}", fin.stderr_text()));
+    let nums: Vec<u64> = stats
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let nums: [u64; 4] = nums
+        .try_into()
+        .unwrap_or_else(|n| panic!("stats line {stats:?}: {n:?}"));
+    assert!(nums[0] > 0 && nums[2] > 0, "no events counted: {stats:?}");
+    assert!(nums[2] <= nums[0] + nums[1], "processed > seen: {stats:?}");
+    nums
+}
+
+/// `engine.workers: 2` live: the probe is built and read on a thread of its own (said on
+/// stderr), and every behaviour still alerts with its process, parent and file, which the
+/// state on the main thread can only give when the split hands it every event in order. The
+/// stop line's counts come through the probe's control handle after that thread is gone.
 #[test]
 #[ignore = "needs root"]
-fn live_run_says_engine_workers_2_splits_replays_only() {
-    require_live("live_run_says_engine_workers_2_splits_replays_only");
+fn live_run_with_engine_workers_2_reads_the_probe_on_its_own_thread() {
+    require_live("live_run_with_engine_workers_2_reads_the_probe_on_its_own_thread");
     let _g = probe_lock();
-    let out = std::process::Command::new(saker_bin())
-        .args(["run", "-o", "engine.workers=2", "-M", "1"])
-        .output()
-        .expect("run saker");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("engine.workers=2 splits replays only; live detection runs on one thread"),
-        "{err}"
+    let tok = token("live2");
+    let dir = Scratch::new(&tok);
+    let port = tcp_listener();
+    let rules = dir.file("e2e_rules.yaml");
+    std::fs::write(&rules, behaviour_rules(&tok, port)).expect("write rules");
+    let s = Session::run(
+        &rules,
+        &["engine.workers=2", "rule_matching=all", "json_output=true"],
     );
-    assert!(err.contains("saker: started"), "{err}");
+    assert!(
+        s.stderr_has("saker: reading the probe on its own thread; state and rules on this one (engine.workers=2)"),
+        "{}",
+        s.stderr_lines().join("\n")
+    );
+    perform_behaviours(&tok, &dir.path, port);
+    s.wait_alerts(
+        "every behaviour alert",
+        std::time::Duration::from_secs(30),
+        |a| {
+            BEHAVIOURS
+                .iter()
+                .all(|(r, _)| a.iter().any(|x| x.rule == *r && x.mentions(&tok)))
+        },
+    );
+    let fin = s.stop();
+    assert!(fin.status.success(), "{}", fin.stderr_text());
+    let [_, _, processed, _] = stop_counts(&fin);
+    let alerts = fin.alerts();
+    let ours: Vec<&Alert> = alerts.iter().filter(|a| a.mentions(&tok)).collect();
+    assert!(processed >= ours.len() as u64, "{}", fin.stderr_text());
+    for (rule, pname) in BEHAVIOURS {
+        let a = ours
+            .iter()
+            .find(|a| a.rule == rule)
+            .unwrap_or_else(|| panic!("'{rule}' did not fire"));
+        assert_eq!(a.field("proc.name").as_deref(), Some(pname), "{a:?}");
+        assert_eq!(a.field("proc.pname").as_deref(), Some("sh"), "{a:?}");
+    }
+    let shadow = ours.iter().find(|a| a.rule == "E2E shadow opened").unwrap();
+    assert_eq!(shadow.field("fd.name").as_deref(), Some("/etc/shadow"));
+}
+
+/// A reload with the probe on its own thread: the new rules replace the old, and the kernel's
+/// prefilter follows them through the control handle (the new rule's path was kept in the
+/// kernel before the reload: without the update its open would never arrive).
+#[test]
+#[ignore = "needs root"]
+fn live_reload_with_engine_workers_2_updates_rules_and_prefilter() {
+    require_live("live_reload_with_engine_workers_2_updates_rules_and_prefilter");
+    let _g = probe_lock();
+    let tok = token("reload2");
+    let dir = Scratch::new(&tok);
+    let rule = |name: &str, path: &std::path::Path| {
+        format!(
+            "- rule: {name}\n  desc: reload test\n  condition: >\n    \
+             evt.type in (open, openat, openat2) and fd.name = {}\n  \
+             output: \"{name} proc.name=%proc.name fd.name=%fd.name\"\n  priority: NOTICE\n",
+            path.display()
+        )
+    };
+    let (ta, tb) = (dir.file("trigger-a"), dir.file("trigger-b"));
+    std::fs::write(&ta, "a").expect("trigger a");
+    std::fs::write(&tb, "b").expect("trigger b");
+    let rules = dir.file("rules.yaml");
+    std::fs::write(&rules, rule("Reload2 rule A", &ta)).expect("rules");
+    let count = |s: &Session, r: &str| {
+        s.alerts()
+            .iter()
+            .filter(|a| a.rule == r && a.mentions(&tok))
+            .count()
+    };
+    let cat = |p: &std::path::Path| sh(&format!("cat {} >/dev/null; true", p.display()), &tok);
+    let wait = std::time::Duration::from_secs(30);
+
+    let s = Session::run(
+        &rules,
+        &[
+            "engine.workers=2",
+            "json_output=true",
+            "watch_config_files=false",
+        ],
+    );
+    assert!(s.stderr_has("reading the probe on its own thread"));
+    assert!(
+        s.stderr_has("prefilter on, 1 path patterns"),
+        "{}",
+        s.stderr_lines().join("\n")
+    );
+    cat(&ta);
+    s.wait_alerts("rule A", wait, |_| count(&s, "Reload2 rule A") >= 1);
+
+    std::fs::write(&rules, rule("Reload2 rule B", &tb)).expect("rules B");
+    s.signal("HUP");
+    s.wait_stderr("saker: reloaded: 1 rules", 1, wait);
+    cat(&ta);
+    cat(&tb);
+    s.wait_alerts("rule B after the reload", wait, |_| {
+        count(&s, "Reload2 rule B") >= 1
+    });
+    let fin = s.stop();
+    assert!(fin.status.success(), "{}", fin.stderr_text());
+    assert!(
+        !fin.stderr_text().contains("prefilter not updated"),
+        "{}",
+        fin.stderr_text()
+    );
+    let ours: Vec<Alert> = fin
+        .alerts()
+        .into_iter()
+        .filter(|a| a.mentions(&tok))
+        .collect();
+    assert_eq!(
+        ours.iter().filter(|a| a.rule == "Reload2 rule A").count(),
+        1,
+        "rule A fired after it was replaced: {ours:#?}"
+    );
+    let b = ours.iter().find(|a| a.rule == "Reload2 rule B").unwrap();
+    assert_eq!(b.field("proc.name").as_deref(), Some("cat"));
+    assert_eq!(b.field("fd.name"), Some(tb.display().to_string()));
+    stop_counts(&fin);
 }

@@ -1,6 +1,6 @@
 //! `saker run`: live detection. The probe feeds the live stage through the pipeline's loop,
-//! which is single-threaded and never waits on outputs; signals only flip flags that the stage
-//! checks between batches.
+//! which never waits on outputs; signals only flip flags that the stage checks between batches.
+//! With `engine.workers: 2` the probe is read on a thread of its own (docs/workers.md).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,21 +9,17 @@ use std::time::Duration;
 use anyhow::Context;
 use saker_config::Config;
 use saker_outputs::Metrics;
-use saker_probe::Probe;
 use saker_rules::ruleset::AlertOptions;
 
 use crate::hold::Hold;
 use crate::live::Live;
 use crate::pipeline::{Detect, Detector, Until};
 use crate::setup::{self, Inputs, Services, Signals};
+use crate::threaded::ProbeInput;
 
 pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> anyhow::Result<i32> {
     saker_probe::check_environment().map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::caps::report();
-    if cfg.engine.workers == 2 {
-        // The probe's rings are read where state and rules run (docs/workers.md).
-        tracing::warn!("engine.workers=2 splits replays only; live detection runs on one thread");
-    }
     let loaded = crate::rules::load(&cfg, opts)?;
     let metrics = Arc::new(Metrics::new());
     metrics.record_reload(true, loaded.ruleset.enabled().len(), setup::now_ns() as i64);
@@ -52,7 +48,17 @@ pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> an
     let containers =
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
     let pc = setup::probe_config(&loaded.ruleset, &cfg)?;
-    let mut probe = Probe::load(&pc).context("loading the eBPF probe")?;
+    let split = crate::threaded::split(&cfg);
+    let (mut input, probe) = ProbeInput::open(&pc, split).context("loading the eBPF probe")?;
+    if split {
+        tracing::info!(
+            "reading the probe on its own thread; state and rules on this one (engine.workers={})",
+            match cfg.engine.workers {
+                0 => "auto".to_string(),
+                w => w.to_string(),
+            }
+        );
+    }
     let hostname = crate::outputs_cfg::hostname(&cfg);
     let n_rules = loaded.ruleset.enabled().len();
     let sources = loaded.sources.join(", ");
@@ -107,12 +113,16 @@ pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> an
         signals: &signals,
         inputs: opts,
         pc,
+        probe: probe.clone(),
         drop_failed: cfg.engine.modern_ebpf.drop_failed_exit,
         cfg,
         exit_code: 0,
     };
-    crate::pipeline::drive(&mut probe, &mut live, &Until::new(&signals.stop, duration))?;
-    live.finish(&probe);
+    input.drive(&mut live, &Until::new(&signals.stop, duration))?;
+    // The counters are read through the control's own map handles: with the probe on its
+    // thread, that thread has already stopped and dropped it.
+    drop(input);
+    live.finish();
     // The metadata thread stops at the end, as before the stage existed.
     let Live {
         detect,
