@@ -315,6 +315,12 @@ fn required_slots(ops: &[Op], root: usize) -> u64 {
 
 /// Appends the children of an `and` (`and` true) or an `or`, those of nested nodes of the same
 /// kind inline, counting them in `live`; `Err` with the answer when one child decides it.
+///
+/// An `and`'s children go cheapest first, as in the tree, but negated ones after the rest:
+/// `not` wraps the exceptions (`not proc.name in (...)`), which nearly always hold, while the
+/// positive checks are the selective ones (`fd.name in (sensitive files)`); the cost order
+/// alone put a rule's exception lists before its one selective test. Checks are pure, so
+/// only the time changes.
 fn emit_kids(
     kids: &[Node],
     and: bool,
@@ -322,20 +328,32 @@ fn emit_kids(
     ops: &mut Vec<Op>,
     live: &mut usize,
 ) -> Result<(), bool> {
-    for k in kids {
-        match k {
-            Node::And(inner) if and => emit_kids(inner, and, t, ops, live)?,
-            Node::Or(inner) if !and => emit_kids(inner, and, t, ops, live)?,
-            k => match emit(k, t, ops) {
-                Ok(()) => *live += 1,
-                // A true child of an `and` (a false one of an `or`) changes nothing.
-                Err(b) if b == and => {}
-                // A false child of an `and` (a true one of an `or`) decides.
-                Err(b) => return Err(b),
-            },
+    let mut flat = Vec::with_capacity(kids.len());
+    flatten(kids, and, &mut flat);
+    if and {
+        flat.sort_by_key(|k| (matches!(k, Node::Not(_)), crate::compile::optimize::cost(k)));
+    }
+    for k in flat {
+        match emit(k, t, ops) {
+            Ok(()) => *live += 1,
+            // A true child of an `and` (a false one of an `or`) changes nothing.
+            Err(b) if b == and => {}
+            // A false child of an `and` (a true one of an `or`) decides.
+            Err(b) => return Err(b),
         }
     }
     Ok(())
+}
+
+/// The children of an `and` (or an `or`), with those of nested nodes of the same kind.
+fn flatten<'n>(kids: &'n [Node], and: bool, out: &mut Vec<&'n Node>) {
+    for k in kids {
+        match k {
+            Node::And(inner) if and => flatten(inner, and, out),
+            Node::Or(inner) if !and => flatten(inner, and, out),
+            k => out.push(k),
+        }
+    }
 }
 
 /// Slot values: not evaluated yet for this event, false, true.

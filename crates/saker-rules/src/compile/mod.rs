@@ -3,7 +3,7 @@
 
 pub mod glob;
 mod ops;
-mod optimize;
+pub(crate) mod optimize;
 pub mod pmatch;
 pub mod transform;
 pub mod values;

@@ -194,7 +194,7 @@ fn type_field(c: &CheckNode) -> Option<bool> {
 
 /// Rough evaluation cost: type-id lookups, then plain checks, then checks that
 /// build values (lists, transformers, regexes), then subtrees.
-fn cost(n: &Node) -> u8 {
+pub(crate) fn cost(n: &Node) -> u8 {
     match n {
         Node::EvtType(_) => 0,
         Node::Check(c) => {
