@@ -376,19 +376,20 @@ impl Cx<'_, '_> {
     /// already left in a slot; a call per op cost more than the op).
     #[inline(always)]
     fn op(&mut self, k: usize) -> bool {
-        match &self.ops[k].kind {
-            Kind::Check(c, slot, value) => {
-                if *slot != NO_SLOT {
-                    let s = self.slots[*slot as usize];
-                    if s != UNSET {
-                        return s == TRUE;
-                    }
+        // Checks first, by a plain branch: a jump table per op mispredicted in live profiles.
+        if let Kind::Check(c, slot, value) = &self.ops[k].kind {
+            if *slot != NO_SLOT {
+                let s = self.slots[*slot as usize];
+                if s != UNSET {
+                    return s == TRUE;
                 }
-                self.check(c, *slot, *value)
             }
+            return self.check(c, *slot, *value);
+        }
+        match &self.ops[k].kind {
             Kind::Type(t) => t.eval(self.ev),
             Kind::True => true,
-            Kind::And | Kind::Or | Kind::Not => self.tree(k),
+            _ => self.tree(k),
         }
     }
 
