@@ -8,7 +8,12 @@
 //! vanish. The remaining nodes of all the type's rules sit in one vector in evaluation order
 //! (a subtree is the `size` ops from its head). A check that occurs more than once in the
 //! program keeps its result in a slot for the event; a check that occurs once is simply
-//! evaluated. Checks are pure, so the answers are exactly those of the trees.
+//! evaluated. A field that several checks read is extracted once per event. A rule whose
+//! root `and` requires a check already found false is skipped without a walk, and an `and`
+//! tries its positive checks before its negated ones (the exceptions). Checks are pure, so
+//! the answers are exactly those of the trees (a test compares them on a grid of events).
+//!
+//! Programs are built at the first event of each type, so types no event has are never built.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -551,6 +556,23 @@ mod tests {
         }
     }
 
+    /// An openat exit with this file and process name.
+    fn openat(file: &str, proc: &str) -> MapView {
+        let mut ev = MapView::new()
+            .with("fd.name", Value::string(file.into()))
+            .with("proc.name", Value::string(proc.into()));
+        ev.etype = id("openat");
+        ev
+    }
+
+    /// The rules that match `ev`, and how many times each field was extracted.
+    fn run_counting(rs: &Ruleset, ev: &MapView) -> (Vec<String>, HashMap<String, usize>) {
+        let c = Counting(ev, Default::default());
+        let mut out = Vec::new();
+        rs.matches(&c, &mut out);
+        (names(rs, out.into_iter()), c.1.into_inner())
+    }
+
     #[test]
     fn a_field_read_by_several_checks_is_extracted_once_per_event() {
         let rs = load(
@@ -570,16 +592,10 @@ mod tests {
             ]
             .concat(),
         );
-        let mut ev = MapView::new()
-            .with("fd.name", Value::str("/etc/shadow"))
-            .with("proc.name", Value::str("cat"));
-        ev.etype = id("openat");
+        let ev = openat("/etc/shadow", "cat");
         for _ in 0..2 {
-            let c = Counting(&ev, Default::default());
-            let mut out = Vec::new();
-            rs.matches(&c, &mut out);
-            assert_eq!(names(&rs, out.into_iter()), ["r1", "r2", "r3"]);
-            let n = c.1.borrow();
+            let (hits, n) = run_counting(&rs, &ev);
+            assert_eq!(hits, ["r1", "r2", "r3"]);
             assert_eq!((n["fd.name"], n["proc.name"]), (1, 1), "{n:?}");
         }
         // `proc.name = cat` occurs twice: one result slot.
@@ -598,21 +614,11 @@ mod tests {
             ]
             .concat(),
         );
-        let mut ev = MapView::new()
-            .with("fd.name", Value::str("/b/c"))
-            .with("proc.name", Value::str("y"));
-        ev.etype = id("openat");
-        let c = Counting(&ev, Default::default());
-        let mut out = Vec::new();
-        rs.matches(&c, &mut out);
-        assert!(out.is_empty());
+        let (hits, n) = run_counting(&rs, &openat("/b/c", "y"));
+        assert!(hits.is_empty());
         // "a" found `proc.name = x` false before reading the file; "b" needs it too.
-        let n = c.1.borrow();
         assert_eq!(n.get("fd.name"), None, "{n:?}");
-        drop(n);
-        ev.set("proc.name", Value::str("x"));
-        rs.matches(&ev, &mut out);
-        assert_eq!(names(&rs, out.into_iter()), ["b"]);
+        assert_eq!(run_counting(&rs, &openat("/b/c", "x")).0, ["b"]);
     }
 
     #[test]

@@ -33,16 +33,7 @@ fn live_alerts_carry_process_parent_file_and_user() {
         OsStr::new("-r"),
         rules.as_os_str(),
     ]);
-    perform_behaviours(&tok, &dir.path, port);
-    s.wait_alerts(
-        "every behaviour alert",
-        std::time::Duration::from_secs(30),
-        |a| {
-            BEHAVIOURS
-                .iter()
-                .all(|(r, _)| a.iter().any(|x| x.rule == *r && x.mentions(&tok)))
-        },
-    );
+    behave_and_wait(&s, &tok, &dir.path, port);
     let fin = s.stop();
     assert!(
         fin.status.success(),
@@ -177,16 +168,7 @@ fn live_run_with_engine_workers_2_reads_the_probe_on_its_own_thread() {
         "{}",
         s.stderr_lines().join("\n")
     );
-    perform_behaviours(&tok, &dir.path, port);
-    s.wait_alerts(
-        "every behaviour alert",
-        std::time::Duration::from_secs(30),
-        |a| {
-            BEHAVIOURS
-                .iter()
-                .all(|(r, _)| a.iter().any(|x| x.rule == *r && x.mentions(&tok)))
-        },
-    );
+    behave_and_wait(&s, &tok, &dir.path, port);
     let fin = s.stop();
     assert!(fin.status.success(), "{}", fin.stderr_text());
     let [_, _, processed, _] = stop_counts(&fin);
@@ -283,4 +265,18 @@ fn live_reload_with_engine_workers_2_updates_rules_and_prefilter() {
     assert_eq!(b.field("proc.name").as_deref(), Some("cat"));
     assert_eq!(b.field("fd.name"), Some(tb.display().to_string()));
     stop_counts(&fin);
+}
+
+/// Performs every behaviour and waits for each one's alert (naming `tok`).
+fn behave_and_wait(s: &Session, tok: &str, dir: &std::path::Path, port: u16) {
+    perform_behaviours(tok, dir, port);
+    s.wait_alerts(
+        "every behaviour alert",
+        std::time::Duration::from_secs(30),
+        |a| {
+            BEHAVIOURS
+                .iter()
+                .all(|(r, _)| a.iter().any(|x| x.rule == *r && x.mentions(tok)))
+        },
+    );
 }
