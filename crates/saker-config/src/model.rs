@@ -747,15 +747,22 @@ pub struct Engine {
 
 impl Engine {
     /// Whether decoding runs on its own thread: `workers` 2, or 0 (auto) with `cpus` CPUs
-    /// available. Auto splits from 4 CPUs: on 2 vCPUs a replay's split is 1.4x faster only
-    /// while the other core is idle, and slower than one thread with other load; live, it
-    /// saved no CPU and no drops there (docs/workers.md).
+    /// available (replays; live detection asks [`Engine::split_live`]). Auto splits from 4
+    /// CPUs: on 2 vCPUs a replay's split is 1.4x faster only while the other core is idle, and
+    /// slower than one thread with other load (docs/workers.md).
     pub fn split(&self, cpus: usize) -> bool {
         match self.workers {
             0 => cpus >= AUTO_SPLIT_CPUS,
             1 => false,
             _ => true,
         }
+    }
+
+    /// Whether live detection reads the probe on its own thread: only with `workers: 2`. Auto
+    /// keeps one thread there: the split cost CPU and saved no drops both on 2 vCPUs and in a
+    /// 4-vCPU VM (docs/workers.md), since reading the rings is a small part of the consumer.
+    pub fn split_live(&self) -> bool {
+        self.workers == 2
     }
 }
 

@@ -540,14 +540,18 @@ fn engine_workers() {
     assert!(!l.config.engine.split(2));
     assert!(l.config.engine.split(AUTO_SPLIT_CPUS));
     assert_eq!(AUTO_SPLIT_CPUS, 4);
+    // Live detection splits only when asked.
+    assert!(!l.config.engine.split_live());
     let l = load_str("engine: {workers: 2}\n", &[]).unwrap();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     assert!(l.config.engine.split(1));
+    assert!(l.config.engine.split_live());
     let c = load_str("engine: {workers: 2}\n", &["engine.workers=1"])
         .unwrap()
         .config;
     assert_eq!(c.engine.workers, 1);
     assert!(!c.engine.split(64));
+    assert!(!c.engine.split_live());
     assert_eq!(
         load_str("", &["engine.workers=3"])
             .unwrap_err()

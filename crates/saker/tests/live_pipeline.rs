@@ -42,6 +42,14 @@ fn live_alerts_carry_process_parent_file_and_user() {
         fin.stderr_text()
     );
 
+    // Auto (engine.workers 0) keeps live detection on one thread.
+    assert!(
+        !fin.stderr
+            .iter()
+            .any(|l| l.contains("reading the probe on its own thread")),
+        "{}",
+        fin.stderr_text()
+    );
     // Stats on stderr at shutdown, with a non-zero number of processed events.
     stop_counts(&fin);
     // Per-rule counts follow the stats line; our rules fired, so they are listed.

@@ -48,15 +48,11 @@ pub fn run(opts: &Inputs, cfg: Config, duration: Option<f64>, stats: bool) -> an
     let containers =
         saker_container::Watcher::start(wc).context("starting the container metadata thread")?;
     let pc = setup::probe_config(&loaded.ruleset, &cfg)?;
-    let split = crate::threaded::split(&cfg);
+    let split = cfg.engine.split_live();
     let (mut input, probe) = ProbeInput::open(&pc, split).context("loading the eBPF probe")?;
     if split {
         tracing::info!(
-            "reading the probe on its own thread; state and rules on this one (engine.workers={})",
-            match cfg.engine.workers {
-                0 => "auto".to_string(),
-                w => w.to_string(),
-            }
+            "reading the probe on its own thread; state and rules on this one (engine.workers=2)"
         );
     }
     let hostname = crate::outputs_cfg::hostname(&cfg);
