@@ -146,16 +146,9 @@ impl Program {
     /// Appends the rules that match `ev` (an event of this program's type) to `out`, stopping
     /// at the first when `first`.
     pub(crate) fn run(&self, ev: &dyn EventView, first: bool, out: &mut Vec<RuleIdx>) {
-        with_slots(self.slots, |slots| {
-            let mut cx = Cx {
-                ops: &self.ops,
-                ev,
-                slots,
-                values: Default::default(),
-                known_false: 0,
-            };
+        self.with_cx(ev, |cx| {
             for r in &self.rules {
-                if r.requires & cx.known_false == 0 && cx.op(r.root as usize) {
+                if cx.rule(r) {
                     out.push(r.rule);
                     if first {
                         return;
@@ -165,26 +158,33 @@ impl Program {
         })
     }
 
-    /// [`Program::run`] calling `timed(rule, evaluate)` around each rule's evaluation.
+    /// Evaluates the rules in order through `each(rule, evaluate)` (which may time the call);
+    /// stops when `each` returns false.
     pub(crate) fn run_each(
         &self,
         ev: &dyn EventView,
         mut each: impl FnMut(RuleIdx, &mut dyn FnMut() -> bool) -> bool,
     ) {
+        self.with_cx(ev, |cx| {
+            for r in &self.rules {
+                if !each(r.rule, &mut || cx.rule(r)) {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Runs `f` with a fresh evaluation context for `ev`.
+    #[inline]
+    fn with_cx<R>(&self, ev: &dyn EventView, f: impl FnOnce(&mut Cx<'_, '_>) -> R) -> R {
         with_slots(self.slots, |slots| {
-            let mut cx = Cx {
+            f(&mut Cx {
                 ops: &self.ops,
                 ev,
                 slots,
                 values: Default::default(),
                 known_false: 0,
-            };
-            for r in &self.rules {
-                let eval = &mut || r.requires & cx.known_false == 0 && cx.op(r.root as usize);
-                if !each(r.rule, eval) {
-                    return;
-                }
-            }
+            })
         })
     }
 
@@ -377,6 +377,12 @@ struct Cx<'p, 'e> {
 }
 
 impl Cx<'_, '_> {
+    /// Rule `r`: false at once when a check it requires is already known false.
+    #[inline(always)]
+    fn rule(&mut self, r: &Entry) -> bool {
+        r.requires & self.known_false == 0 && self.op(r.root as usize)
+    }
+
     /// Op `k`: leaves here, without a call (most ops are checks whose result an earlier rule
     /// already left in a slot; a call per op cost more than the op).
     #[inline(always)]
