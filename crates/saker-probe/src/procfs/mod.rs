@@ -260,6 +260,10 @@ fn classify(
     };
     if let Some(sino) = bracket_num(target, b"socket:[") {
         info.ino = sino;
+        // Only close-on-exec: without it a socket made before the start (Rust's, Go's: all
+        // close-on-exec) would outlive an exec in the fd table, and an fd number reused after
+        // it would read as that socket.
+        info.open_flags = open_flags_to_ppm(raw_flags) & PPM_O_CLOEXEC;
         match ctx.socks.get(&sino) {
             Some(e) => {
                 info.ty = e.ty;
@@ -277,6 +281,7 @@ fn classify(
         return info;
     }
     if let Some(kind) = target.strip_prefix(b"anon_inode:") {
+        info.open_flags = open_flags_to_ppm(raw_flags) & PPM_O_CLOEXEC;
         let kind = kind.trim_ascii_start().strip_prefix(b"[").unwrap_or(kind);
         let kind = kind.strip_suffix(b"]").unwrap_or(kind);
         info.ty = match kind {
@@ -323,6 +328,9 @@ fn encode_dev(dev: u64) -> u32 {
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     ((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)) as u32
 }
+
+/// PPM_O_CLOEXEC.
+const PPM_O_CLOEXEC: u32 = 1 << 12;
 
 /// Linux O_* → PPM_O_* (same mapping as the probe).
 pub fn open_flags_to_ppm(f: u32) -> u32 {
@@ -478,6 +486,22 @@ mod tests {
             encode_dev(glibc),
             (300 & 0xff) | (8 << 8) | ((300 & !0xff) << 12)
         );
+    }
+
+    #[test]
+    fn sockets_and_anon_inodes_keep_close_on_exec_from_fdinfo() {
+        let ctx = Ctx {
+            socks: HashMap::new(),
+            boot_ns: 0,
+            hz: 100,
+        };
+        let link = Path::new("/proc/1/fd/3");
+        for target in [&b"socket:[77]"[..], b"anon_inode:[eventfd]"] {
+            let with = classify(&ctx, 3, target, link, 0o2000002, &mut 0);
+            assert_eq!(with.open_flags, PPM_O_CLOEXEC, "{target:?}");
+            let without = classify(&ctx, 3, target, link, 0o2, &mut 0);
+            assert_eq!(without.open_flags, 0, "{target:?}");
+        }
     }
 
     #[test]
