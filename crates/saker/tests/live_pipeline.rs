@@ -259,11 +259,7 @@ fn live_reload_with_engine_workers_2_updates_rules_and_prefilter() {
         "{}",
         fin.stderr_text()
     );
-    let ours: Vec<Alert> = fin
-        .alerts()
-        .into_iter()
-        .filter(|a| a.mentions(&tok))
-        .collect();
+    let ours = fin.alerts_mentioning(&tok);
     assert_eq!(
         ours.iter().filter(|a| a.rule == "Reload2 rule A").count(),
         1,

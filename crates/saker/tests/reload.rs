@@ -127,11 +127,7 @@ fn bad_sighup_reload_keeps_the_old_rules_and_a_good_one_swaps_them() {
 
     let fin = s.stop();
     assert!(fin.status.success(), "{}", fin.stderr_text());
-    let ours: Vec<Alert> = fin
-        .alerts()
-        .into_iter()
-        .filter(|a| a.mentions(&tok))
-        .collect();
+    let ours = fin.alerts_mentioning(&tok);
     assert_eq!(
         ours.iter().filter(|a| a.rule == "Reload rule A").count(),
         a_after,

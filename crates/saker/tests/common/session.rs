@@ -45,6 +45,14 @@ impl Finished {
         self.stdout.iter().filter_map(|l| Alert::parse(l)).collect()
     }
 
+    /// The alerts that mention this test's token.
+    pub fn alerts_mentioning(&self, tok: &str) -> Vec<Alert> {
+        self.alerts()
+            .into_iter()
+            .filter(|a| a.mentions(tok))
+            .collect()
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.join("\n")
     }
